@@ -1,0 +1,1 @@
+"""Data layer: catalog loader, demo generator, MovieLens import, hidden user model."""

@@ -1,0 +1,532 @@
+"""Catalog loader: reads a data folder (movies.csv, ratings.csv, images/, audio/) and validates it.
+
+Problems never stop the load: every one is recorded as a ``Problem`` naming the file and the
+line, and the rest keeps working.
+
+- a missing or corrupt poster/audio file -> the movie is kept, that modality is marked missing
+  (warning);
+- a malformed row, a bad rating value, a duplicate movieId -> the row is skipped (error);
+- ratings for unknown movies -> counted, reported once, skipped (warning);
+- a media path that leaves the data folder (``../../etc/passwd``, absolute paths) -> treated as
+  missing and never opened (error).
+
+``validate`` exits non-zero when any error-level problem exists.
+
+File checks (does the JPEG decode, is the audio readable) are cached per (path, size, mtime) in
+``<data>/.cache/filecheck.json`` so reloading a 5,000-movie catalog is fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mmrec.config import DataConfig
+
+MOVIE_COLUMNS = ("movieId", "title", "year", "genres", "overview", "poster", "audio")
+RATING_COLUMNS = ("userId", "movieId", "rating", "timestamp")
+DEFAULT_RUNTIME = 100.0  # minutes, when a catalog does not say
+FILECHECK_VERSION = 2  # bump when the checks change, to invalidate the cache
+
+
+@dataclass
+class Problem:
+    severity: str  # "error" or "warning"
+    file: str  # path relative to the data folder where possible
+    line: int | None  # 1-based line in the file (the header is line 1), None if not a row
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.severity}: {self.message}"
+
+
+class CatalogError(Exception):
+    """The catalog cannot be loaded at all (e.g. movies.csv missing or without a header)."""
+
+
+@dataclass
+class Catalog:
+    data_dir: Path
+    movies: pd.DataFrame  # indexed by movieId, canonical row order
+    ratings: pd.DataFrame  # userId, movieId, rating, timestamp
+    problems: list[Problem] = field(default_factory=list)
+    genres: list[str] = field(default_factory=list)
+
+    @property
+    def movie_ids(self) -> np.ndarray:
+        return self.movies.index.to_numpy(dtype=np.int64)
+
+    @property
+    def n_movies(self) -> int:
+        return len(self.movies)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def index_of(self, movie_ids) -> np.ndarray:
+        """Row positions of ``movie_ids``; raises KeyError naming the first unknown id."""
+        ids = np.atleast_1d(np.asarray(movie_ids, dtype=np.int64))
+        pos = self.movies.index.get_indexer(ids)
+        if (pos < 0).any():
+            raise KeyError(f"unknown movieId {int(ids[np.argmax(pos < 0)])}")
+        return pos
+
+    def genre_matrix(self) -> np.ndarray:
+        """(N, G) float32 multi-hot genre labels in ``self.genres`` order."""
+        col = {g: j for j, g in enumerate(self.genres)}
+        out = np.zeros((len(self.movies), len(self.genres)), dtype=np.float32)
+        for i, gs in enumerate(self.movies["genres"]):
+            for g in gs:
+                out[i, col[g]] = 1.0
+        return out
+
+    def coverage(self) -> dict[str, int]:
+        m = self.movies
+        return {
+            "text": int(m["has_text"].sum()),
+            "image": int(m["has_image"].sum()),
+            "audio": int(m["has_audio"].sum()),
+            "all_three": int((m["has_text"] & m["has_image"] & m["has_audio"]).sum()),
+            "text_and_image": int((m["has_text"] & m["has_image"]).sum()),
+        }
+
+    def fingerprint(self) -> str:
+        """Hash of the CSVs and the media files' names, sizes and mtimes (cheap, no decoding)."""
+        h = hashlib.sha256()
+        for name in ("movies.csv", "ratings.csv"):
+            p = self.data_dir / name
+            if p.exists():
+                h.update(name.encode())
+                h.update(p.read_bytes())
+        for col in ("poster", "audio"):
+            for path in self.movies[col]:
+                if path:
+                    st = os.stat(path)
+                    h.update(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return h.hexdigest()[:16]
+
+    def summary(self) -> dict:
+        cov = self.coverage()
+        return {
+            "data_dir": str(self.data_dir),
+            "movies": self.n_movies,
+            "users": int(self.ratings["userId"].nunique()) if len(self.ratings) else 0,
+            "ratings": len(self.ratings),
+            "genres": len(self.genres),
+            "coverage": cov,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+        }
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def resolve_media(data_dir: Path, rel: str) -> tuple[Path | None, str | None]:
+    """Resolve a media path relative to the data folder; refuse anything that leaves it."""
+    rel = rel.strip()
+    if not rel:
+        return None, None
+    if os.path.isabs(rel) or rel.startswith(("~", "\\")) or re.match(r"^[A-Za-z]:", rel):
+        return (
+            None,
+            f"absolute path '{rel}' refused: media paths must be relative to the data folder",
+        )
+    root = data_dir.resolve()
+    target = (root / rel).resolve()
+    if root != target and root not in target.parents:
+        return None, f"path '{rel}' leaves the data folder: refused"
+    return target, None
+
+
+def _check_image(path: Path, cfg: DataConfig) -> str | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > cfg.max_image_pixels:
+                return f"image too large ({w}x{h} pixels > {cfg.max_image_pixels})"
+            if im.format == "JPEG":
+                im.draft("RGB", (max(1, w // 8), max(1, h // 8)))  # decode cheaply, still whole
+            im.load()
+    except Exception as exc:  # any decoder failure means: this poster is unusable
+        return f"unreadable image ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _check_audio(path: Path) -> str | None:
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+        if info.frames <= 0 or info.samplerate <= 0:
+            return "audio has no samples"
+        with sf.SoundFile(str(path)) as fh:  # decode a little: headers can lie
+            block = fh.read(frames=min(4096, info.frames), dtype="float32")
+            if len(block) == 0:
+                return "audio has no decodable samples"
+    except Exception as exc:
+        return f"unreadable audio ({type(exc).__name__}: {exc})"
+    return None
+
+
+class _FileChecks:
+    """Cache of media checks keyed by (path, size, mtime)."""
+
+    def __init__(self, data_dir: Path):
+        self.path = data_dir / ".cache" / "filecheck.json"
+        self.entries: dict[str, str] = {}
+        self.dirty = False
+        try:
+            raw = json.loads(self.path.read_text())
+            if raw.get("version") == FILECHECK_VERSION:
+                self.entries = raw["entries"]
+        except (OSError, ValueError, KeyError):
+            pass
+
+    def check(self, path: Path, kind: str, cfg: DataConfig) -> str | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return "file not found"
+        key = f"{kind}:{path}:{st.st_size}:{st.st_mtime_ns}"
+        if key in self.entries:
+            return self.entries[key] or None
+        result = _check_image(path, cfg) if kind == "image" else _check_audio(path)
+        self.entries[key] = result or ""
+        self.dirty = True
+        return result
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps({"version": FILECHECK_VERSION, "entries": self.entries}))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a read-only data folder still loads; it just re-checks next time
+
+
+def _read_csv_rows(path: Path, problems: list[Problem], rel: str):
+    """Yield (line_number, header, row) with robust decoding (BOM, non-UTF-8 bytes)."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        problems.append(
+            Problem("warning", rel, line, "not valid UTF-8; undecodable bytes replaced")
+        )
+        text = raw.decode("utf-8-sig", errors="replace")
+    text = text.replace("\x00", "")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise CatalogError(f"{rel}: file is empty (expected a header line)") from None
+    except csv.Error as exc:
+        raise CatalogError(f"{rel}:1: cannot parse header ({exc})") from None
+    header = [h.strip() for h in header]
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problems.append(Problem("error", rel, start, f"malformed CSV ({exc}); row skipped"))
+            continue
+        if not row or all(not c.strip() for c in row):
+            continue
+        yield start, header, row
+
+
+def _parse_year(value: str):
+    value = value.strip()
+    if not value:
+        return pd.NA
+    y = int(float(value))
+    if not 1870 <= y <= 2100:
+        raise ValueError(f"year {y} out of range")
+    return y
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _load_movies(data_dir: Path, cfg: DataConfig, problems: list[Problem], check_files: bool):
+    rel = "movies.csv"
+    path = data_dir / rel
+    if not path.exists():
+        raise CatalogError(f"{path}: not found (expected movies.csv in the data folder)")
+    checks = _FileChecks(data_dir) if check_files else None
+    records: list[dict] = []
+    seen: dict[int, int] = {}
+    header_checked = False
+    for line, header, row in _read_csv_rows(path, problems, rel):
+        if not header_checked:
+            missing = [c for c in ("movieId", "title") if c not in header]
+            if missing:
+                raise CatalogError(f"{rel}:1: header lacks required column(s) {missing}")
+            header_checked = True
+        if len(row) != len(header):
+            problems.append(
+                Problem(
+                    "error",
+                    rel,
+                    line,
+                    f"expected {len(header)} fields, found {len(row)}; row skipped",
+                )
+            )
+            continue
+        rec = dict(zip(header, row))
+        try:
+            movie_id = int(rec["movieId"].strip())
+            if movie_id < 0:
+                raise ValueError("negative id")
+        except ValueError:
+            problems.append(
+                Problem("error", rel, line, f"bad movieId '{rec['movieId']}'; row skipped")
+            )
+            continue
+        if movie_id in seen:
+            problems.append(
+                Problem(
+                    "error",
+                    rel,
+                    line,
+                    f"duplicate movieId {movie_id} (first on line {seen[movie_id]}); row skipped",
+                )
+            )
+            continue
+        title = rec["title"].strip()
+        if not title:
+            problems.append(Problem("error", rel, line, "empty title; row skipped"))
+            continue
+        try:
+            year = _parse_year(rec.get("year", ""))
+        except ValueError as exc:
+            problems.append(Problem("warning", rel, line, f"bad year ({exc}); left empty"))
+            year = pd.NA
+        genres = tuple(
+            g.strip()
+            for g in rec.get("genres", "").split("|")
+            if g.strip() and g.strip() != "(no genres listed)"
+        )
+        overview = rec.get("overview", "").strip()
+        if len(overview) > cfg.max_synopsis_chars:
+            problems.append(
+                Problem(
+                    "warning",
+                    rel,
+                    line,
+                    f"synopsis of {len(overview)} characters truncated to {cfg.max_synopsis_chars}",
+                )
+            )
+            overview = overview[: cfg.max_synopsis_chars]
+        try:
+            runtime = float(rec.get("runtime", "") or DEFAULT_RUNTIME)
+            if not math.isfinite(runtime) or runtime <= 0:
+                raise ValueError
+        except ValueError:
+            problems.append(
+                Problem("warning", rel, line, f"bad runtime '{rec.get('runtime')}'; using default")
+            )
+            runtime = DEFAULT_RUNTIME
+        media = {}
+        for col, kind in (("poster", "image"), ("audio", "audio")):
+            target, err = resolve_media(data_dir, rec.get(col, ""))
+            if err:
+                problems.append(Problem("error", rel, line, f"{col}: {err}"))
+            elif target is not None and checks is not None:
+                bad = checks.check(target, kind, cfg)
+                if bad:
+                    problems.append(
+                        Problem(
+                            "warning",
+                            rel,
+                            line,
+                            f"{col} '{rec.get(col)}': {bad}; {kind} marked missing",
+                        )
+                    )
+                    target = None
+            elif target is not None and not target.exists():
+                target = None
+            media[col] = str(target) if target is not None else None
+        seen[movie_id] = line
+        extra = {k: v for k, v in rec.items() if k not in MOVIE_COLUMNS and k != "runtime"}
+        records.append(
+            {
+                "movieId": movie_id,
+                "title": title,
+                "year": year,
+                "genres": genres,
+                "overview": overview,
+                "poster": media["poster"],
+                "audio": media["audio"],
+                "runtime": runtime,
+                **extra,
+            }
+        )
+    if checks is not None:
+        checks.save()
+    if not records:
+        raise CatalogError(f"{rel}: no valid movie rows")
+    movies = pd.DataFrame.from_records(records).set_index("movieId")
+    movies["year"] = movies["year"].astype("Int64")
+    movies["has_text"] = movies["overview"].str.len() > 0
+    movies["has_image"] = movies["poster"].notna()
+    movies["has_audio"] = movies["audio"].notna()
+    return movies
+
+
+def _load_ratings(data_dir: Path, cfg: DataConfig, movies: pd.DataFrame, problems: list[Problem]):
+    rel = "ratings.csv"
+    path = data_dir / rel
+    empty = pd.DataFrame(
+        {
+            "userId": pd.Series(dtype=np.int64),
+            "movieId": pd.Series(dtype=np.int64),
+            "rating": pd.Series(dtype=np.float32),
+            "timestamp": pd.Series(dtype=np.int64),
+        }
+    )
+    if not path.exists():
+        problems.append(Problem("warning", rel, None, "not found; no ratings loaded"))
+        return empty
+    known = set(movies.index.tolist())
+    users, items, values, stamps = [], [], [], []
+    unknown = 0
+    first_unknown = None
+    seen_pairs: set[tuple[int, int]] = set()
+    for line, header, row in _read_csv_rows(path, problems, rel):
+        if len(row) < 3:
+            problems.append(
+                Problem("error", rel, line, f"expected 4 fields, found {len(row)}; row skipped")
+            )
+            continue
+        rec = dict(zip(header, row))
+        try:
+            user = int(rec["userId"])
+            movie = int(rec["movieId"])
+        except (KeyError, ValueError):
+            problems.append(Problem("error", rel, line, "bad userId/movieId; row skipped"))
+            continue
+        try:
+            value = float(rec["rating"])
+        except (KeyError, ValueError):
+            value = float("nan")
+        if not (cfg.min_rating <= value <= cfg.max_rating):  # also rejects NaN
+            problems.append(
+                Problem(
+                    "error",
+                    rel,
+                    line,
+                    f"bad rating '{rec.get('rating')}' (expected {cfg.min_rating}-{cfg.max_rating}); row skipped",
+                )
+            )
+            continue
+        if movie not in known:
+            unknown += 1
+            first_unknown = first_unknown or (line, movie)
+            continue
+        if (user, movie) in seen_pairs:
+            problems.append(
+                Problem(
+                    "warning",
+                    rel,
+                    line,
+                    f"user {user} rated movie {movie} twice; the later rating wins",
+                )
+            )
+        seen_pairs.add((user, movie))
+        try:
+            stamp = int(float(rec.get("timestamp", "0") or 0))
+        except ValueError:
+            stamp = 0
+        users.append(user)
+        items.append(movie)
+        values.append(value)
+        stamps.append(stamp)
+    if unknown:
+        line, movie = first_unknown
+        problems.append(
+            Problem(
+                "warning",
+                rel,
+                line,
+                f"{unknown} rating(s) for unknown movies skipped (first: movieId {movie})",
+            )
+        )
+    if not users:
+        return empty
+    ratings = pd.DataFrame(
+        {
+            "userId": np.asarray(users, dtype=np.int64),
+            "movieId": np.asarray(items, dtype=np.int64),
+            "rating": np.asarray(values, dtype=np.float32),
+            "timestamp": np.asarray(stamps, dtype=np.int64),
+        }
+    )
+    # keep the last rating of a duplicated (user, movie) pair
+    return ratings.drop_duplicates(["userId", "movieId"], keep="last").reset_index(drop=True)
+
+
+def load_catalog(
+    data_dir: str | os.PathLike, cfg: DataConfig | None = None, check_files: bool = True
+) -> Catalog:
+    """Load and validate a catalog folder. Raises ``CatalogError`` only when nothing is usable."""
+    cfg = cfg or DataConfig()
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise CatalogError(f"{data_dir}: data folder not found")
+    problems: list[Problem] = []
+    movies = _load_movies(data_dir, cfg, problems, check_files)
+    ratings = _load_ratings(data_dir, cfg, movies, problems)
+    stats = ratings.groupby("movieId")["rating"].agg(["count", "mean"])
+    movies["n_ratings"] = stats["count"].reindex(movies.index).fillna(0).astype(np.int64)
+    movies["avg_rating"] = stats["mean"].reindex(movies.index).astype(np.float32)
+    genres = sorted({g for gs in movies["genres"] for g in gs})
+    return Catalog(
+        data_dir=data_dir, movies=movies, ratings=ratings, problems=problems, genres=genres
+    )
+
+
+def format_summary(cat: Catalog, max_problems: int = 50) -> str:
+    s = cat.summary()
+    cov = s["coverage"]
+    n = max(s["movies"], 1)
+    lines = [
+        f"data folder: {s['data_dir']}",
+        f"movies: {s['movies']}   users: {s['users']}   ratings: {s['ratings']}   genres: {s['genres']}",
+        "modality coverage: "
+        + "   ".join(
+            f"{k} {cov[k]} ({100 * cov[k] / n:.0f}%)"
+            for k in ("text", "image", "audio", "all_three")
+        ),
+        f"problems: {s['errors']} error(s), {s['warnings']} warning(s)",
+    ]
+    for p in cat.problems[:max_problems]:
+        lines.append(f"  {p}")
+    if len(cat.problems) > max_problems:
+        lines.append(f"  ... and {len(cat.problems) - max_problems} more")
+    return "\n".join(lines)
