@@ -83,6 +83,31 @@ class MovieLensConfig:
     max_logged_problems: int = 50  # problems beyond this are counted, not logged one by one
 
 
+# ----------------------------------------------------------------------------- fusion model
+
+
+@dataclass
+class FusionConfig:
+    modalities: tuple[str, ...] = ("text", "image", "audio")  # branches the model may use
+    text_dim: int = 384  # MiniLM sentence vector size
+    image_dim: int = 1280  # EfficientNet-Lite0 pooled feature size
+    audio_dim: int = 64  # F of the (T, F) audio sequence; set from the features at training
+    hidden_dim: int = 128  # H: width of every branch output
+    audio_lstm_hidden: int = 64  # LSTM state size inside the audio branch
+    audio_max_steps: int = 32  # longer sequences are average-pooled in time to this many steps
+    embed_dim: int = 64  # D: item embedding size used by the policy and the dashboard
+    dropout: float = 0.2  # dropout inside branches and fusion layers during training
+    modality_dropout: float = 0.3  # chance to hide each present modality per training item
+    lr: float = 1e-3  # Adam learning rate (document section 4.3)
+    weight_decay: float = 1e-5  # L2 on the weights through Adam
+    batch_size: int = 128  # items per optimisation step
+    max_epochs: int = 60  # upper bound; early stopping usually ends sooner
+    patience: int = 6  # epochs without validation improvement before stopping
+    val_fraction: float = 0.15  # items held out for early stopping
+    user_weight_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # per-user weight search
+    user_ridge: float = 0.1  # ridge strength relative to the mean feature energy
+
+
 # ----------------------------------------------------------------------------- top level
 
 
@@ -105,6 +130,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     movielens: MovieLensConfig = field(default_factory=MovieLensConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
 
 
 def _apply(obj, overrides: dict, where: str) -> None:
