@@ -1,0 +1,931 @@
+"""Import real movies into the catalog layout: MovieLens + Wikipedia synopses + posters.
+
+Sources (none of them may be committed into the repository; the import writes into a
+folder the user names, e.g. ``/tmp/mmrec-real``):
+
+- MovieLens ``movies.csv`` (``movieId,title,genres``, title ends in `` (YEAR)``),
+  ``ratings.csv`` and ``links.csv`` (``movieId,imdbId,tmdbId``).
+- Wikipedia movie JSON files, one list per decade, fields ``title, year, href, extract``.
+  They are joined on a normalised title + year; MovieLens writes "Matrix, The (1999)"
+  and alternative titles in parentheses, Wikipedia writes "The Matrix".
+- A poster folder with ``<imdbId without leading zeros>.jpg``.
+
+The output follows docs/ARCHITECTURE.md (``movies.csv``, ``images/``, ``ratings.csv``) plus
+``README.md`` with provenance and licence terms. A movie without a synopsis or a poster
+keeps that modality missing (empty field); there is no real trailer audio, so ``audio`` is
+always empty.
+
+Bad rows are skipped with a warning naming the file and line, and the import goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import re
+import shutil
+import stat
+import tempfile
+import time
+import unicodedata
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from mmrec.config import DataConfig, MovieLensConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
+WIKIPEDIA_BASE = "https://en.wikipedia.org/wiki/"
+MOVIES_COLUMNS = [
+    "movieId",
+    "title",
+    "year",
+    "genres",
+    "overview",
+    "poster",
+    "audio",
+    "runtime",
+    "imdbId",
+    "wiki_href",
+]
+RATINGS_COLUMNS = ["userId", "movieId", "rating", "timestamp"]
+NO_GENRES = "(no genres listed)"
+
+Progress = Callable[[int, int, str], None]
+
+# Articles MovieLens moves to the end ("Matrix, The", "Avventura, L'"). English ones plus
+# the foreign ones that occur in its alternative titles ("Postino, Il").
+_TRAILING_ARTICLE = re.compile(
+    r"^(?P<rest>.+), (?P<article>The|A|An|Les|La|Le|L'|Il|Lo|Gli|I|Das|Der|Die|Den|Det|"
+    r"El|Los|Las|Un|Une|Una|Ein|Eine)$"
+)
+# "(1999)" or a series range "(2006-2007)" at the very end of a MovieLens title.
+_YEAR_SUFFIX = re.compile(r"\s*\((?P<year>\d{4})(?:\s*[-\u2013]\s*(?:\d{4})?)?\)\s*$")
+# Wikipedia disambiguation that leaked into a title: "(film)", "(1920 film)", "(re-release)".
+_WIKI_QUALIFIER = re.compile(
+    r"\s*\((?:[^()]*\b(?:film|serial|release|re-release|TV special|cut)\b[^()]*)\)\s*$",
+    re.IGNORECASE,
+)
+# A few titles carry MediaWiki CSS for fractions ("Naked Gun .mw-parser-output ... 33+1/3").
+_WIKI_CSS = re.compile(r"\.mw-parser-output.*\}")
+_LEADING_ARTICLE = re.compile(r"^(?:the|a|an) ")
+
+
+# ----------------------------------------------------------------------------- titles
+
+
+def front_article(title: str) -> str:
+    """ "Matrix, The" -> "The Matrix"; "Avventura, L'" -> "L'Avventura"; others unchanged."""
+    title = title.strip()
+    m = _TRAILING_ARTICLE.match(title)
+    if not m:
+        return title
+    article = m.group("article")
+    # An elided article ("L'") attaches to the word without a space.
+    sep = "" if article.endswith("'") else " "
+    return f"{article}{sep}{m.group('rest')}"
+
+
+def normalise_title(title: str, drop_article: bool = True) -> str:
+    """Matching key: accents, case, punctuation and (by default) a leading article removed.
+
+    "The Matrix", "Matrix, The" and "matrix" all give "matrix"; "Dumb & Dumber" and
+    "Dumb and Dumber" both give "dumb and dumber". ``drop_article=False`` keeps "the matrix"
+    apart from "matrix", for the looser year matches where "The Captive" != "Captive".
+    """
+    text = front_article(title)
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.casefold().replace("&", " and ")
+    # Apostrophes join ("Don't" -> "dont") so they match titles typed without them.
+    text = re.sub(r"['\u2019`]", "", text)
+    text = re.sub(r"[^0-9a-z]+", " ", text).strip()
+    return _LEADING_ARTICLE.sub("", text) if drop_article else text
+
+
+def _split_trailing_groups(title: str) -> tuple[str, list[str]]:
+    """Peel balanced "(...)" groups off the end: "A (B) (C)" -> ("A", ["B", "C"])."""
+    groups: list[str] = []
+    rest = title.strip()
+    while rest.endswith(")"):
+        depth = 0
+        start = -1
+        for i in range(len(rest) - 1, -1, -1):
+            if rest[i] == ")":
+                depth += 1
+            elif rest[i] == "(":
+                depth -= 1
+                if depth == 0:
+                    start = i
+                    break
+        if start <= 0:  # unbalanced, or the whole title is one group ("(Untitled)")
+            break
+        head = rest[:start].rstrip()
+        if not head:
+            break
+        groups.insert(0, rest[start + 1 : -1].strip())
+        rest = head
+    return rest, groups
+
+
+def _clean_alternative(text: str) -> str:
+    text = re.sub(r"^(?:a\.k\.a\.|aka)\s+", "", text.strip(), flags=re.IGNORECASE)
+    return front_article(text)
+
+
+@dataclass(frozen=True)
+class ParsedTitle:
+    display: str  # human title: article in front, no year, alternatives kept in parentheses
+    year: int | None  # from the "(YEAR)" suffix; None when MovieLens gives none
+    keys: tuple[str, ...]  # normalised matching keys, most specific first
+    strict_keys: frozenset[str]  # the same candidates with their leading article kept
+
+
+def parse_movielens_title(raw: str) -> ParsedTitle:
+    """Split a MovieLens title into display title, year and candidate matching keys.
+
+    "City of Lost Children, The (Cité des enfants perdus, La) (1995)" gives display
+    "The City of Lost Children (La Cité des enfants perdus)", year 1995, and keys for the
+    whole title, the main title and each alternative ("a.k.a." stripped).
+    """
+    text = raw.strip()
+    year = None
+    m = _YEAR_SUFFIX.search(text)
+    if m:
+        year = int(m.group("year"))
+        text = text[: m.start()].rstrip()
+    main, alternatives = _split_trailing_groups(text)
+    main = front_article(main)
+    alternatives = [_clean_alternative(a) for a in alternatives if a.strip()]
+    display = main + "".join(f" ({a})" for a in alternatives)
+    # The whole title first: some real titles end in parentheses ("Bon Voyage, Charlie
+    # Brown (and Don't Come Back!!)") and must not be split when the full form matches.
+    candidates = [front_article(text), display, main, *alternatives]
+    keys: list[str] = []
+    for candidate in candidates:
+        key = normalise_title(candidate)
+        if key and key not in keys:
+            keys.append(key)
+    strict = frozenset(normalise_title(c, drop_article=False) for c in candidates)
+    return ParsedTitle(display=display or text, year=year, keys=tuple(keys), strict_keys=strict)
+
+
+# ----------------------------------------------------------------------------- wikipedia
+
+
+@dataclass(frozen=True)
+class WikiEntry:
+    title: str
+    year: int
+    href: str  # article name as in the JSON (already URL-quoted), "" when absent
+    extract: str  # whitespace-collapsed lead paragraph, "" when absent
+    file: str
+    index: int  # position in the file's JSON list
+
+    @property
+    def url(self) -> str:
+        return WIKIPEDIA_BASE + self.href if self.href else ""
+
+
+@dataclass
+class WikiIndex:
+    """Wikipedia entries under (key, year) and key -> years, for title-only matches."""
+
+    by_key_year: dict[tuple[str, int], WikiEntry] = field(default_factory=dict)
+    years_by_key: dict[str, set[int]] = field(default_factory=dict)
+    n_entries: int = 0
+
+    def add(self, key: str, entry: WikiEntry, rank: tuple) -> None:
+        slot = (key, entry.year)
+        current = self.by_key_year.get(slot)
+        # Same title in the same year (re-releases, remakes): keep the best-ranked one.
+        if current is None or rank < self._rank(current, key):
+            self.by_key_year[slot] = entry
+        self.years_by_key.setdefault(key, set()).add(entry.year)
+
+    @staticmethod
+    def _rank(entry: WikiEntry, key: str) -> tuple:
+        return _entry_rank(entry, key)
+
+
+def _entry_rank(entry: WikiEntry, key: str) -> tuple:
+    # Lower is better: the title itself (not a de-qualified one) gives the key, and an
+    # entry with a synopsis beats one without.
+    return (normalise_title(entry.title) != key, not entry.extract)
+
+
+def _clean_text(text: str) -> str:
+    # One line per movie keeps movies.csv line numbers meaningful for later error messages.
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def load_wikipedia(synopses_dir: Path, problems: _Problems) -> WikiIndex:
+    """Read every ``*.json`` list under ``synopses_dir`` into a :class:`WikiIndex`."""
+    index = WikiIndex()
+    files = sorted(synopses_dir.glob("*.json"))
+    if not files:
+        problems.warn(synopses_dir, None, "no *.json files found; no synopses will be joined")
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                records = json.load(fh)
+        except json.JSONDecodeError as exc:
+            problems.warn(path, exc.lineno, f"not valid JSON ({exc.msg}); file skipped")
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.warn(path, None, f"cannot read ({exc}); file skipped")
+            continue
+        if not isinstance(records, list):
+            problems.warn(path, None, "expected a JSON list of movies; file skipped")
+            continue
+        for i, record in enumerate(records):
+            entry = _wiki_entry(record, path, i, problems)
+            if entry is None:
+                continue
+            index.n_entries += 1
+            for key in _wiki_keys(entry.title):
+                index.add(key, entry, _entry_rank(entry, key))
+    return index
+
+
+def _wiki_entry(record, path: Path, i: int, problems: _Problems) -> WikiEntry | None:
+    if not isinstance(record, dict):
+        problems.warn(path, None, f"item {i}: not a JSON object; skipped")
+        return None
+    title, year = record.get("title"), record.get("year")
+    if not isinstance(title, str) or not title.strip():
+        problems.warn(path, None, f"item {i}: missing 'title'; skipped")
+        return None
+    if isinstance(year, str) and year.strip().isdigit():
+        year = int(year)
+    if not isinstance(year, int) or isinstance(year, bool):
+        problems.warn(path, None, f"item {i} ({title!r}): missing or bad 'year'; skipped")
+        return None
+    extract = record.get("extract")
+    href = record.get("href")
+    return WikiEntry(
+        title=title.strip(),
+        year=year,
+        href=href.strip() if isinstance(href, str) else "",
+        extract=_clean_text(extract) if isinstance(extract, str) else "",
+        file=path.name,
+        index=i,
+    )
+
+
+def _wiki_variants(title: str) -> list[str]:
+    cleaned = _WIKI_CSS.sub("", title).strip()
+    return [cleaned, _WIKI_QUALIFIER.sub("", cleaned)]
+
+
+def _wiki_keys(title: str) -> list[str]:
+    keys: list[str] = []
+    for v in _wiki_variants(title):
+        key = normalise_title(v)
+        if key and key not in keys:
+            keys.append(key)
+    return keys
+
+
+def _strict_match(parsed: ParsedTitle, entry: WikiEntry) -> bool:
+    return any(
+        normalise_title(v, drop_article=False) in parsed.strict_keys
+        for v in _wiki_variants(entry.title)
+    )
+
+
+def match_wikipedia(
+    parsed: ParsedTitle,
+    index: WikiIndex,
+    year_tolerance: int = 1,
+    claimed: set[tuple[str, int]] | frozenset = frozenset(),
+    exact_only: bool = False,
+) -> tuple[WikiEntry | None, str]:
+    """Best Wikipedia entry for a MovieLens title and how it matched.
+
+    Returns ``(entry, how)`` with ``how`` one of "exact_year", "near_year" (within
+    ``year_tolerance``: festival vs US release), "title_only" (MovieLens has no year and
+    exactly one Wikipedia film has the title), or ``(None, "none")``.
+
+    The looser two kinds must also agree on a leading article ("The Captive" (2014) is not
+    "Captive" (2015)) and may not take an entry in ``claimed`` (``(file, index)`` of
+    entries another movie matched exactly: "Whiplash" (2013), the short, is not the 2014
+    film when MovieLens lists both).
+    """
+    if parsed.year is not None:
+        for key in parsed.keys:
+            entry = index.by_key_year.get((key, parsed.year))
+            if entry is not None:
+                return entry, "exact_year"
+    if exact_only:
+        return None, "none"
+
+    def acceptable(entry: WikiEntry | None) -> bool:
+        return (
+            entry is not None
+            and (entry.file, entry.index) not in claimed
+            and _strict_match(parsed, entry)
+        )
+
+    if parsed.year is not None:
+        for delta in range(1, year_tolerance + 1):
+            for key in parsed.keys:
+                for year in (parsed.year - delta, parsed.year + delta):
+                    entry = index.by_key_year.get((key, year))
+                    if acceptable(entry):
+                        return entry, "near_year"
+        return None, "none"
+    for key in parsed.keys:
+        years = index.years_by_key.get(key, set())
+        # Without a year a common title ("Moonlight") is ambiguous; only a unique one counts.
+        if len(years) == 1:
+            entry = index.by_key_year[(key, next(iter(years)))]
+            if acceptable(entry):
+                return entry, "title_only"
+    return None, "none"
+
+
+def join_wikipedia(
+    titles: dict[int, ParsedTitle], index: WikiIndex, year_tolerance: int = 1
+) -> dict[int, tuple[WikiEntry, str]]:
+    """Match every movie: same-year matches first, then the looser kinds on what is left."""
+    matches: dict[int, tuple[WikiEntry, str]] = {}
+    for movie_id, parsed in titles.items():
+        entry, how = match_wikipedia(parsed, index, year_tolerance, exact_only=True)
+        if entry is not None:
+            matches[movie_id] = (entry, how)
+    claimed = {(e.file, e.index) for e, _ in matches.values()}
+    for movie_id, parsed in titles.items():
+        if movie_id in matches:
+            continue
+        entry, how = match_wikipedia(parsed, index, year_tolerance, claimed)
+        if entry is not None:
+            matches[movie_id] = (entry, how)
+    return matches
+
+
+# ----------------------------------------------------------------------------- problems
+
+
+@dataclass
+class _Problems:
+    """Warnings with file and line; logs the first ``max_logged``, counts all."""
+
+    max_logged: int = 50
+    messages: list[str] = field(default_factory=list)
+
+    def warn(self, path: Path | str, line: int | None, message: str) -> None:
+        where = f"{path}:{line}" if line is not None else str(path)
+        text = f"{where}: {message}"
+        self.messages.append(text)
+        if len(self.messages) <= self.max_logged:
+            log.warning("%s", text)
+        elif len(self.messages) == self.max_logged + 1:
+            log.warning("further problems are counted but not logged one by one")
+
+
+def _csv_rows(path: Path, required: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line_number, row)`` from a CSV with a header; line numbers are 1-based."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(
+                f"{path}:1: header {reader.fieldnames} lacks column(s) {', '.join(missing)}"
+            )
+        # reader.line_num is the physical line where the row *ended* (quoted newlines).
+        start = reader.line_num + 1
+        for row in reader:
+            yield start, row
+            start = reader.line_num + 1
+
+
+def _parse_int(text: str | None) -> int:
+    if text is None:
+        raise ValueError("missing value")
+    return int(text.strip())
+
+
+# ----------------------------------------------------------------------------- download
+
+
+def download_movielens(
+    dest: str | os.PathLike,
+    url: str = DEFAULT_URL,
+    cfg: MovieLensConfig | None = None,
+) -> Path:
+    """Download a MovieLens zip and extract it so ``dest`` holds ``movies.csv`` etc.
+
+    The archive goes to a temporary folder beside ``dest`` and only a complete, checked
+    extraction is moved into place, so an interrupted download leaves nothing half-made.
+    """
+    cfg = cfg or MovieLensConfig()
+    dest = Path(dest)
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme not in ("http", "https"):
+        raise ValueError(f"download URL must be http(s), got {url!r}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".mmrec-download-", dir=dest.parent))
+    try:
+        archive = work / "movielens.zip"
+        _fetch(url, archive, cfg)
+        extracted = work / "extracted"
+        safe_extract_zip(archive, extracted, cfg.max_unzipped_bytes)
+        root = _find_movielens_root(extracted)
+        if root is None:
+            raise ValueError(f"{url}: the archive has no movies.csv (top level or one folder down)")
+        if dest.exists():
+            raise FileExistsError(f"{dest} appeared during the download; not overwriting it")
+        os.replace(root, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log.info("downloaded %s into %s", url, dest)
+    return dest
+
+
+def _fetch(url: str, target: Path, cfg: MovieLensConfig) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": "mmrec-import/0.1"})
+    # Scheme is checked to be http(s) by the caller, so urlopen cannot read local files.
+    with urllib.request.urlopen(request, timeout=cfg.download_timeout_s) as response:  # noqa: S310
+        status = getattr(response, "status", 200)
+        if status != 200:
+            raise OSError(f"{url}: HTTP {status}")
+        declared = response.headers.get("Content-Length")
+        expected = int(declared) if declared and declared.isdigit() else None
+        if expected is not None and expected > cfg.max_download_bytes:
+            raise ValueError(
+                f"{url}: archive is {expected} bytes, over the limit of "
+                f"{cfg.max_download_bytes} (MovieLensConfig.max_download_bytes)"
+            )
+        received = 0
+        with open(target, "wb") as out:
+            while chunk := response.read(1 << 16):
+                received += len(chunk)
+                # Servers may omit or misstate Content-Length; count what actually arrives.
+                if received > cfg.max_download_bytes:
+                    raise ValueError(
+                        f"{url}: more than {cfg.max_download_bytes} bytes received; aborted"
+                    )
+                out.write(chunk)
+    if expected is not None and received != expected:
+        raise OSError(f"{url}: truncated download ({received} of {expected} bytes)")
+    if received == 0:
+        raise OSError(f"{url}: empty response")
+
+
+def safe_extract_zip(archive: Path, dest: Path, max_total_bytes: int) -> None:
+    """Extract ``archive`` into ``dest``, refusing path traversal, links and zip bombs."""
+    if not zipfile.is_zipfile(archive):
+        raise ValueError(f"{archive}: not a zip archive")
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    with zipfile.ZipFile(archive) as zf:
+        members = zf.infolist()
+        total = sum(m.file_size for m in members)
+        if total > max_total_bytes:
+            raise ValueError(
+                f"{archive}: would unpack to {total} bytes, over the limit of {max_total_bytes}"
+            )
+        for member in members:
+            name = member.filename
+            parts = PurePosixPath(name.replace("\\", "/")).parts
+            if name.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", name):
+                raise ValueError(f"{archive}: unsafe path {name!r} in archive; refusing to extract")
+            mode = member.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise ValueError(f"{archive}: symbolic link {name!r} in archive; refusing")
+            target = (dest / Path(*parts)).resolve() if parts else root
+            if target != root and root not in target.parents:
+                raise ValueError(f"{archive}: {name!r} escapes the target folder; refusing")
+        # Checked every member first so a bad archive leaves nothing behind.
+        for member in members:
+            parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+            target = dest.joinpath(*parts)
+            if member.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(member) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 16)
+
+
+def _find_movielens_root(folder: Path) -> Path | None:
+    if (folder / "movies.csv").is_file():
+        return folder
+    candidates = [p for p in folder.iterdir() if p.is_dir() and (p / "movies.csv").is_file()]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_write_csv(path: Path, columns: list[str], rows: list[list]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(columns)
+            writer.writerows(rows)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+
+
+def _looks_like_image(path: Path) -> bool:
+    # A cheap header check; full decoding (and the pixel-count guard) happens in the
+    # catalog loader / image features, which must handle bad files anyway.
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False
+    return any(head.startswith(m) for m in _IMAGE_MAGIC)
+
+
+# ----------------------------------------------------------------------------- import
+
+
+@dataclass
+class _Movie:
+    movie_id: int
+    line: int
+    title: str
+    year: int | None
+    genres: str
+    parsed: ParsedTitle
+    overview: str = ""
+    poster: str = ""
+    imdb_id: str = ""
+    wiki_href: str = ""
+
+
+def import_movielens(
+    movielens_dir: str | os.PathLike,
+    synopses_dir: str | os.PathLike | None,
+    posters_dir: str | os.PathLike | None,
+    out_dir: str | os.PathLike,
+    download: bool = False,
+    url: str = DEFAULT_URL,
+    progress: Progress | None = None,
+    cfg: MovieLensConfig | None = None,
+) -> dict:
+    """Build a catalog folder in ``out_dir`` from MovieLens, Wikipedia synopses and posters.
+
+    ``synopses_dir`` / ``posters_dir`` may be None (that modality stays missing for all).
+    ``download``: fetch ``url`` when ``movielens_dir`` does not exist. ``progress(done,
+    total, stage)`` is called per stage. Returns counts: ``movies``, ``movies_with_synopsis``,
+    ``movies_with_poster``, ``movies_with_both``, ``ratings``, ``users``,
+    ``ratings_on_both``, ``wiki_entries``, ``wiki_matched`` (+ ``_exact_year``,
+    ``_near_year``, ``_title_only``), ``movies_skipped``, ``ratings_skipped``, ``problems``
+    (count), ``seconds``; plus ``problem_messages`` (list of "file:line: message").
+    """
+    cfg = cfg or MovieLensConfig()
+    started = time.perf_counter()
+    problems = _Problems(max_logged=cfg.max_logged_problems)
+    report = progress or (lambda done, total, stage: None)
+    movielens_dir, out_dir = Path(movielens_dir), Path(out_dir)
+
+    if not movielens_dir.exists():
+        if not download:
+            raise FileNotFoundError(
+                f"{movielens_dir}: MovieLens folder not found (pass --download to fetch "
+                f"ml-latest-small from GroupLens)"
+            )
+        download_movielens(movielens_dir, url, cfg)
+    for name in ("movies.csv", "ratings.csv"):
+        if not (movielens_dir / name).is_file():
+            raise FileNotFoundError(f"{movielens_dir / name}: required MovieLens file missing")
+    if out_dir.resolve() == movielens_dir.resolve():
+        raise ValueError(f"{out_dir}: output folder must differ from the MovieLens folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    movies = _read_movies(movielens_dir / "movies.csv", problems)
+    movies_skipped = len(problems.messages)
+    report(len(movies), len(movies), "movies")
+    imdb_ids = _read_links(movielens_dir / "links.csv", movies, problems)
+
+    match_counts = {"exact_year": 0, "near_year": 0, "title_only": 0}
+    wiki_entries = 0
+    if synopses_dir is not None:
+        synopses_dir = Path(synopses_dir)
+        if not synopses_dir.is_dir():
+            raise FileNotFoundError(f"{synopses_dir}: synopses folder not found")
+        index = load_wikipedia(synopses_dir, problems)
+        wiki_entries = index.n_entries
+        matches = join_wikipedia(
+            {i: m.parsed for i, m in movies.items()}, index, cfg.year_tolerance
+        )
+        for movie_id, (entry, how) in matches.items():
+            movie = movies[movie_id]
+            match_counts[how] += 1
+            movie.overview = entry.extract
+            movie.wiki_href = entry.url
+            if movie.year is None:
+                movie.year = entry.year
+        report(len(movies), len(movies), "wikipedia")
+
+    if posters_dir is not None:
+        posters_dir = Path(posters_dir)
+        if not posters_dir.is_dir():
+            raise FileNotFoundError(f"{posters_dir}: posters folder not found")
+        images = out_dir / "images"
+        images.mkdir(exist_ok=True)
+        for done, movie in enumerate(movies.values(), 1):
+            imdb = imdb_ids.get(movie.movie_id)
+            if imdb is not None:
+                movie.imdb_id = str(imdb)
+                src = posters_dir / f"{imdb}.jpg"
+                if src.is_file():
+                    if _looks_like_image(src):
+                        # Named by movieId: the catalog's key, independent of the source.
+                        dst = images / f"{movie.movie_id}.jpg"
+                        _copy_atomic(src, dst)
+                        movie.poster = f"images/{dst.name}"
+                    else:
+                        problems.warn(src, None, "not a JPEG/PNG file; poster left missing")
+            if done % 1000 == 0 or done == len(movies):
+                report(done, len(movies), "posters")
+    else:
+        for movie in movies.values():
+            if movie.movie_id in imdb_ids:
+                movie.imdb_id = str(imdb_ids[movie.movie_id])
+
+    _atomic_write_csv(
+        out_dir / "movies.csv",
+        MOVIES_COLUMNS,
+        [
+            [
+                m.movie_id,
+                m.title,
+                "" if m.year is None else m.year,
+                m.genres,
+                m.overview,
+                m.poster,
+                "",  # audio: no real trailer audio exists for these movies
+                "",  # runtime: not in MovieLens; the catalog uses its default
+                m.imdb_id,
+                m.wiki_href,
+            ]
+            for m in movies.values()
+        ],
+    )
+    n_before = len(problems.messages)
+    ratings = _copy_ratings(
+        movielens_dir / "ratings.csv", out_dir / "ratings.csv", movies, problems, report
+    )
+    ratings_skipped = len(problems.messages) - n_before
+
+    both = {m.movie_id for m in movies.values() if m.overview and m.poster}
+    counts = {
+        "movies": len(movies),
+        "movies_with_synopsis": sum(1 for m in movies.values() if m.overview),
+        "movies_with_poster": sum(1 for m in movies.values() if m.poster),
+        "movies_with_both": len(both),
+        "ratings": ratings["ratings"],
+        "users": ratings["users"],
+        "ratings_on_both": sum(ratings["per_movie"].get(i, 0) for i in both),
+        "users_on_both": len(set().union(*(ratings["users_by_movie"].get(i, ()) for i in both))),
+        "wiki_entries": wiki_entries,
+        "wiki_matched": sum(match_counts.values()),
+        "wiki_matched_exact_year": match_counts["exact_year"],
+        "wiki_matched_near_year": match_counts["near_year"],
+        "wiki_matched_title_only": match_counts["title_only"],
+        "movies_skipped": movies_skipped,
+        "ratings_skipped": ratings_skipped,
+        "problems": len(problems.messages),
+    }
+    counts["seconds"] = round(time.perf_counter() - started, 2)
+    _atomic_write_text(
+        out_dir / "README.md",
+        _readme(movielens_dir, synopses_dir, posters_dir, url if download else None, counts),
+    )
+    counts["problem_messages"] = list(problems.messages)
+    return counts
+
+
+def _read_movies(path: Path, problems: _Problems) -> dict[int, _Movie]:
+    movies: dict[int, _Movie] = {}
+    for line, row in _csv_rows(path, ["movieId", "title", "genres"]):
+        try:
+            movie_id = _parse_int(row.get("movieId"))
+        except ValueError:
+            problems.warn(path, line, f"movieId {row.get('movieId')!r} is not an integer; skipped")
+            continue
+        if movie_id in movies:
+            problems.warn(
+                path,
+                line,
+                f"movieId {movie_id} repeated (first on line {movies[movie_id].line}); skipped",
+            )
+            continue
+        raw_title = (row.get("title") or "").strip()
+        if not raw_title:
+            problems.warn(path, line, f"movieId {movie_id} has an empty title; skipped")
+            continue
+        if None in row:  # more fields than the header: an unquoted comma in the title
+            problems.warn(path, line, f"movieId {movie_id}: more fields than the header; skipped")
+            continue
+        genres_raw = (row.get("genres") or "").strip()
+        genres = (
+            ""
+            if genres_raw in ("", NO_GENRES)
+            else "|".join(g.strip() for g in genres_raw.split("|") if g.strip())
+        )
+        parsed = parse_movielens_title(raw_title)
+        movies[movie_id] = _Movie(
+            movie_id=movie_id,
+            line=line,
+            title=parsed.display,
+            year=parsed.year,
+            genres=genres,
+            parsed=parsed,
+        )
+    return movies
+
+
+def _read_links(path: Path, movies: dict[int, _Movie], problems: _Problems) -> dict[int, int]:
+    """movieId -> imdbId as an int (the poster files drop the leading zeros)."""
+    if not path.is_file():
+        problems.warn(path, None, "links.csv not found; posters cannot be joined")
+        return {}
+    links: dict[int, int] = {}
+    for line, row in _csv_rows(path, ["movieId", "imdbId"]):
+        try:
+            movie_id = _parse_int(row.get("movieId"))
+            imdb = _parse_int(row.get("imdbId"))
+        except ValueError:
+            problems.warn(path, line, f"cannot parse movieId/imdbId {row!r}; skipped")
+            continue
+        if movie_id in movies:
+            links[movie_id] = imdb
+    return links
+
+
+def _copy_ratings(
+    src: Path, dst: Path, movies: dict[int, _Movie], problems: _Problems, report: Progress
+) -> dict:
+    data_cfg = DataConfig()
+    rows: list[list[str]] = []
+    per_movie: dict[int, int] = {}
+    users_by_movie: dict[int, set[int]] = {}
+    users: set[int] = set()
+    for line, row in _csv_rows(src, RATINGS_COLUMNS):
+        try:
+            user_id = _parse_int(row["userId"])
+            movie_id = _parse_int(row["movieId"])
+            rating = float(row["rating"])
+            timestamp = _parse_int(row["timestamp"])
+        except (ValueError, TypeError, AttributeError):
+            problems.warn(src, line, f"cannot parse rating row {row!r}; skipped")
+            continue
+        if not data_cfg.min_rating <= rating <= data_cfg.max_rating:
+            problems.warn(
+                src,
+                line,
+                f"rating {rating} outside [{data_cfg.min_rating}, {data_cfg.max_rating}]; skipped",
+            )
+            continue
+        if movie_id not in movies:
+            problems.warn(src, line, f"movieId {movie_id} is not in movies.csv; skipped")
+            continue
+        # Written back in MovieLens form (the source strings) so nothing is reformatted.
+        rows.append([str(user_id), str(movie_id), row["rating"].strip(), str(timestamp)])
+        per_movie[movie_id] = per_movie.get(movie_id, 0) + 1
+        users_by_movie.setdefault(movie_id, set()).add(user_id)
+        users.add(user_id)
+        if len(rows) % 50_000 == 0:
+            report(len(rows), 0, "ratings")
+    _atomic_write_csv(dst, RATINGS_COLUMNS, rows)
+    report(len(rows), len(rows), "ratings")
+
+    return {
+        "ratings": len(rows),
+        "users": len(users),
+        "users_by_movie": users_by_movie,
+        "per_movie": per_movie,
+    }
+
+
+def _readme(
+    movielens_dir: Path,
+    synopses_dir: Path | None,
+    posters_dir: Path | None,
+    url: str | None,
+    counts: dict,
+) -> str:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    source = f"{movielens_dir}" + (f" (downloaded from {url})" if url else "")
+    return f"""# Real-movie catalog (imported by `python -m mmrec import-movielens`)
+
+Built {now}. Do not commit this folder or anything derived from it into a code repository:
+the terms below allow research and evaluation use, not re-publication under a code licence.
+
+## Sources
+
+| part | source | terms |
+|---|---|---|
+| `ratings.csv`, movie ids, titles, genres | MovieLens, {source} | GroupLens usage licence: research use only, no commercial use without permission, no endorsement by the University of Minnesota / GroupLens may be implied, cite F. M. Harper and J. A. Konstan, "The MovieLens Datasets: History and Context", ACM TiiS 5(4), 2015, <https://doi.org/10.1145/2827872>; redistribution of transformations only under the same terms |
+| `overview` column | Wikipedia article leads, {synopses_dir or "not used"} | CC BY-SA 4.0: each synopsis is attributed by its article link in the `wiki_href` column; derived text must keep the same licence |
+| `images/` (posters) | {posters_dir or "not used"}, matched via MovieLens `links.csv` imdbId | studios' copyright: for evaluation only, not for redistribution or display outside research |
+| `audio` column | none: no real trailer audio is available | empty for every movie |
+
+`runtime` is empty (not in MovieLens). A movie without a synopsis or poster has that field
+empty, and the recommender treats the modality as missing.
+
+## Counts
+
+| what | count |
+|---|---|
+| movies | {counts["movies"]} |
+| with synopsis | {counts["movies_with_synopsis"]} |
+| with poster | {counts["movies_with_poster"]} |
+| with both | {counts["movies_with_both"]} |
+| ratings | {counts["ratings"]} |
+| users | {counts["users"]} |
+| ratings on movies with both | {counts["ratings_on_both"]} |
+| Wikipedia entries read | {counts["wiki_entries"]} |
+| MovieLens movies matched to Wikipedia | {counts["wiki_matched"]} (same year {counts["wiki_matched_exact_year"]}, year +-1 {counts["wiki_matched_near_year"]}, title only {counts["wiki_matched_title_only"]}) |
+| rows skipped with a warning | movies {counts["movies_skipped"]}, ratings {counts["ratings_skipped"]} |
+"""
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Arguments of ``python -m mmrec import-movielens`` (for the lead's CLI wiring)."""
+    parser.add_argument("--movielens", required=True, help="MovieLens folder (movies.csv, ...)")
+    parser.add_argument("--synopses", default=None, help="Wikipedia movie JSON folder")
+    parser.add_argument("--posters", default=None, help="poster folder <imdbId>.jpg")
+    parser.add_argument("--data", required=True, help="output catalog folder (outside the repo)")
+    parser.add_argument(
+        "--download", action="store_true", help="fetch ml-latest-small if --movielens is absent"
+    )
+    parser.add_argument("--url", default=DEFAULT_URL, help="archive URL used by --download")
+    return parser
+
+
+def run_cli(args: argparse.Namespace, cfg: MovieLensConfig | None = None) -> int:
+    """Run the import from parsed arguments, print the counts; returns the exit code."""
+
+    def progress(done: int, total: int, stage: str) -> None:
+        print(f"  {stage}: {done}" + (f"/{total}" if total else ""), flush=True)
+
+    try:
+        counts = import_movielens(
+            args.movielens,
+            args.synopses,
+            args.posters,
+            args.data,
+            download=args.download,
+            url=args.url,
+            progress=progress,
+            cfg=cfg,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"import-movielens: {exc}")
+        return 1
+    counts.pop("problem_messages")
+    for key, value in counts.items():
+        print(f"{key}: {value}")
+    print(f"wrote {args.data} (see its README.md for provenance and terms)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_arguments(argparse.ArgumentParser(prog="mmrec import-movielens"))
+    return run_cli(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    raise SystemExit(main())
