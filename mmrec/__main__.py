@@ -1,0 +1,254 @@
+"""Command line: ``python -m mmrec <command>``.
+
+Commands: demo, import-movielens, validate, build, train-policy, evaluate {modality,policy,ranking},
+bench, setup (what ``make run`` calls: demo + build when missing), serve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _cfg(args):
+    from mmrec.config import load_config
+
+    return load_config(
+        getattr(args, "config", None),
+        data_dir=getattr(args, "data", None),
+        checkpoints_dir=getattr(args, "checkpoints", None),
+    )
+
+
+def _tqdm_progress():
+    """A progress(done, total, stage) callback that drives one tqdm bar per stage."""
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(done: int, total: int, stage: str) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            for other in bars.values():
+                other.close()
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit="it", leave=True)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return progress
+
+
+def cmd_demo(args) -> int:
+    from mmrec.data.demo import generate_demo
+
+    cfg = _cfg(args)
+    demo = cfg.demo
+    for key in ("movies", "users", "seed"):
+        if getattr(args, key) is not None:
+            setattr(demo, key, getattr(args, key))
+    t0 = time.time()
+    summary = generate_demo(Path(cfg.paths.data_dir), demo, progress=_tqdm_progress())
+    print(f"demo catalog written to {cfg.paths.data_dir} in {time.time() - t0:.1f} s")
+    for key, value in (summary or {}).items():
+        print(f"  {key}: {value}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from mmrec.data.movielens import import_movielens
+
+    t0 = time.time()
+    counts = import_movielens(
+        args.movielens,
+        args.synopses,
+        args.posters,
+        args.data,
+        download=args.download,
+        progress=_tqdm_progress(),
+    )
+    print(f"imported into {args.data} in {time.time() - t0:.1f} s")
+    for key, value in (counts or {}).items():
+        print(f"  {key}: {value}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from mmrec.data.catalog import CatalogError, format_summary, load_catalog
+
+    cfg = _cfg(args)
+    try:
+        cat = load_catalog(cfg.paths.data_dir, cfg.data)
+    except CatalogError as exc:
+        print(f"fatal: {exc}", file=sys.stderr)
+        return 2
+    print(format_summary(cat, max_problems=args.max_problems))
+    if cat.errors:
+        print(f"validation failed: {len(cat.errors)} error(s)", file=sys.stderr)
+        return 1
+    print("validation passed")
+    return 0
+
+
+def cmd_build(args) -> int:
+    from mmrec.pipeline import build
+
+    cfg = _cfg(args)
+    report = build(cfg, force=args.force, progress=_tqdm_progress(), log=print)
+    print(report.get("message", "built"))
+    return 0
+
+
+def cmd_train_policy(args) -> int:
+    from mmrec.pipeline import build
+
+    cfg = _cfg(args)
+    build(cfg, force=False, retrain_policy=True, progress=_tqdm_progress(), log=print)
+    return 0
+
+
+def cmd_setup(args) -> int:
+    """What `make run` does before serving: a demo catalog and models when missing."""
+    from mmrec.pipeline import build
+
+    cfg = _cfg(args)
+    data = Path(cfg.paths.data_dir)
+    if not (data / "movies.csv").exists():
+        print(f"no catalog at {data}: generating the demo catalog (about a minute) ...")
+        cmd_demo(argparse.Namespace(movies=None, users=None, seed=None, **vars(args)))
+    print("checking features and models (first run: a few minutes; later runs: seconds) ...")
+    report = build(cfg, force=False, progress=_tqdm_progress(), log=print)
+    print(report.get("message", "built"))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from mmrec import pipeline
+
+    cfg = _cfg(args)
+    seeds = tuple(range(args.seeds))
+    out = Path(args.out)
+    if args.what == "modality":
+        result = pipeline.evaluate_modality(
+            cfg, seeds=seeds, out_dir=out, mask_genres=args.mask_genre_words, log=print
+        )
+    elif args.what == "policy":
+        result = pipeline.evaluate_policy(cfg, seeds=seeds, out_dir=out, log=print)
+    else:
+        result = pipeline.evaluate_ranking(cfg, out_dir=out, log=print)
+    md = result.get("markdown") if isinstance(result, dict) else None
+    if md:
+        print(md)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from mmrec.bench import run_bench
+
+    cfg = _cfg(args)
+    run_bench(cfg, out=Path(args.out), quick=args.quick, sizes=args.sizes, log=print)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import subprocess
+
+    app = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(args.port),
+        "--server.address",
+        args.address,
+    ]
+    return subprocess.call(cmd)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mmrec", description=__doc__)
+    parser.add_argument("--config", help="TOML file overriding the defaults (or MMREC_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def data_args(p, checkpoints=True):
+        p.add_argument("--data", help="catalog folder (default: MMREC_DATA or data/demo)")
+        if checkpoints:
+            p.add_argument(
+                "--checkpoints",
+                help="checkpoint folder (default: MMREC_CHECKPOINTS or checkpoints/demo)",
+            )
+
+    p = sub.add_parser("demo", help="generate the deterministic demo catalog")
+    data_args(p, checkpoints=False)
+    p.add_argument("--movies", type=int)
+    p.add_argument("--users", type=int)
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "import-movielens", help="build a catalog from MovieLens + Wikipedia + posters"
+    )
+    p.add_argument("--movielens", required=True, help="ml-latest-small folder")
+    p.add_argument("--synopses", required=True, help="folder of Wikipedia movie JSON files")
+    p.add_argument("--posters", required=True, help="folder of <imdbId>.jpg posters")
+    p.add_argument("--data", required=True, help="output catalog folder")
+    p.add_argument(
+        "--download", action="store_true", help="fetch ml-latest-small if the folder is missing"
+    )
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("validate", help="check a catalog folder and print a summary")
+    data_args(p, checkpoints=False)
+    p.add_argument("--max-problems", type=int, default=50)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("build", help="features, fusion model and DQN policy into checkpoints/")
+    data_args(p)
+    p.add_argument("--force", action="store_true", help="retrain even if nothing changed")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("train-policy", help="retrain only the DQN policy")
+    data_args(p)
+    p.set_defaults(func=cmd_train_policy)
+
+    p = sub.add_parser("setup", help="demo catalog + build when missing (used by make run)")
+    data_args(p)
+    p.set_defaults(func=cmd_setup)
+
+    p = sub.add_parser("evaluate", help="write reports/*.json and markdown tables")
+    p.add_argument("what", choices=["modality", "policy", "ranking"])
+    data_args(p)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--out", default="reports")
+    p.add_argument(
+        "--mask-genre-words", action="store_true", help="modality: mask genre words in synopses"
+    )
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench", help="measure speed on this machine")
+    data_args(p)
+    p.add_argument("--out", default="reports/bench.json")
+    p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    p.add_argument("--sizes", type=int, nargs="*", default=None)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("serve", help="start the dashboard")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--address", default="127.0.0.1")
+    p.set_defaults(func=cmd_serve)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

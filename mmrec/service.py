@@ -1,0 +1,530 @@
+"""The one facade the dashboard and the CLI use: recommend, rate, what-if, explain, browse.
+
+Everything here is plain Python over NumPy arrays and the SQLite store; no Streamlit. One
+``Recommender`` serves many sessions at once (Streamlit runs each in a thread), so:
+
+- the catalog, the fusion model, the cached branch outputs and the shared policy are read-only
+  after loading;
+- each user's learned state (history, personal Q adapter, telemetry) lives in SQLite and is
+  updated under that user's lock only: no cross-talk between users;
+- a rating is committed to SQLite before anything else happens, so it is never lost even if
+  the policy update that follows fails.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mmrec.config import Config, load_config
+
+
+class ServiceError(Exception):
+    """A request the service cannot honour (unknown user or movie, models not built...)."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    text: float = 1.0
+    image: float = 1.0
+    audio: float = 1.0
+
+    def clipped(self) -> Weights:
+        return Weights(*(float(min(1.0, max(0.0, w))) for w in self.as_tuple()))
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        return (self.text, self.image, self.audio)
+
+    def key(self) -> tuple[float, float, float]:
+        return tuple(round(w, 2) for w in self.clipped().as_tuple())
+
+
+@dataclass(frozen=True)
+class Filters:
+    include_genres: tuple[str, ...] = ()  # any of these ("only sci-fi")
+    exclude_genres: tuple[str, ...] = ()
+    year_min: int | None = None
+    year_max: int | None = None
+    min_avg_rating: float | None = None  # "only highly rated"
+
+    def describe(self) -> list[str]:
+        out = []
+        if self.include_genres:
+            out.append("only " + " / ".join(self.include_genres))
+        if self.exclude_genres:
+            out.append("no " + " / ".join(self.exclude_genres))
+        if self.year_min or self.year_max:
+            out.append(f"years {self.year_min or '...'}-{self.year_max or '...'}")
+        if self.min_avg_rating:
+            out.append(f"average rating >= {self.min_avg_rating:.1f}")
+        return out
+
+
+@dataclass
+class Pick:
+    movie_id: int
+    title: str
+    year: int | None
+    genres: tuple[str, ...]
+    overview: str
+    poster: str | None
+    audio: str | None
+    q: float
+    rank: int
+    exploration: bool = False
+    reason: str = ""
+
+
+@dataclass
+class RateResult:
+    picks: list[Pick]
+    entered: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    q_moves: dict[int, float] = field(default_factory=dict)
+    telemetry: dict = field(default_factory=dict)
+
+
+class Recommender:
+    """Loads everything once; thread-safe for concurrent sessions."""
+
+    def __init__(self, cfg: Config):
+        from mmrec.pipeline import load_built
+        from mmrec.rl.online import PersonalPolicy
+        from mmrec.rl.state import UserState  # noqa: F401  (import check)
+        from mmrec.store import RatingsStore
+
+        self.cfg = cfg
+        try:
+            (
+                self.catalog,
+                self.model,
+                self.branches,
+                self.present,
+                self.default_emb,
+                self.agent,
+                self.policy_meta,
+            ) = load_built(cfg)
+        except FileNotFoundError as exc:
+            raise ServiceError(
+                f"models are not built for {cfg.paths.data_dir}: run `python -m mmrec build "
+                f"--data {cfg.paths.data_dir}` ({exc})"
+            ) from exc
+        self.store = RatingsStore(cfg.paths.db)
+        self.policy = PersonalPolicy(self.agent, cfg.dqn)
+        m = self.catalog.movies
+        self._ids = self.catalog.movie_ids
+        self._pos = {int(mid): i for i, mid in enumerate(self._ids)}
+        self._genre_sets = [set(g) for g in m["genres"]]
+        self._years = m["year"].astype("float").to_numpy()
+        self._avg = m["avg_rating"].to_numpy(dtype=np.float64)
+        self._popularity = m["n_ratings"].to_numpy(dtype=np.float64)
+        self._emb_cache: OrderedDict = OrderedDict()
+        self._emb_lock = threading.Lock()
+        self._user_locks: dict[int, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        self._explainer = None
+
+    @classmethod
+    def from_config(cls, cfg: Config | None = None) -> Recommender:
+        return cls(cfg or load_config())
+
+    # ----------------------------------------------------------------- internals
+    def _lock(self, user_id: int) -> threading.Lock:
+        with self._locks_lock:
+            return self._user_locks.setdefault(int(user_id), threading.Lock())
+
+    def embeddings(self, weights: Weights = Weights()) -> np.ndarray:
+        """(N, D) item embeddings under these modality weights (cached; fusion only)."""
+        from mmrec.models.train import item_embeddings
+
+        key = weights.key()
+        with self._emb_lock:
+            if key in self._emb_cache:
+                self._emb_cache.move_to_end(key)
+                return self._emb_cache[key]
+        emb = item_embeddings(self.model, self.branches, self.present, key)
+        with self._emb_lock:
+            self._emb_cache[key] = emb
+            while len(self._emb_cache) > 16:
+                self._emb_cache.popitem(last=False)
+        return emb
+
+    def _movie_pos(self, movie_id: int) -> int:
+        try:
+            return self._pos[int(movie_id)]
+        except (KeyError, ValueError, TypeError):
+            raise ServiceError(f"unknown movie id {movie_id!r}") from None
+
+    def _check_user(self, user_id: int) -> dict:
+        from mmrec.store import StoreError
+
+        try:
+            return self.store.user(int(user_id))
+        except (StoreError, ValueError, TypeError):
+            raise ServiceError(f"unknown user id {user_id!r}") from None
+
+    def user_state(self, user_id: int):
+        from mmrec.rl.state import UserState
+
+        user = self._check_user(user_id)
+        history = [(m, r) for m, r in self.store.ratings(user_id) if int(m) in self._pos]
+        return UserState(
+            user_id=int(user_id),
+            history=history,
+            liked_genres=list(user["profile"].get("liked_genres", [])),
+        )
+
+    def candidate_mask(self, user_id: int | None, filters: Filters = Filters()) -> np.ndarray:
+        """(N,) bool: movies allowed by the user's rules and not yet rated or dismissed."""
+        n = len(self._ids)
+        mask = np.ones(n, dtype=bool)
+        if filters.include_genres:
+            inc = set(filters.include_genres)
+            mask &= np.fromiter((bool(g & inc) for g in self._genre_sets), bool, n)
+        if filters.exclude_genres:
+            exc = set(filters.exclude_genres)
+            mask &= np.fromiter((not (g & exc) for g in self._genre_sets), bool, n)
+        if filters.year_min is not None:
+            mask &= np.nan_to_num(self._years, nan=-1) >= filters.year_min
+        if filters.year_max is not None:
+            mask &= np.nan_to_num(self._years, nan=1e9) <= filters.year_max
+        if filters.min_avg_rating is not None:
+            mask &= np.nan_to_num(self._avg, nan=0.0) >= filters.min_avg_rating
+        if user_id is not None:
+            seen = {m for m, _ in self.store.ratings(user_id)} | self.store.hidden_movies(user_id)
+            idx = [self._pos[m] for m in seen if m in self._pos]
+            mask[idx] = False
+        return mask
+
+    def _scores(self, user_id: int, weights: Weights) -> tuple[np.ndarray, np.ndarray]:
+        state = self.user_state(user_id)
+        emb = self.embeddings(weights)
+        personal = self.store.load_policy_state(user_id) or {}
+        q = self.policy.q_values(state, emb, personal)  # (N,)
+        return q, emb
+
+    def _pick(self, i: int, q: float, rank: int, exploration: bool, reason: str) -> Pick:
+        row = self.catalog.movies.iloc[i]
+        year = row["year"]
+        return Pick(
+            movie_id=int(self._ids[i]),
+            title=str(row["title"]),
+            year=None if pd.isna(year) else int(year),
+            genres=tuple(row["genres"]),
+            overview=str(row["overview"]),
+            poster=row["poster"],
+            audio=row["audio"],
+            q=float(q),
+            rank=rank,
+            exploration=exploration,
+            reason=reason,
+        )
+
+    def _reason(self, i: int, state, emb: np.ndarray, filters: Filters, exploration: bool) -> str:
+        if exploration:
+            return "exploration: a pick outside the policy's top list, to learn your taste"
+        liked = [(m, r) for m, r in state.history if r >= 4.0 and m in self._pos]
+        parts = []
+        if liked:
+            pos = np.array([self._pos[m] for m, _ in liked])
+            sims = (
+                emb[pos]
+                @ emb[i]
+                / (np.linalg.norm(emb[pos], axis=1) * np.linalg.norm(emb[i]) + 1e-9)
+            )
+            j = int(np.argmax(sims))
+            title = self.catalog.movies.iloc[pos[j]]["title"]
+            parts.append(f"similar to {title}, which you rated {liked[j][1]:g}★")
+        elif state.liked_genres:
+            common = sorted(self._genre_sets[i] & set(state.liked_genres))
+            if common:
+                parts.append("matches your chosen genres: " + ", ".join(common))
+        if not parts:
+            parts.append("the policy's prior for a new user")
+        rules = filters.describe()
+        if rules:
+            parts.append("rules: " + "; ".join(rules))
+        return " · ".join(parts)
+
+    def _topk(self, q: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+        cand = np.flatnonzero(mask)
+        if len(cand) == 0:
+            return cand
+        k = min(k, len(cand))
+        part = cand[np.argpartition(-q[cand], k - 1)[:k]]
+        return part[np.argsort(-q[part], kind="stable")]
+
+    # ----------------------------------------------------------------- users
+    def users(self) -> list[dict]:
+        counts: dict[int, int] = {}
+        for u, _m, _r, _t in self.store.all_ratings():
+            counts[u] = counts.get(u, 0) + 1
+        return [
+            {"user_id": u["user_id"], "name": u["name"], "n_ratings": counts.get(u["user_id"], 0)}
+            for u in self.store.users()
+        ]
+
+    def create_user(self, name: str, liked_genres=(), liked_movies=()) -> int:
+        user_id = self.store.create_user(name)
+        if liked_genres or liked_movies:
+            self.set_onboarding(user_id, liked_genres, liked_movies)
+        return user_id
+
+    def set_onboarding(self, user_id: int, liked_genres=(), liked_movies=()) -> None:
+        """Cold start: chosen genres go into the state; liked titles count as 4.5-star ratings."""
+        user = self._check_user(user_id)
+        unknown = [g for g in liked_genres if g not in self.catalog.genres]
+        if unknown:
+            raise ServiceError(f"unknown genre(s): {', '.join(unknown)}")
+        profile = dict(user["profile"])
+        profile["liked_genres"] = list(liked_genres)
+        self.store.set_profile(user_id, profile)
+        for movie_id in liked_movies:
+            self._movie_pos(movie_id)
+            self.store.add_rating(user_id, int(movie_id), 4.5, source="onboarding")
+
+    def popular_titles(self, n: int = 24) -> list[tuple[int, str]]:
+        order = np.argsort(-self._popularity, kind="stable")[:n]
+        return [(int(self._ids[i]), str(self.catalog.movies.iloc[i]["title"])) for i in order]
+
+    # ----------------------------------------------------------------- recommendations
+    def recommend(
+        self,
+        user_id: int,
+        k: int = 12,
+        weights: Weights = Weights(),
+        filters: Filters = Filters(),
+        epsilon: float = 0.0,
+        seed: int | None = None,
+    ) -> list[Pick]:
+        """Top-k by the user's Q-values; with probability ``epsilon`` a slot explores."""
+        weights = weights.clipped()
+        q, emb = self._scores(user_id, weights)
+        mask = self.candidate_mask(user_id, filters)
+        top = self._topk(q, mask, k)
+        state = self.user_state(user_id)
+        explore = np.zeros(len(top), dtype=bool)
+        if epsilon > 0 and len(top):
+            # deterministic per (user, number of ratings): a rerun shows the same list
+            rng = np.random.default_rng(
+                seed if seed is not None else (int(user_id) * 7919 + len(state.history))
+            )
+            rest = np.setdiff1d(np.flatnonzero(mask), top)
+            for slot in range(len(top)):
+                if len(rest) and rng.random() < epsilon:
+                    j = int(rng.integers(len(rest)))
+                    top[slot], rest = rest[j], np.delete(rest, j)
+                    explore[slot] = True
+        return [
+            self._pick(
+                i,
+                q[i],
+                r + 1,
+                bool(explore[r]),
+                self._reason(i, state, emb, filters, bool(explore[r])),
+            )
+            for r, i in enumerate(top)
+        ]
+
+    def rate(
+        self,
+        user_id: int,
+        movie_id: int,
+        rating: float,
+        weights: Weights = Weights(),
+        filters: Filters = Filters(),
+        k: int = 12,
+    ) -> RateResult:
+        """Commit the rating, update this user's policy, return the refreshed list and the diff."""
+        t0 = time.perf_counter()
+        self._check_user(user_id)
+        pos = self._movie_pos(movie_id)
+        weights = weights.clipped()
+        with self._lock(user_id):
+            before = self.recommend(user_id, k, weights, filters)
+            self.store.add_rating(user_id, int(movie_id), float(rating))  # committed first
+            state = self.user_state(user_id)
+            emb = self.embeddings(weights)
+            personal = self.store.load_policy_state(user_id) or {}
+            personal, telemetry = self.policy.update(state, emb, personal, pos, float(rating))
+            self.store.save_policy_state(user_id, personal)
+            after = self.recommend(user_id, k, weights, filters)
+        q_after, _ = self._scores(user_id, weights)
+        before_ids = {p.movie_id: p for p in before}
+        after_ids = {p.movie_id for p in after}
+        entered = [p.title for p in after if p.movie_id not in before_ids]
+        left = [p.title for p in before if p.movie_id not in after_ids and p.movie_id != movie_id]
+        q_moves = {
+            mid: float(q_after[self._pos[mid]] - p.q)
+            for mid, p in before_ids.items()
+            if mid in after_ids
+        }
+        telemetry["ms"] = (time.perf_counter() - t0) * 1000
+        return RateResult(
+            picks=after, entered=entered, left=left, q_moves=q_moves, telemetry=telemetry
+        )
+
+    def dismiss(self, user_id: int, movie_id: int, kind: str) -> None:
+        if kind not in ("not_interested", "not_seen"):
+            raise ServiceError(f"unknown dismissal kind {kind!r}")
+        self._check_user(user_id)
+        self._movie_pos(movie_id)
+        self.store.log_event(user_id, kind, int(movie_id))
+
+    def what_if(
+        self,
+        user_id: int,
+        weights_new: Weights,
+        weights_old: Weights = Weights(),
+        filters: Filters = Filters(),
+        k: int = 12,
+    ) -> dict:
+        old = self.recommend(user_id, k, weights_old, filters)
+        new = self.recommend(user_id, k, weights_new, filters)
+        old_ids = {p.movie_id for p in old}
+        new_ids = {p.movie_id for p in new}
+        return {
+            "entered": [p for p in new if p.movie_id not in old_ids],
+            "left": [p for p in old if p.movie_id not in new_ids],
+            "picks": new,
+        }
+
+    # ----------------------------------------------------------------- browsing
+    def movie(self, movie_id: int) -> dict:
+        i = self._movie_pos(movie_id)
+        row = self.catalog.movies.iloc[i].to_dict()
+        row["movie_id"] = int(movie_id)
+        row["year"] = None if pd.isna(row.get("year")) else int(row["year"])
+        return row
+
+    def search(
+        self, query: str = "", filters: Filters = Filters(), limit: int = 200
+    ) -> pd.DataFrame:
+        mask = self.candidate_mask(None, filters)
+        m = self.catalog.movies
+        if query.strip():
+            q = query.strip().lower()
+            hit = m["title"].str.lower().str.contains(q, regex=False) | m[
+                "overview"
+            ].str.lower().str.contains(q, regex=False)
+            mask &= hit.to_numpy()
+        out = m.loc[
+            mask,
+            [
+                "title",
+                "year",
+                "genres",
+                "avg_rating",
+                "n_ratings",
+                "has_text",
+                "has_image",
+                "has_audio",
+            ],
+        ].copy()
+        out["genres"] = out["genres"].map(" | ".join)
+        return out.sort_values("n_ratings", ascending=False).head(limit)
+
+    def neighbours(
+        self, movie_id: int, weights: Weights = Weights(), k: int = 8
+    ) -> list[tuple[int, str, float]]:
+        i = self._movie_pos(movie_id)
+        emb = self.embeddings(weights.clipped())
+        norm = emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-9)
+        sims = norm @ norm[i]
+        sims[i] = -np.inf
+        top = np.argpartition(-sims, min(k, len(sims) - 1))[:k]
+        top = top[np.argsort(-sims[top])]
+        return [
+            (int(self._ids[j]), str(self.catalog.movies.iloc[j]["title"]), float(sims[j]))
+            for j in top
+        ]
+
+    def map_2d(self, weights: Weights = Weights()) -> pd.DataFrame:
+        """2-D PCA projection of the fused item embeddings under these weights."""
+        emb = self.embeddings(weights.clipped()).astype(np.float64)
+        centred = emb - emb.mean(axis=0)
+        _u, _s, vt = np.linalg.svd(centred, full_matrices=False)
+        xy = centred @ vt[:2].T
+        m = self.catalog.movies
+        return pd.DataFrame(
+            {
+                "movie_id": self._ids,
+                "x": xy[:, 0],
+                "y": xy[:, 1],
+                "title": m["title"].to_numpy(),
+                "genre": [g[0] if g else "(none)" for g in m["genres"]],
+                "poster": m["poster"].to_numpy(),
+            }
+        )
+
+    # ----------------------------------------------------------------- telemetry and reports
+    def telemetry(
+        self, user_id: int, weights: Weights = Weights(), filters: Filters = Filters(), k: int = 12
+    ) -> dict:
+        personal = self.store.load_policy_state(user_id) or {}
+        picks = self.recommend(user_id, k, weights, filters)
+        return {
+            "rewards": personal.get("rewards", []),
+            "td_losses": personal.get("td_losses", []),
+            "epsilons": personal.get("epsilons", []),
+            "n_updates": personal.get("n_updates", 0),
+            "q_values": [p.q for p in picks],
+            "titles": [p.title for p in picks],
+        }
+
+    def reports(self, reports_dir: str | Path = "reports") -> dict:
+        import json
+
+        out = {}
+        for path in sorted(Path(reports_dir).glob("*.json")):
+            try:
+                out[path.stem] = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def status(self) -> dict:
+        return {
+            "data_dir": str(self.cfg.paths.data_dir),
+            "checkpoints_dir": str(self.cfg.paths.checkpoints_dir),
+            "summary": self.catalog.summary(),
+            "problems": [str(p) for p in self.catalog.problems],
+            "policy": {k: v for k, v in self.policy_meta.items() if k != "curves"},
+        }
+
+    def learn_user_weights(self, user_id: int) -> dict:
+        from mmrec.models.train import learn_user_weights
+
+        history = self.user_state(user_id).history
+        if len(history) < 5:
+            raise ServiceError("rate at least 5 movies before learning your modality weights")
+        idx = np.array([self._pos[m] for m, _ in history])
+        ratings = np.array([r for _, r in history], dtype=np.float32)
+        return learn_user_weights(self.model, self.branches, self.present, idx, ratings)
+
+    # ----------------------------------------------------------------- explanations (issue 6)
+    def explain(
+        self, user_id: int, movie_id: int, weights: Weights = Weights(), steps: int | None = None
+    ):
+        from mmrec.explain import Explainer
+
+        if self._explainer is None:
+            self._explainer = Explainer(self)
+        return self._explainer.explain(user_id, movie_id, weights.clipped(), steps=steps)
+
+
+def pick_dict(p: Pick) -> dict:
+    return asdict(p)
+
+
+def rebuild(cfg: Config, progress=None, log=None) -> dict:
+    """Features + fusion + policy for ``cfg``'s data folder (the Data page's button)."""
+    from mmrec.pipeline import build
+
+    return build(cfg, force=False, progress=progress, log=log or (lambda *_: None))
