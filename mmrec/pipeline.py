@@ -126,7 +126,7 @@ def build(
     features = compute_features(catalog, cfg.features, progress=progress)
     if need_fusion:
         log("training the fusion model ...")
-        model = train_fusion(features, catalog, cfg.fusion, seed=cfg.fusion.seed, progress=progress)
+        model = train_fusion(features, catalog, cfg.fusion, seed=cfg.seed, progress=progress)
         meta = {
             "fingerprint": fingerprint,
             "genres": catalog.genres,
@@ -150,7 +150,7 @@ def build(
     user_model, source = load_user_model(cfg, catalog, item_emb)
     log(f"training the DQN policy in the simulator ({source}) ...")
     agent, curves = train_policy(
-        catalog, item_emb, user_model, cfg.dqn, seed=cfg.dqn.seed, progress=progress
+        catalog, item_emb, user_model, cfg.dqn, seed=cfg.seed, progress=progress
     )
     save_policy(
         ckpt / POLICY, agent, {"fingerprint": fingerprint, "curves": curves, "user_model": source}
@@ -187,7 +187,8 @@ def evaluate_modality(
     cfg: Config, seeds=(0, 1, 2), out_dir=Path("reports"), mask_genres=False, log=_noop
 ) -> dict:
     from mmrec.data.catalog import load_catalog
-    from mmrec.eval.modality import evaluate_modality as run, mask_genre_words
+    from mmrec.eval.modality import evaluate_modality as run
+    from mmrec.eval.modality import mask_genre_words
 
     catalog = load_catalog(cfg.paths.data_dir, cfg.data)
     transform = (lambda t: mask_genre_words(t, catalog.genres)) if mask_genres else None
