@@ -196,6 +196,26 @@ class PolicyEvalConfig:
     simulator_epochs: int = 300  # FittedUserModel full-batch Adam steps
 
 
+# ----------------------------------------------------------------------------- dashboard
+
+
+@dataclass
+class UIConfig:
+    address: str = "127.0.0.1"  # the dashboard binds here: localhost only unless asked
+    port: int = 5000  # dashboard port (.streamlit/config.toml carries the same default)
+    picks: int = 12  # k: cards on the "For you" grid
+    grid_columns: int = 3  # cards per row on the grid
+    synopsis_chars: int = 160  # synopsis shown on a card, cut at a word boundary
+    thumbnail_width: int = 150  # poster thumbnail width on cards, in pixels
+    default_epsilon: float = 0.05  # exploration rate the sidebar starts at
+    max_epsilon: float = 0.5  # upper end of the exploration slider
+    onboarding_popular: int = 16  # popular titles offered to a new user
+    onboarding_max_genres: int = 5  # most genres a new user may pick
+    neighbours: int = 8  # nearest neighbours shown in the movie detail view
+    search_rows: int = 200  # most rows listed in the Explore table
+    map_height: int = 560  # height of the embedding map in pixels
+
+
 # ----------------------------------------------------------------------------- top level
 
 
@@ -223,6 +243,7 @@ class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     dqn: DQNConfig = field(default_factory=DQNConfig)
     policy_eval: PolicyEvalConfig = field(default_factory=PolicyEvalConfig)
+    ui: UIConfig = field(default_factory=UIConfig)
     seed: int = 0  # seeds model and policy training in `build`
 
 
