@@ -58,6 +58,7 @@ MOVIES_COLUMNS = [
     "wiki_href",
 ]
 RATINGS_COLUMNS = ["userId", "movieId", "rating", "timestamp"]
+PROBLEMS_LOG = "import-problems.log"  # every skipped row / file, one "file:line: message" a line
 NO_GENRES = "(no genres listed)"
 
 Progress = Callable[[int, int, str], None]
@@ -208,13 +209,9 @@ class WikiIndex:
         slot = (key, entry.year)
         current = self.by_key_year.get(slot)
         # Same title in the same year (re-releases, remakes): keep the best-ranked one.
-        if current is None or rank < self._rank(current, key):
+        if current is None or rank < _entry_rank(current, key):
             self.by_key_year[slot] = entry
         self.years_by_key.setdefault(key, set()).add(entry.year)
-
-    @staticmethod
-    def _rank(entry: WikiEntry, key: str) -> tuple:
-        return _entry_rank(entry, key)
 
 
 def _entry_rank(entry: WikiEntry, key: str) -> tuple:
@@ -409,6 +406,16 @@ def _csv_rows(path: Path, required: list[str]) -> Iterator[tuple[int, dict[str, 
             start = reader.line_num + 1
 
 
+def _count_data_lines(path: Path) -> int:
+    """Lines after the header; only a progress total (a quoted newline would count twice)."""
+    newlines, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return max(newlines + (last != b"\n") - 1, 0)
+
+
 def _parse_int(text: str | None) -> int:
     if text is None:
         raise ValueError("missing value")
@@ -530,11 +537,14 @@ def _find_movielens_root(folder: Path) -> Path | None:
 
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _atomic_write_csv(path: Path, columns: list[str], rows: list[list]) -> None:
@@ -553,8 +563,11 @@ def _atomic_write_csv(path: Path, columns: list[str], rows: list[list]) -> None:
 
 def _copy_atomic(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
@@ -606,7 +619,8 @@ def import_movielens(
     ``movies_with_poster``, ``movies_with_both``, ``ratings``, ``users``,
     ``ratings_on_both``, ``wiki_entries``, ``wiki_matched`` (+ ``_exact_year``,
     ``_near_year``, ``_title_only``), ``movies_skipped``, ``ratings_skipped``, ``problems``
-    (count), ``seconds``; plus ``problem_messages`` (list of "file:line: message").
+    (count; the messages are logged and all written to ``out_dir/import-problems.log``),
+    ``seconds``.
     """
     cfg = cfg or MovieLensConfig()
     started = time.perf_counter()
@@ -723,12 +737,17 @@ def import_movielens(
         "ratings_skipped": ratings_skipped,
         "problems": len(problems.messages),
     }
+    # The log carries every problem; the logger only the first max_logged of them.
+    problems_log = out_dir / PROBLEMS_LOG
+    if problems.messages:
+        _atomic_write_text(problems_log, "\n".join(problems.messages) + "\n")
+    else:
+        problems_log.unlink(missing_ok=True)  # a stale log from an earlier run would mislead
     counts["seconds"] = round(time.perf_counter() - started, 2)
     _atomic_write_text(
         out_dir / "README.md",
         _readme(movielens_dir, synopses_dir, posters_dir, url if download else None, counts),
     )
-    counts["problem_messages"] = list(problems.messages)
     return counts
 
 
@@ -794,11 +813,14 @@ def _copy_ratings(
     src: Path, dst: Path, movies: dict[int, _Movie], problems: _Problems, report: Progress
 ) -> dict:
     data_cfg = DataConfig()
+    total = _count_data_lines(src)  # a real total for progress bars; one fast binary pass
     rows: list[list[str]] = []
     per_movie: dict[int, int] = {}
     users_by_movie: dict[int, set[int]] = {}
     users: set[int] = set()
-    for line, row in _csv_rows(src, RATINGS_COLUMNS):
+    for n_read, (line, row) in enumerate(_csv_rows(src, RATINGS_COLUMNS), 1):
+        if n_read % 50_000 == 0:
+            report(n_read, total, "ratings")
         try:
             user_id = _parse_int(row["userId"])
             movie_id = _parse_int(row["movieId"])
@@ -822,10 +844,8 @@ def _copy_ratings(
         per_movie[movie_id] = per_movie.get(movie_id, 0) + 1
         users_by_movie.setdefault(movie_id, set()).add(user_id)
         users.add(user_id)
-        if len(rows) % 50_000 == 0:
-            report(len(rows), 0, "ratings")
     _atomic_write_csv(dst, RATINGS_COLUMNS, rows)
-    report(len(rows), len(rows), "ratings")
+    report(total, total, "ratings")
 
     return {
         "ratings": len(rows),
@@ -874,7 +894,7 @@ empty, and the recommender treats the modality as missing.
 | ratings on movies with both | {counts["ratings_on_both"]} |
 | Wikipedia entries read | {counts["wiki_entries"]} |
 | MovieLens movies matched to Wikipedia | {counts["wiki_matched"]} (same year {counts["wiki_matched_exact_year"]}, year +-1 {counts["wiki_matched_near_year"]}, title only {counts["wiki_matched_title_only"]}) |
-| rows skipped with a warning | movies {counts["movies_skipped"]}, ratings {counts["ratings_skipped"]} |
+| rows skipped with a warning | movies {counts["movies_skipped"]}, ratings {counts["ratings_skipped"]} (all problems: `{PROBLEMS_LOG}`) |
 """
 
 
@@ -914,7 +934,6 @@ def run_cli(args: argparse.Namespace, cfg: MovieLensConfig | None = None) -> int
     except (OSError, ValueError) as exc:
         print(f"import-movielens: {exc}")
         return 1
-    counts.pop("problem_messages")
     for key, value in counts.items():
         print(f"{key}: {value}")
     print(f"wrote {args.data} (see its README.md for provenance and terms)")
