@@ -340,6 +340,7 @@ class Recommender:
         weights: Weights = Weights(),
         filters: Filters = Filters(),
         k: int = 12,
+        epsilon: float = 0.0,
     ) -> RateResult:
         """Commit the rating, update this user's policy, return the refreshed list and the diff."""
         t0 = time.perf_counter()
@@ -352,7 +353,9 @@ class Recommender:
             state = self.user_state(user_id)
             emb = self.embeddings(weights)
             personal = self.store.load_policy_state(user_id) or {}
-            personal, telemetry = self.policy.update(state, emb, personal, pos, float(rating))
+            personal, telemetry = self.policy.update(
+                state, emb, personal, pos, float(rating), epsilon
+            )
             self.store.save_policy_state(user_id, personal)
             after = self.recommend(user_id, k, weights, filters)
         q_after, _ = self._scores(user_id, weights)
