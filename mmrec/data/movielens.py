@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 import time
 import unicodedata
@@ -427,7 +428,7 @@ def _parse_int(text: str | None) -> int:
 
 def download_movielens(
     dest: str | os.PathLike,
-    url: str = DEFAULT_URL,
+    url: str | None = None,
     cfg: MovieLensConfig | None = None,
 ) -> Path:
     """Download a MovieLens zip and extract it so ``dest`` holds ``movies.csv`` etc.
@@ -436,6 +437,7 @@ def download_movielens(
     extraction is moved into place, so an interrupted download leaves nothing half-made.
     """
     cfg = cfg or MovieLensConfig()
+    url = url or cfg.url
     dest = Path(dest)
     scheme = urllib.parse.urlparse(url).scheme
     if scheme not in ("http", "https"):
@@ -607,14 +609,15 @@ def import_movielens(
     posters_dir: str | os.PathLike | None,
     out_dir: str | os.PathLike,
     download: bool = False,
-    url: str = DEFAULT_URL,
+    url: str | None = None,
     progress: Progress | None = None,
     cfg: MovieLensConfig | None = None,
 ) -> dict:
     """Build a catalog folder in ``out_dir`` from MovieLens, Wikipedia synopses and posters.
 
     ``synopses_dir`` / ``posters_dir`` may be None (that modality stays missing for all).
-    ``download``: fetch ``url`` when ``movielens_dir`` does not exist. ``progress(done,
+    ``download``: fetch ``url`` (None -> ``cfg.url``, i.e. :data:`DEFAULT_URL`) when
+    ``movielens_dir`` does not exist. ``progress(done,
     total, stage)`` is called per stage. Returns counts: ``movies``, ``movies_with_synopsis``,
     ``movies_with_poster``, ``movies_with_both``, ``ratings``, ``users``,
     ``ratings_on_both``, ``wiki_entries``, ``wiki_matched`` (+ ``_exact_year``,
@@ -623,6 +626,7 @@ def import_movielens(
     ``seconds``.
     """
     cfg = cfg or MovieLensConfig()
+    url = url or cfg.url
     started = time.perf_counter()
     problems = _Problems(max_logged=cfg.max_logged_problems)
     report = progress or (lambda done, total, stage: None)
@@ -910,7 +914,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--download", action="store_true", help="fetch ml-latest-small if --movielens is absent"
     )
-    parser.add_argument("--url", default=DEFAULT_URL, help="archive URL used by --download")
+    parser.add_argument("--url", default=None, help=f"archive for --download ({DEFAULT_URL})")
     return parser
 
 
@@ -932,7 +936,7 @@ def run_cli(args: argparse.Namespace, cfg: MovieLensConfig | None = None) -> int
             cfg=cfg,
         )
     except (OSError, ValueError) as exc:
-        print(f"import-movielens: {exc}")
+        print(f"import-movielens: {exc}", file=sys.stderr)
         return 1
     for key, value in counts.items():
         print(f"{key}: {value}")

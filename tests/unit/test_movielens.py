@@ -326,6 +326,13 @@ def test_import_rerun_overwrites_cleanly(sources):
     assert not (sources["out"] / "import-problems.log").exists()
 
 
+def test_default_url_is_the_configured_one():
+    from mmrec.data.movielens import DEFAULT_URL
+
+    assert MovieLensConfig().url == DEFAULT_URL
+    assert DEFAULT_URL.endswith("/ml-latest-small.zip")
+
+
 def test_missing_movielens_without_download_names_the_flag(tmp_path):
     with pytest.raises(FileNotFoundError, match="--download"):
         import_movielens(tmp_path / "absent", None, None, tmp_path / "out")
