@@ -62,21 +62,9 @@ def cmd_demo(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from mmrec.data.movielens import import_movielens
+    from mmrec.data.movielens import run_cli
 
-    t0 = time.time()
-    counts = import_movielens(
-        args.movielens,
-        args.synopses,
-        args.posters,
-        args.data,
-        download=args.download,
-        progress=_tqdm_progress(),
-    )
-    print(f"imported into {args.data} in {time.time() - t0:.1f} s")
-    for key, value in (counts or {}).items():
-        print(f"  {key}: {value}")
-    return 0
+    return run_cli(args, _cfg(args).movielens)
 
 
 def cmd_validate(args) -> int:
@@ -197,13 +185,9 @@ def main(argv=None) -> int:
     p = sub.add_parser(
         "import-movielens", help="build a catalog from MovieLens + Wikipedia + posters"
     )
-    p.add_argument("--movielens", required=True, help="ml-latest-small folder")
-    p.add_argument("--synopses", required=True, help="folder of Wikipedia movie JSON files")
-    p.add_argument("--posters", required=True, help="folder of <imdbId>.jpg posters")
-    p.add_argument("--data", required=True, help="output catalog folder")
-    p.add_argument(
-        "--download", action="store_true", help="fetch ml-latest-small if the folder is missing"
-    )
+    from mmrec.data.movielens import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("validate", help="check a catalog folder and print a summary")

@@ -93,33 +93,38 @@ class RateResult:
 class Recommender:
     """Loads everything once; thread-safe for concurrent sessions."""
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, parts: tuple | None = None, store=None):
+        """Load the built catalog and models for ``cfg`` (or take ``parts`` already in memory:
+        ``(catalog, model, branches, present, default_emb, agent, policy_meta)``)."""
         from mmrec.pipeline import load_built
         from mmrec.rl.online import PersonalPolicy
-        from mmrec.rl.state import UserState  # noqa: F401  (import check)
         from mmrec.store import RatingsStore
 
         self.cfg = cfg
-        try:
-            (
-                self.catalog,
-                self.model,
-                self.branches,
-                self.present,
-                self.default_emb,
-                self.agent,
-                self.policy_meta,
-            ) = load_built(cfg)
-        except FileNotFoundError as exc:
-            raise ServiceError(
-                f"models are not built for {cfg.paths.data_dir}: run `python -m mmrec build "
-                f"--data {cfg.paths.data_dir}` ({exc})"
-            ) from exc
-        self.store = RatingsStore(cfg.paths.db)
+        if parts is None:
+            try:
+                parts = load_built(cfg)
+            except FileNotFoundError as exc:
+                raise ServiceError(
+                    f"models are not built for {cfg.paths.data_dir}: run `python -m mmrec build "
+                    f"--data {cfg.paths.data_dir}` ({exc})"
+                ) from exc
+        (
+            self.catalog,
+            self.model,
+            self.branches,
+            self.present,
+            self.default_emb,
+            self.agent,
+            self.policy_meta,
+        ) = parts
+        self.store = store if store is not None else RatingsStore(cfg.paths.db)
         self.policy = PersonalPolicy(self.agent, cfg.dqn)
         m = self.catalog.movies
         self._ids = self.catalog.movie_ids
         self._pos = {int(mid): i for i, mid in enumerate(self._ids)}
+        self._genre_col = {g: j for j, g in enumerate(self.catalog.genres)}
+        self._genre_matrix = self.catalog.genre_matrix() > 0  # (N, G) bool
         self._genre_sets = [set(g) for g in m["genres"]]
         self._years = m["year"].astype("float").to_numpy()
         self._avg = m["avg_rating"].to_numpy(dtype=np.float64)
@@ -184,12 +189,13 @@ class Recommender:
         """(N,) bool: movies allowed by the user's rules and not yet rated or dismissed."""
         n = len(self._ids)
         mask = np.ones(n, dtype=bool)
+        # vectorised over the genre matrix: no Python loop over items (100k-movie catalogs)
+        inc = [self._genre_col[g] for g in filters.include_genres if g in self._genre_col]
         if filters.include_genres:
-            inc = set(filters.include_genres)
-            mask &= np.fromiter((bool(g & inc) for g in self._genre_sets), bool, n)
-        if filters.exclude_genres:
-            exc = set(filters.exclude_genres)
-            mask &= np.fromiter((not (g & exc) for g in self._genre_sets), bool, n)
+            mask &= self._genre_matrix[:, inc].any(axis=1)
+        exc = [self._genre_col[g] for g in filters.exclude_genres if g in self._genre_col]
+        if exc:
+            mask &= ~self._genre_matrix[:, exc].any(axis=1)
         if filters.year_min is not None:
             mask &= np.nan_to_num(self._years, nan=-1) >= filters.year_min
         if filters.year_max is not None:
