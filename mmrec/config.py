@@ -123,7 +123,7 @@ class FusionConfig:
     audio_dim: int = 64  # F of the (T, F) audio sequence; set from the features at training
     hidden_dim: int = 128  # H: width of every branch output
     audio_lstm_hidden: int = 64  # LSTM state size inside the audio branch
-    audio_max_steps: int = 32  # longer sequences are average-pooled in time to this many steps
+    audio_max_steps: int = 16  # longer sequences are average-pooled in time (~1 s steps for 15 s)
     embed_dim: int = 64  # D: item embedding size used by the policy and the dashboard
     dropout: float = 0.2  # dropout inside branches and fusion layers during training
     modality_dropout: float = 0.3  # chance to hide each present modality per training item
@@ -135,6 +135,7 @@ class FusionConfig:
     val_fraction: float = 0.15  # items held out for early stopping
     user_weight_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # per-user weight search
     user_ridge: float = 0.1  # ridge strength relative to the mean feature energy
+    cpu_threads: int = 1  # torch threads for CPU training: a small model, OpenMP sync made 2 threads 3x slower
 
 
 # ----------------------------------------------------------------------------- rl: env, DQN, policy evaluation

@@ -1,0 +1,1 @@
+"""Evaluation: metrics (classification and ranking), the per-modality table, policy benchmarks."""

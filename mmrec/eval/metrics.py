@@ -1,0 +1,116 @@
+"""Evaluation metrics, each tested against hand-computed values on tiny arrays.
+
+Sections: multi-label classification (genre prediction, Table 5.1); ranking metrics follow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# ============================================================================= classification
+# Multi-label genre prediction. ``y_true`` and ``y_pred`` are (N, G) arrays of 0/1 (or bool):
+# row = item, column = genre.
+
+
+def _binary_pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(y_true)
+    p = np.asarray(y_pred)
+    if t.ndim != 2 or t.shape != p.shape:
+        raise ValueError(f"y_true {t.shape} and y_pred {p.shape} must be equal (N, G) arrays")
+    for name, arr in (("y_true", t), ("y_pred", p)):
+        if not np.isin(arr, (0, 1)).all():
+            raise ValueError(f"{name} must hold only 0/1 values")
+    return t.astype(bool), p.astype(bool)
+
+
+def subset_accuracy(y_true, y_pred) -> float:
+    """Share of items whose predicted genre set equals the true set exactly (strictest)."""
+    t, p = _binary_pair(y_true, y_pred)
+    return float((t == p).all(1).mean()) if len(t) else float("nan")
+
+
+def hamming_accuracy(y_true, y_pred) -> float:
+    """Share of (item, genre) cells predicted correctly = 1 - Hamming loss."""
+    t, p = _binary_pair(y_true, y_pred)
+    return float((t == p).mean()) if t.size else float("nan")
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    # 0/0 -> 0 (nothing predicted / nothing to find counts as a miss, as in scikit-learn).
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def precision_recall_f1(y_true, y_pred, average: str = "micro") -> tuple[float, float, float]:
+    """Multi-label precision, recall and F1.
+
+    ``average="micro"`` pools true/false positives over every (item, genre) cell, so frequent
+    genres weigh more. ``average="macro"`` computes P/R/F1 per genre and averages them with
+    equal weight per genre, over the genres that occur at least once in ``y_true`` (recall of a
+    genre with no true items is undefined; counting it as 0 would punish a model for the
+    split's luck). Macro F1 is the mean of per-genre F1s, not F1 of the mean P and R.
+    """
+    t, p = _binary_pair(y_true, y_pred)
+    tp = (t & p).sum(0)  # (G,)
+    fp = (~t & p).sum(0)  # (G,)
+    fn = (t & ~p).sum(0)  # (G,)
+    if average == "micro":
+        tp_s, fp_s, fn_s = tp.sum(), fp.sum(), fn.sum()
+        precision = float(_safe_div(tp_s, tp_s + fp_s))
+        recall = float(_safe_div(tp_s, tp_s + fn_s))
+        f1 = float(_safe_div(2 * tp_s, 2 * tp_s + fp_s + fn_s))
+        return precision, recall, f1
+    if average == "macro":
+        occurs = (tp + fn) > 0
+        if not occurs.any():
+            return float("nan"), float("nan"), float("nan")
+        precision = _safe_div(tp, tp + fp)[occurs]
+        recall = _safe_div(tp, tp + fn)[occurs]
+        f1 = _safe_div(2 * tp, 2 * tp + fp + fn)[occurs]
+        return float(precision.mean()), float(recall.mean()), float(f1.mean())
+    raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
+
+
+def multilabel_report(y_true, y_pred) -> dict[str, float]:
+    """All classification numbers of Table 5.1 for one prediction."""
+    p_mi, r_mi, f_mi = precision_recall_f1(y_true, y_pred, "micro")
+    p_ma, r_ma, f_ma = precision_recall_f1(y_true, y_pred, "macro")
+    return {
+        "subset_accuracy": subset_accuracy(y_true, y_pred),
+        "hamming_accuracy": hamming_accuracy(y_true, y_pred),
+        "precision_micro": p_mi,
+        "recall_micro": r_mi,
+        "f1_micro": f_mi,
+        "precision_macro": p_ma,
+        "recall_macro": r_ma,
+        "f1_macro": f_ma,
+    }
+
+
+def threshold_predictions(probs, threshold: float, at_least_one: bool = True) -> np.ndarray:
+    """``(N, G)`` probabilities -> 0/1 predictions at ``threshold``.
+
+    With ``at_least_one`` every item also gets its most probable genre: every catalog movie
+    has at least one genre, so an empty prediction is always wrong.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    pred = probs >= threshold
+    if at_least_one and probs.shape[1] > 0:
+        pred[np.arange(len(probs)), probs.argmax(1)] = True
+    return pred.astype(np.int8)
+
+
+def best_threshold(y_true, probs, grid=None, at_least_one: bool = True) -> float:
+    """The threshold on ``grid`` (default 0.05..0.95) with the highest micro F1 on the given
+    (validation) items; ties go to the threshold nearest 0.5."""
+    grid = np.round(np.arange(0.05, 0.951, 0.05), 2) if grid is None else np.asarray(grid)
+    scores = [
+        precision_recall_f1(y_true, threshold_predictions(probs, th, at_least_one), "micro")[2]
+        for th in grid
+    ]
+    order = np.lexsort((np.abs(grid - 0.5), -np.round(scores, 9)))
+    return float(grid[order[0]])
+
+
+# ============================================================================= ranking

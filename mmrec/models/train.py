@@ -1,0 +1,407 @@
+"""Training the fusion model, caching its branch outputs, and per-user modality weights.
+
+Document section 4.3: the multimodal model is trained on multi-label genre prediction with a
+cross-entropy loss, Adam, learning rate 0.001. Early stopping on a held-out item split keeps
+it from memorising small catalogs; modality dropout during training teaches it to embed an
+item from any subset of its modalities (missing posters, weight sliders at 0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import itertools
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mmrec.config import FusionConfig, pick_device
+from mmrec.models.fusion import MODALITIES, FusionModel
+
+Progress = Callable[[int, int, str], None]
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def present_matrix(features) -> np.ndarray:
+    """``(N, 3)`` bool: which of text, image, audio each item has."""
+    return np.stack(
+        [
+            np.asarray(features.has_text),
+            np.asarray(features.has_image),
+            np.asarray(features.has_audio),
+        ],
+        axis=1,
+    ).astype(bool)
+
+
+def check_alignment(features, catalog) -> None:
+    """Features must be in the catalog's row order (the contract); say which row differs."""
+    ids = np.asarray(features.movie_ids, dtype=np.int64)
+    expected = catalog.movie_ids
+    if ids.shape != expected.shape or not np.array_equal(ids, expected):
+        n = min(len(ids), len(expected))
+        bad = np.flatnonzero(ids[:n] != expected[:n])
+        where = (
+            f"first mismatch at row {int(bad[0])}"
+            if len(bad)
+            else f"{len(ids)} vs {len(expected)} rows"
+        )
+        raise ValueError(
+            f"features do not match catalog {catalog.data_dir}/movies.csv ({where}); "
+            "recompute the features (python -m mmrec build)"
+        )
+    n_items = len(ids)
+    for name, arr, ndim in (
+        ("text", features.text, 2),
+        ("image", features.image, 2),
+        ("audio", features.audio, 3),
+    ):
+        if arr.ndim != ndim or arr.shape[0] != n_items:
+            raise ValueError(
+                f"features.{name} has shape {arr.shape}; expected {ndim} dims and {n_items} rows"
+            )
+
+
+def sized_config(cfg: FusionConfig, features) -> FusionConfig:
+    """The config with input sizes taken from the features, so the checkpoint records them."""
+    return dataclasses.replace(
+        cfg,
+        text_dim=int(features.text.shape[1]),
+        image_dim=int(features.image.shape[1]),
+        audio_dim=int(features.audio.shape[2]),
+    )
+
+
+def split_items(n_items: int, fractions: Sequence[float], seed: int) -> list[np.ndarray]:
+    """Random disjoint index sets with the given fractions of ``n_items`` (sorted each)."""
+    order = np.random.default_rng(seed).permutation(n_items)
+    bounds = np.round(np.cumsum(fractions) * n_items).astype(int)
+    parts = np.split(order, bounds[:-1])
+    return [np.sort(p) for p in parts]
+
+
+def _tensors(features, device: str) -> dict[str, torch.Tensor]:
+    return {
+        "text": torch.as_tensor(np.asarray(features.text, dtype=np.float32), device=device),
+        "image": torch.as_tensor(np.asarray(features.image, dtype=np.float32), device=device),
+        "audio": torch.as_tensor(np.asarray(features.audio, dtype=np.float32), device=device),
+        "present": torch.as_tensor(present_matrix(features), device=device),
+    }
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def modality_dropout(present: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Hide each present modality with probability ``p``, keeping at least one per item.
+
+    ``present (B, 3)`` bool -> ``(B, 3)`` bool. Items left with nothing get back one of their
+    own modalities at random, so every training example still carries a signal.
+    """
+    drop = torch.rand(present.shape, generator=generator, device=present.device) < p  # (B, 3)
+    kept = present & ~drop  # (B, 3)
+    empty = ~kept.any(1) & present.any(1)  # (B,)
+    if bool(empty.any()):
+        scores = torch.rand(present.shape, generator=generator, device=present.device)  # (B, 3)
+        scores = scores.masked_fill(~present, -1.0)
+        pick = F.one_hot(scores.argmax(1), 3).bool()  # (B, 3)
+        kept = torch.where(empty.unsqueeze(1), pick, kept)
+    return kept
+
+
+def _genre_loss(
+    model: FusionModel, batch: dict[str, torch.Tensor], present: torch.Tensor
+) -> torch.Tensor:
+    _, logits = model(batch["text"], batch["image"], batch["audio"], present)  # (B, G)
+    # Multi-label cross-entropy = a sigmoid cross-entropy per genre (BCE with logits): the
+    # document's "cross-entropy loss" for items that belong to several genres at once.
+    return F.binary_cross_entropy_with_logits(logits, batch["labels"])
+
+
+@torch.no_grad()
+def _mean_loss(
+    model: FusionModel, data: dict[str, torch.Tensor], idx: torch.Tensor, batch_size: int
+) -> float:
+    model.eval()
+    total = 0.0
+    for start in range(0, len(idx), batch_size):
+        b = idx[start : start + batch_size]
+        batch = {k: v[b] for k, v in data.items()}
+        total += float(_genre_loss(model, batch, batch["present"])) * len(b)
+    return total / max(len(idx), 1)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int, device: str):
+    """Temporarily cap torch's CPU threads (process-wide; restored afterwards)."""
+    before = torch.get_num_threads()
+    if device == "cpu" and 0 < n < before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_fusion(
+    features,
+    catalog,
+    cfg: FusionConfig,
+    seed: int = 0,
+    progress: Progress | None = None,
+    train_idx: np.ndarray | None = None,
+    val_idx: np.ndarray | None = None,
+    device: str | None = None,
+) -> FusionModel:
+    """Train a :class:`FusionModel` on the catalog's genre labels; returns it in eval mode.
+
+    Items without any genre or without any of ``cfg.modalities`` are skipped (no label or no
+    input). Without ``train_idx``/``val_idx`` a random ``cfg.val_fraction`` of the usable
+    items (by ``seed``) is held out for early stopping; evaluation passes its own split.
+    The best epoch's weights (lowest validation loss) are kept. ``model.history`` records
+    the per-epoch losses. ``progress(epoch, max_epochs, "fusion")`` is called per epoch.
+    """
+    device = device or pick_device()
+    with _torch_threads(cfg.cpu_threads, device):
+        return _train_fusion(features, catalog, cfg, seed, progress, train_idx, val_idx, device)
+
+
+def _train_fusion(
+    features, catalog, cfg, seed, progress, train_idx, val_idx, device
+) -> FusionModel:
+    check_alignment(features, catalog)
+    cfg = sized_config(cfg, features)
+    labels = np.asarray(catalog.genre_matrix(), dtype=np.float32)  # (N, G)
+    if labels.shape[1] == 0:
+        raise ValueError(
+            f"catalog {catalog.data_dir}: no genres in movies.csv, cannot train the fusion model"
+        )
+    torch.manual_seed(seed)
+    generator = torch.Generator(device=device).manual_seed(seed)
+
+    present = present_matrix(features)
+    enabled = np.array([m in cfg.modalities for m in MODALITIES])
+    usable = (labels.sum(1) > 0) & (present & enabled).any(1)
+    if train_idx is None:
+        candidates = np.flatnonzero(usable)
+        n_val = max(1, int(round(cfg.val_fraction * len(candidates))))
+        order = np.random.default_rng(seed).permutation(candidates)
+        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    else:
+        train_idx = np.asarray(train_idx)[usable[train_idx]]
+        val_idx = np.asarray(val_idx if val_idx is not None else [], dtype=np.int64)
+        val_idx = val_idx[usable[val_idx]]
+    if len(train_idx) < 2 or len(val_idx) < 1:
+        raise ValueError(
+            f"catalog {catalog.data_dir}: only {len(train_idx)} training and {len(val_idx)} validation "
+            f"items have a genre and one of {cfg.modalities}; need at least 2 and 1"
+        )
+
+    model = FusionModel(cfg, labels.shape[1]).to(device)
+    data = _tensors(features, device)
+    data["labels"] = torch.as_tensor(labels, device=device)
+    data["present"] = data["present"] & torch.as_tensor(enabled, device=device)
+    # Standardisation statistics from training items that have the modality (zeros of
+    # missing items would drag the mean).
+    tr = torch.as_tensor(train_idx, device=device)
+    for col, (name, branch) in enumerate(
+        (("text", model.text_branch), ("image", model.image_branch), ("audio", model.audio_branch))
+    ):
+        rows = tr[data["present"][tr, col]]
+        branch.standardize.fit(data[name][rows])
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    val = torch.as_tensor(val_idx, device=device)
+    best_loss, best_state, best_epoch, stale = float("inf"), None, -1, 0
+    history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
+    started = time.perf_counter()
+    for epoch in range(cfg.max_epochs):
+        model.train()
+        order = tr[torch.randperm(len(tr), generator=generator, device=device)]
+        total = 0.0
+        for start in range(0, len(order), cfg.batch_size):
+            b = order[start : start + cfg.batch_size]
+            batch = {k: v[b] for k, v in data.items()}
+            shown = modality_dropout(batch["present"], cfg.modality_dropout, generator)  # (B, 3)
+            loss = _genre_loss(model, batch, shown)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(b)
+        history["train_loss"].append(total / len(order))
+        val_loss = _mean_loss(model, data, val, cfg.batch_size * 4)
+        history["val_loss"].append(val_loss)
+        if progress is not None:
+            progress(epoch + 1, cfg.max_epochs, "fusion")
+        if val_loss < best_loss - 1e-4:
+            best_loss, best_epoch, stale = val_loss, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    model.history = {
+        **history,
+        "best_epoch": best_epoch,
+        "best_val_loss": best_loss,
+        "epochs": len(history["val_loss"]),
+        "seconds": time.perf_counter() - started,
+        "n_train": int(len(train_idx)),
+        "n_val": int(len(val_idx)),
+    }
+    return model
+
+
+# ----------------------------------------------------------------------------- inference
+
+
+@torch.no_grad()
+def branch_outputs(model: FusionModel, features, batch_size: int = 512) -> dict[str, np.ndarray]:
+    """Run the branches once over the catalog -> ``{"text", "image", "audio"}`` of ``(N, H)``
+    float32 arrays (zeros for modalities the model does not use). Cache this per catalog."""
+    model.eval()
+    data = _tensors(features, str(model.device))
+    parts: dict[str, list[np.ndarray]] = {m: [] for m in MODALITIES}
+    for start in range(0, len(features.movie_ids), batch_size):
+        sl = slice(start, start + batch_size)
+        outs = model.encode_branches(data["text"][sl], data["image"][sl], data["audio"][sl])
+        for name, out in zip(MODALITIES, outs):
+            parts[name].append(out.float().cpu().numpy())
+    hidden = model.cfg.hidden_dim
+    return {
+        m: np.concatenate(p) if p else np.zeros((0, hidden), np.float32) for m, p in parts.items()
+    }
+
+
+@torch.no_grad()
+def item_embeddings(
+    model: FusionModel,
+    branches: dict[str, np.ndarray],
+    present: np.ndarray,
+    weights: Sequence[float] | np.ndarray = (1.0, 1.0, 1.0),
+) -> np.ndarray:
+    """Fuse cached branch outputs -> ``(N, D)`` float32 embeddings for ``weights (3,)`` or
+    ``(N, 3)`` (text, image, audio in [0, 1]); cheap enough to call on every slider move."""
+    model.eval()
+    device = model.device
+    t = torch.as_tensor(branches["text"], device=device)  # (N, H)
+    i = torch.as_tensor(branches["image"], device=device)  # (N, H)
+    a = torch.as_tensor(branches["audio"], device=device)  # (N, H)
+    mask = torch.as_tensor(np.asarray(present, dtype=bool), device=device)  # (N, 3)
+    emb = model.fuse(t, i, a, mask, torch.as_tensor(np.asarray(weights, np.float32), device=device))
+    return emb.cpu().numpy().astype(np.float32, copy=False)  # (N, D)
+
+
+@torch.no_grad()
+def genre_probabilities(
+    model: FusionModel,
+    branches: dict[str, np.ndarray],
+    present: np.ndarray,
+    weights: Sequence[float] | np.ndarray = (1.0, 1.0, 1.0),
+) -> np.ndarray:
+    """``(N, G)`` sigmoid genre probabilities from cached branch outputs."""
+    emb = torch.as_tensor(item_embeddings(model, branches, present, weights), device=model.device)
+    return torch.sigmoid(model.genre_head(emb)).cpu().numpy()  # (N, G)
+
+
+# ----------------------------------------------------------------------------- per-user weights
+
+
+def _loo_rmse(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
+    """Leave-one-out RMSE of ridge regression, for a stack of designs at once.
+
+    ``x (K, n, D)`` embeddings of the user's n rated items under K weight settings, ``y (n,)``
+    ratings -> ``(K,)``. Ridge with an unpenalised intercept is a linear smoother
+    ``y_hat = H y``, so the exact leave-one-out residual is ``(y - y_hat) / (1 - H_ii)``: no
+    refits, no random folds, deterministic for a user.
+    """
+    k, n, d = x.shape
+    design = np.concatenate([x, np.ones((k, n, 1), x.dtype)], axis=2).astype(
+        np.float64
+    )  # (K, n, D+1)
+    gram = design.transpose(0, 2, 1) @ design  # (K, D+1, D+1)
+    # Penalty relative to the mean feature energy: weights shrink embeddings towards zero,
+    # and a fixed absolute penalty would then favour small weights for the wrong reason.
+    energy = np.einsum("kii->k", gram[:, :d, :d]) / max(d, 1)  # (K,)
+    penalty = np.zeros((k, d + 1, d + 1))
+    idx = np.arange(d)
+    penalty[:, idx, idx] = (ridge * np.maximum(energy, 1e-12))[:, None]
+    inv = np.linalg.inv(gram + penalty + 1e-9 * np.eye(d + 1))  # (K, D+1, D+1)
+    hat_diag = np.einsum("kni,kij,knj->kn", design, inv, design)  # (K, n)
+    beta = np.einsum("kij,kj->ki", inv, design.transpose(0, 2, 1) @ y)  # (K, D+1)
+    fitted = np.einsum("kni,ki->kn", design, beta)  # (K, n)
+    resid = (y[None, :] - fitted) / np.clip(1.0 - hat_diag, 1e-6, None)  # (K, n)
+    return np.sqrt((resid**2).mean(1))  # (K,)
+
+
+def learn_user_weights(
+    model: FusionModel,
+    branches: dict[str, np.ndarray],
+    present: np.ndarray,
+    movie_idx: np.ndarray,
+    ratings: np.ndarray,
+    grid: Sequence[float] | None = None,
+    ridge: float | None = None,
+    min_ratings: int = 5,
+) -> dict:
+    """Per-user modality weights from the user's own ratings.
+
+    For every ``(w_text, w_image, w_audio)`` on ``grid``^3 (default
+    ``cfg.user_weight_grid``; all-zero excluded), embed the user's rated items with those
+    weights and fit a ridge regression of the ratings on the embeddings; the weights whose
+    leave-one-out RMSE is lowest win (ties go to the weights closest to all-ones).
+
+    ``movie_idx (n,)`` catalog row positions, ``ratings (n,)``. Returns ``{"weights": (3
+    floats), "score": LOO RMSE at those weights, "baseline_score": LOO RMSE at (1, 1, 1),
+    "mean_only_score": LOO RMSE of predicting the user's mean, "n_ratings": n, "metric":
+    "loo_rmse"}`` (lower is better). With fewer than ``min_ratings`` ratings the default
+    weights (1, 1, 1) are returned and the scores are None.
+    """
+    movie_idx = np.asarray(movie_idx, dtype=np.int64)
+    y = np.asarray(ratings, dtype=np.float64)
+    if movie_idx.shape != y.shape:
+        raise ValueError(f"movie_idx {movie_idx.shape} and ratings {y.shape} differ in length")
+    n = len(y)
+    default = (1.0, 1.0, 1.0)
+    result = {
+        "weights": default,
+        "score": None,
+        "baseline_score": None,
+        "mean_only_score": None,
+        "n_ratings": n,
+        "metric": "loo_rmse",
+    }
+    if n < min_ratings:
+        return result
+    grid = tuple(model.cfg.user_weight_grid if grid is None else grid)
+    ridge = model.cfg.user_ridge if ridge is None else ridge
+    candidates = [w for w in itertools.product(grid, repeat=3) if any(v > 0 for v in w)]
+    if default not in candidates:
+        candidates.append(default)
+    combos = np.asarray(candidates, dtype=np.float32)  # (K, 3)
+    k = len(combos)
+    sub = {m: branches[m][movie_idx] for m in MODALITIES}  # (n, H) each
+    tiled = {m: np.tile(v, (k, 1)) for m, v in sub.items()}  # (K*n, H)
+    present_rows = np.tile(np.asarray(present, bool)[movie_idx], (k, 1))  # (K*n, 3)
+    weights_rows = np.repeat(combos, n, axis=0)  # (K*n, 3)
+    emb = item_embeddings(model, tiled, present_rows, weights_rows).reshape(k, n, -1)  # (K, n, D)
+    rmse = _loo_rmse(emb, y, ridge)  # (K,)
+    # Prefer the default on (near-)ties: a weight change must earn its place.
+    distance = np.abs(combos - 1.0).sum(1)
+    best = int(np.lexsort((distance, np.round(rmse, 6)))[0])
+    mean_loo = (y - y.mean()) * n / (n - 1)  # leave-one-out residuals of the mean predictor
+    result.update(
+        weights=tuple(float(v) for v in combos[best]),
+        score=float(rmse[best]),
+        baseline_score=float(rmse[candidates.index(default)]),
+        mean_only_score=float(np.sqrt((mean_loo**2).mean())),
+    )
+    return result
