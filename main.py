@@ -1,0 +1,57 @@
+"""``python main.py``: serve the dashboard (the same app as ``streamlit run streamlit_app.py``).
+
+Binds to ``UIConfig.address``:``UIConfig.port`` (127.0.0.1:5000 by default); ``--address`` and
+``--port`` override them. ``MMREC_DATA`` / ``MMREC_CHECKPOINTS`` / ``MMREC_DB`` /
+``MMREC_CONFIG`` pass through the environment to the app unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+APP = Path(__file__).resolve().parent / "streamlit_app.py"
+
+
+def serve(
+    port: int | None = None, address: str | None = None, extra: list[str] | None = None
+) -> int:
+    """Run the Streamlit server in this process until it stops; returns its exit code."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from streamlit.web import cli as stcli
+
+    from mmrec.config import load_config
+
+    ui = load_config().ui
+    sys.argv = [
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.address",
+        address or ui.address,
+        "--server.port",
+        str(port or ui.port),
+        "--server.headless",
+        "true",
+        *(extra or []),
+    ]
+    try:
+        stcli.main()  # click command: exits via SystemExit
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, help="default: UIConfig.port (5000)")
+    parser.add_argument("--address", help="default: UIConfig.address (127.0.0.1)")
+    args, extra = parser.parse_known_args(argv)
+    return serve(args.port, args.address, extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,546 @@
+"""What every page shares: the cached service, the sidebar controls, the view state, safe text.
+
+- ``get_service`` is the one ``st.cache_resource`` loader: the catalog, the fusion model and the
+  policy load once per (data folder, checkpoint folder) and are shared by every session.
+- Derived tables (the 2-D map, folder validation) go through ``st.cache_data``.
+- Per-session choices (user, applied weights, filters, the grid on screen) live in
+  ``st.session_state`` under the keys below; ratings and learned state live in SQLite via the
+  service, so a server restart keeps them.
+- Catalog text (titles, synopses) is user data: it goes through :func:`md` before any Markdown
+  call, through :func:`html.escape` before plotly hover text, and never into
+  ``unsafe_allow_html``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from mmrec.config import Config, load_config
+from mmrec.service import Filters, Pick, Recommender, ServiceError, Weights
+
+# ----------------------------------------------------------------------------- page files
+# Paths relative to streamlit_app.py; st.navigation, st.page_link and st.switch_page use them.
+HOME_PAGE = "pages/home.py"
+EXPLORE_PAGE = "pages/explore.py"
+LEARNING_PAGE = "pages/learning.py"
+RESULTS_PAGE = "pages/results.py"
+DATA_PAGE = "pages/data.py"
+WHY_PAGE = "pages/why.py"
+
+# ----------------------------------------------------------------------------- session keys
+NEW_USER = -1  # value of the user selectbox that opens onboarding
+K_USER = "user_select"
+K_W = {"text": "w_text", "image": "w_image", "audio": "w_audio"}  # sidebar sliders (proposed)
+K_APPLIED = "applied_weights"  # (text, image, audio) the grid is ranked with
+K_EPS = "epsilon"
+K_INCLUDE = "f_include"
+K_EXCLUDE = "f_exclude"
+K_YEARS = "f_years"
+K_HIGH = "f_only_high"
+K_MIN_AVG = "f_min_avg"
+K_DATA_DIR = "data_dir_override"
+K_CKPT_DIR = "ckpt_dir_override"
+K_GRID = "grid_state"  # {"key": ..., "picks": [Pick]} the grid on screen
+K_CHANGE = "last_change"  # what the last rating / dismissal changed (shown above the grid)
+K_VERSION = "view_version"  # bumped by every rating / dismissal: the grid is recomputed
+K_WHY = "why_movie"  # movie id the "Why this pick" page explains when no query param is set
+K_RATINGS_LOG = "ratings_this_session"  # [(movie_id, stars)] rated in this session (AppTest)
+
+AUDIO_MIME = {".ogg": "audio/ogg", ".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac"}
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:^=])")
+
+
+# ----------------------------------------------------------------------------- safe text
+
+
+def md(text) -> str:
+    """Catalog text made inert for ``st.markdown``: every Markdown/HTML-significant character is
+    backslash-escaped and newlines flattened, so ``<img src=x onerror=...>`` shows as text."""
+    s = "" if text is None else str(text)
+    s = s.replace("\r", " ").replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", s)
+
+
+def hover(text) -> str:
+    """Catalog text for plotly hover labels (plotly parses a small HTML subset)."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def short(text: str, limit: int) -> str:
+    """The synopsis cut at a word boundary near ``limit`` characters."""
+    text = " ".join(str(text or "").split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",.;:") + " …"
+
+
+def audio_mime(path: str) -> str:
+    return AUDIO_MIME.get(Path(path).suffix.lower(), "audio/wav")
+
+
+def title_line(title: str, year) -> str:
+    """Markdown for "**Title** (year)" with the title escaped."""
+    return f"**{md(title)}**" + (f" ({int(year)})" if year else "")
+
+
+# ----------------------------------------------------------------------------- config and service
+
+
+def base_config() -> Config:
+    """Defaults + MMREC_CONFIG TOML + MMREC_DATA / MMREC_CHECKPOINTS / MMREC_DB."""
+    return load_config()
+
+
+def current_paths() -> tuple[str, str]:
+    """The data and checkpoint folders this session uses (the Data page can switch them)."""
+    cfg = base_config()
+    data_dir = st.session_state.get(K_DATA_DIR) or cfg.paths.data_dir
+    ckpt_dir = st.session_state.get(K_CKPT_DIR) or cfg.paths.checkpoints_dir
+    return str(data_dir), str(ckpt_dir)
+
+
+def current_config() -> Config:
+    data_dir, ckpt_dir = current_paths()
+    return load_config(data_dir=data_dir, checkpoints_dir=ckpt_dir)
+
+
+@st.cache_resource(show_spinner="Loading the catalog and the models …", max_entries=4)
+def get_service(data_dir: str, ckpt_dir: str) -> Recommender:
+    """One Recommender per (data, checkpoints) for the whole server: models load once."""
+    return Recommender.from_config(load_config(data_dir=data_dir, checkpoints_dir=ckpt_dir))
+
+
+def service() -> tuple[Recommender | None, str | None]:
+    """(service, None) when the models load, else (None, a message saying what is missing)."""
+    data_dir, ckpt_dir = current_paths()
+    try:
+        return get_service(data_dir, ckpt_dir), None
+    except ServiceError as exc:
+        return None, str(exc)
+    except Exception as exc:  # missing folder, unreadable CSV, corrupt checkpoint: say so
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def reload_service() -> None:
+    """Drop the cached models (after a rebuild or a folder switch)."""
+    get_service.clear()
+    map_table.clear()
+
+
+# ----------------------------------------------------------------------------- the session's view
+
+
+@dataclass
+class View:
+    """Everything a page needs to call the service for this session."""
+
+    svc: Recommender | None
+    error: str | None
+    user_id: int | None  # None: no user yet (onboarding)
+    weights: Weights  # applied: what the grid is ranked with
+    proposed: Weights  # the sliders right now (what-if until applied)
+    filters: Filters
+    epsilon: float
+    k: int
+    ui: object  # mmrec.config.UIConfig
+
+    @property
+    def pending(self) -> bool:
+        """The sliders differ from the weights the grid uses."""
+        return self.proposed.key() != self.weights.key()
+
+
+def _weights_from(values) -> Weights:
+    return Weights(*(float(v) for v in values))
+
+
+def view() -> View:
+    cfg = base_config()
+    svc, error = service()
+    ss = st.session_state
+    applied = _weights_from(ss.get(K_APPLIED, (1.0, 1.0, 1.0)))
+    proposed = Weights(
+        float(ss.get(K_W["text"], applied.text)),
+        float(ss.get(K_W["image"], applied.image)),
+        float(ss.get(K_W["audio"], applied.audio)),
+    )
+    years = ss.get(K_YEARS)
+    bounds = year_bounds(svc) if svc is not None else None
+    year_min = year_max = None
+    if years and bounds:
+        # only a narrowed range is a rule; the full range keeps movies without a year
+        year_min = int(years[0]) if int(years[0]) > bounds[0] else None
+        year_max = int(years[1]) if int(years[1]) < bounds[1] else None
+    filters = Filters(
+        include_genres=tuple(ss.get(K_INCLUDE, ())),
+        exclude_genres=tuple(ss.get(K_EXCLUDE, ())),
+        year_min=year_min,
+        year_max=year_max,
+        min_avg_rating=float(ss.get(K_MIN_AVG, 3.5)) if ss.get(K_HIGH) else None,
+    )
+    user = ss.get(K_USER)
+    user_id = None if user in (None, NEW_USER) else int(user)
+    if (
+        svc is not None
+        and user_id is not None
+        and user_id not in {u["user_id"] for u in users(svc)}
+    ):
+        user_id = None  # a user of another data folder
+    return View(
+        svc=svc,
+        error=error,
+        user_id=user_id,
+        weights=applied,
+        proposed=proposed,
+        filters=filters,
+        epsilon=float(ss.get(K_EPS, cfg.ui.default_epsilon)),
+        k=cfg.ui.picks,
+        ui=cfg.ui,
+    )
+
+
+def users(svc: Recommender) -> list[dict]:
+    return svc.users()
+
+
+def year_bounds(svc: Recommender) -> tuple[int, int] | None:
+    years = svc.catalog.movies["year"].dropna()
+    if years.empty:
+        return None
+    return int(years.min()), int(years.max())
+
+
+# ----------------------------------------------------------------------------- the grid
+
+
+def grid_key(v: View) -> tuple:
+    return (
+        current_paths(),
+        v.user_id,
+        v.weights.key(),
+        v.filters,
+        round(v.epsilon, 3),
+        v.k,
+        st.session_state.get(K_VERSION, 0),
+    )
+
+
+def current_picks(v: View) -> list[Pick]:
+    """The grid on screen; recomputed only when something it depends on changed."""
+    state = st.session_state.get(K_GRID)
+    key = grid_key(v)
+    if state is None or state.get("key") != key:
+        picks = v.svc.recommend(
+            v.user_id, k=v.k, weights=v.weights, filters=v.filters, epsilon=v.epsilon
+        )
+        state = {"key": key, "picks": picks}
+        st.session_state[K_GRID] = state
+    return state["picks"]
+
+
+def _bump() -> None:
+    st.session_state[K_VERSION] = st.session_state.get(K_VERSION, 0) + 1
+
+
+def on_rate(movie_id: int, widget_key: str) -> None:
+    """st.feedback callback: commit the rating through the service, note what changed."""
+    stars = st.session_state.get(widget_key)
+    if stars is None:
+        return
+    v = view()
+    if v.svc is None or v.user_id is None:
+        return
+    rating = float(stars) + 1.0  # st.feedback("stars") returns 0..4
+    before = {p.movie_id: p for p in current_picks(v)}
+    rated_title = before[movie_id].title if movie_id in before else v.svc.movie(movie_id)["title"]
+    try:
+        result = v.svc.rate(
+            v.user_id, movie_id, rating, weights=v.weights, filters=v.filters, k=v.k
+        )
+    except ServiceError as exc:
+        st.session_state[K_CHANGE] = {"error": str(exc)}
+        return
+    _bump()
+    after = current_picks(view())  # the grid the user will see (with exploration)
+    after_ids = {p.movie_id for p in after}
+    titles = {p.movie_id: p.title for p in list(before.values()) + after}
+    moves = sorted(result.q_moves.items(), key=lambda kv: -abs(kv[1]))
+    st.session_state[K_CHANGE] = {
+        "kind": "rating",
+        "movie_id": movie_id,
+        "title": rated_title,
+        "rating": rating,
+        "entered": [p.title for p in after if p.movie_id not in before],
+        "left": [p.title for mid, p in before.items() if mid not in after_ids and mid != movie_id],
+        "q_moves": [(titles.get(mid, str(mid)), dq) for mid, dq in moves[:5] if mid in titles],
+        "telemetry": dict(result.telemetry),
+    }
+    log = list(st.session_state.get(K_RATINGS_LOG, []))
+    log.append((movie_id, rating))
+    st.session_state[K_RATINGS_LOG] = log
+
+
+def on_dismiss(movie_id: int, kind: str) -> None:
+    v = view()
+    if v.svc is None or v.user_id is None:
+        return
+    before = {p.movie_id: p for p in current_picks(v)}
+    v.svc.dismiss(v.user_id, movie_id, kind)
+    _bump()
+    after = current_picks(view())
+    st.session_state[K_CHANGE] = {
+        "kind": kind,
+        "movie_id": movie_id,
+        "title": before[movie_id].title if movie_id in before else str(movie_id),
+        "entered": [p.title for p in after if p.movie_id not in before],
+        "left": [],
+        "q_moves": [],
+        "telemetry": {},
+    }
+
+
+def apply_weights() -> None:
+    """Make the sliders' weights the ones the grid is ranked with."""
+    ss = st.session_state
+    ss[K_APPLIED] = tuple(float(ss.get(K_W[m], 1.0)) for m in ("text", "image", "audio"))
+    ss.pop(K_CHANGE, None)
+
+
+def revert_weights() -> None:
+    ss = st.session_state
+    applied = ss.get(K_APPLIED, (1.0, 1.0, 1.0))
+    for m, w in zip(("text", "image", "audio"), applied):
+        ss[K_W[m]] = float(w)
+
+
+def reset_view() -> None:
+    """Clear this session's view (weights, filters, ε, notes); stored ratings stay."""
+    cfg = base_config()
+    ss = st.session_state
+    for m in ("text", "image", "audio"):
+        ss[K_W[m]] = 1.0
+    ss[K_APPLIED] = (1.0, 1.0, 1.0)
+    ss[K_EPS] = cfg.ui.default_epsilon
+    ss[K_INCLUDE] = []
+    ss[K_EXCLUDE] = []
+    ss[K_HIGH] = False
+    ss[K_MIN_AVG] = 3.5
+    for key in (K_YEARS, K_GRID, K_CHANGE, K_WHY):
+        ss.pop(key, None)
+    _bump()
+
+
+def create_user(name: str, genres, liked_movies) -> str | None:
+    """Onboarding callback body: returns an error message or None (the user is selected)."""
+    v = view()
+    name = (name or "").strip()
+    if not name:
+        return "Please enter a name."
+    if name in {u["name"] for u in users(v.svc)}:
+        return f"The name {name!r} is taken: pick it in the sidebar or choose another."
+    try:
+        user_id = v.svc.create_user(
+            name, liked_genres=tuple(genres), liked_movies=tuple(liked_movies)
+        )
+    except ServiceError as exc:
+        return str(exc)
+    st.session_state[K_USER] = user_id
+    st.session_state.pop(K_GRID, None)
+    st.session_state.pop(K_CHANGE, None)
+    _bump()
+    return None
+
+
+# ----------------------------------------------------------------------------- sidebar
+
+
+def render_sidebar() -> View:
+    """The controls every page shares; returns the session's view after them."""
+    cfg = base_config()
+    ss = st.session_state
+    ss.setdefault(K_APPLIED, (1.0, 1.0, 1.0))
+    svc, error = service()
+    sb = st.sidebar
+    if svc is None:
+        sb.error("Models not loaded — see the **Data** page.")
+        return view()
+
+    all_users = users(svc)
+    ids = [u["user_id"] for u in all_users]
+    names = {u["user_id"]: f"{u['name']} ({u['n_ratings']} ratings)" for u in all_users}
+    options = ids + [NEW_USER]
+    if ss.get(K_USER) not in options:
+        ss[K_USER] = ids[-1] if ids else NEW_USER
+    sb.selectbox(
+        "User",
+        options,
+        key=K_USER,
+        format_func=lambda u: "➕ New user …" if u == NEW_USER else names.get(u, str(u)),
+        help="Pick an existing user or create a new one (onboarding on the For you page).",
+    )
+
+    sb.markdown("**Modality weights**")
+    for m, label in (
+        ("text", "Synopsis (text)"),
+        ("image", "Poster (image)"),
+        ("audio", "Trailer (audio)"),
+    ):
+        ss.setdefault(K_W[m], float(ss[K_APPLIED][("text", "image", "audio").index(m)]))
+        sb.slider(label, 0.0, 1.0, step=0.05, key=K_W[m])
+    v = view()
+    if v.pending:
+        sb.caption("Weights changed: the What-if on **For you** shows the effect.")
+        c1, c2 = sb.columns(2)
+        c1.button("Apply", key="sidebar_apply", on_click=apply_weights, type="primary")
+        c2.button("Revert", key="sidebar_revert", on_click=revert_weights)
+
+    ss.setdefault(K_EPS, cfg.ui.default_epsilon)
+    sb.slider(
+        "Exploration rate ε",
+        0.0,
+        float(cfg.ui.max_epsilon),
+        step=0.01,
+        key=K_EPS,
+        help="Chance that a slot on the grid shows an exploratory pick instead of the policy's top choice.",
+    )
+
+    with sb.expander(
+        "Filters", expanded=bool(ss.get(K_INCLUDE) or ss.get(K_EXCLUDE) or ss.get(K_HIGH))
+    ):
+        genres = list(svc.catalog.genres)
+        for key in (K_INCLUDE, K_EXCLUDE):
+            ss[key] = [g for g in ss.get(key, []) if g in genres]
+        st.multiselect("Only these genres", genres, key=K_INCLUDE)
+        st.multiselect("Never these genres", genres, key=K_EXCLUDE)
+        bounds = year_bounds(svc)
+        if bounds and bounds[0] < bounds[1]:
+            cur = ss.get(K_YEARS)
+            if not cur or cur[0] < bounds[0] or cur[1] > bounds[1]:
+                ss[K_YEARS] = bounds
+            st.slider("Years", bounds[0], bounds[1], key=K_YEARS)
+        ss.setdefault(K_HIGH, False)
+        ss.setdefault(K_MIN_AVG, 3.5)
+        st.toggle("Only highly rated", key=K_HIGH)
+        st.slider(
+            "Minimum average rating",
+            0.5,
+            5.0,
+            step=0.25,
+            key=K_MIN_AVG,
+            disabled=not ss.get(K_HIGH),
+        )
+    sb.button(
+        "Reset my view",
+        key="reset_view",
+        on_click=reset_view,
+        help="Clears this session's weights, filters and notes. Your stored ratings stay.",
+    )
+    data_dir, _ = current_paths()
+    sb.caption(f"Data: `{md(data_dir)}`")
+    return view()
+
+
+# ----------------------------------------------------------------------------- derived tables
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def map_table(data_dir: str, ckpt_dir: str, weights_key: tuple[float, float, float]):
+    """The 2-D map of fused item embeddings under these weights (service computes it)."""
+    return get_service(data_dir, ckpt_dir).map_2d(Weights(*weights_key))
+
+
+@st.cache_data(show_spinner=False, max_entries=8, ttl=60)
+def validate_folder(path: str) -> dict:
+    """Load a candidate data folder and report what the catalog loader found."""
+    from mmrec.data.catalog import CatalogError, load_catalog
+
+    folder = Path(path).expanduser()
+    if not (folder / "movies.csv").is_file():
+        return {"ok": False, "message": f"{folder}: no movies.csv here", "problems": []}
+    try:
+        cat = load_catalog(folder, base_config().data)
+    except CatalogError as exc:
+        return {"ok": False, "message": str(exc), "problems": []}
+    summary = cat.summary()
+    return {
+        "ok": not cat.errors and summary["movies"] > 0,
+        "message": f"{summary['movies']} movies, {summary['ratings']} ratings, "
+        f"{summary['errors']} error(s), {summary['warnings']} warning(s)",
+        "summary": summary,
+        "problems": [str(p) for p in cat.problems[:200]],
+    }
+
+
+def not_ready(v: View) -> bool:
+    """Show why the models are missing (with a link to the Data page); True if so."""
+    if v.svc is not None:
+        return False
+    st.error(
+        "The recommender is not ready for this data folder.\n\n"
+        f"{v.error}\n\nBuild the features and models on the **Data** page (or run "
+        "`python -m mmrec build`)."
+    )
+    st.page_link(DATA_PAGE, label="Open the Data page to build", icon="🛠️")
+    return True
+
+
+def need_user(v: View) -> bool:
+    if v.user_id is not None:
+        return False
+    st.info("Pick a user in the sidebar, or create one on the **For you** page.")
+    st.page_link(HOME_PAGE, label="For you: create a user", icon="🎬")
+    return True
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+def report_tables(report, name: str = "") -> list[tuple[str, object]]:
+    """Every table inside a report JSON as (path, DataFrame): lists of row dicts and dicts of
+    row dicts (e.g. {"dqn": {"reward": ...}, "random": {...}}), found at any depth."""
+    import pandas as pd
+
+    out: list[tuple[str, object]] = []
+    if isinstance(report, list) and report and all(isinstance(r, dict) for r in report):
+        flat = [{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in report]
+        if any(flat):
+            out.append((name, pd.DataFrame(flat)))
+        return out
+    if isinstance(report, dict):
+        values = list(report.values())
+        rowlike = [v for v in values if isinstance(v, dict)]
+        if (
+            rowlike
+            and len(rowlike) == len(values)
+            and all(
+                any(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v.values())
+                for v in rowlike
+            )
+        ):
+            frame = pd.DataFrame(
+                {
+                    k: {c: x for c, x in v.items() if not isinstance(x, (dict, list))}
+                    for k, v in report.items()
+                }
+            ).T
+            out.append((name, frame))
+            return out
+        for key, value in report.items():
+            if isinstance(value, (dict, list)):
+                out.extend(report_tables(value, f"{name}.{key}" if name else str(key)))
+    return out
+
+
+def find_reports(svc: Recommender) -> dict:
+    """reports/*.json from the working folder, else from the repository's reports/."""
+    found = svc.reports()
+    if not found:
+        repo_reports = Path(__file__).resolve().parents[2] / "reports"
+        found = svc.reports(repo_reports)
+    return found

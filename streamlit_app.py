@@ -1,0 +1,27 @@
+"""mmrec dashboard entry: ``streamlit run streamlit_app.py`` (or ``python main.py``).
+
+Navigation over the thin pages in ``pages/`` and the sidebar every page shares (user, modality
+weights, exploration rate, filters, reset). Models load once via ``mmrec.ui.loaders.get_service``.
+"""
+
+import os
+
+import streamlit as st
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # explanations re-enter the encoders: never download
+
+from mmrec.ui import loaders  # noqa: E402
+
+st.set_page_config(page_title="mmrec — movies for you", page_icon="🎬", layout="wide")
+
+pages = [
+    st.Page(loaders.HOME_PAGE, title="For you", icon="🎬", default=True),
+    st.Page(loaders.EXPLORE_PAGE, title="Explore", icon="🧭", url_path="explore"),
+    st.Page(loaders.WHY_PAGE, title="Why this pick", icon="💡", url_path="why"),
+    st.Page(loaders.LEARNING_PAGE, title="Learning", icon="📈", url_path="learning"),
+    st.Page(loaders.RESULTS_PAGE, title="Results", icon="🏁", url_path="results"),
+    st.Page(loaders.DATA_PAGE, title="Data", icon="🗂️", url_path="data"),
+]
+page = st.navigation(pages, position="sidebar")
+loaders.render_sidebar()
+page.run()
