@@ -36,6 +36,7 @@ from mmrec.config import DataConfig
 MOVIE_COLUMNS = ("movieId", "title", "year", "genres", "overview", "poster", "audio")
 RATING_COLUMNS = ("userId", "movieId", "rating", "timestamp")
 DEFAULT_RUNTIME = 100.0  # minutes, when a catalog does not say
+MAX_ID = 2**63 - 1  # ids must fit int64 (NumPy) and SQLite's INTEGER
 FILECHECK_VERSION = 2  # bump when the checks change, to invalidate the cache
 
 
@@ -264,7 +265,10 @@ def _parse_year(value: str):
     value = value.strip()
     if not value:
         return pd.NA
-    y = int(float(value))
+    f = float(value)
+    if not math.isfinite(f):  # int(inf) raises OverflowError, not ValueError
+        raise ValueError(f"year '{value}' is not a number")
+    y = int(f)
     if not 1870 <= y <= 2100:
         raise ValueError(f"year {y} out of range")
     return y
@@ -301,8 +305,8 @@ def _load_movies(data_dir: Path, cfg: DataConfig, problems: list[Problem], check
         rec = dict(zip(header, row))
         try:
             movie_id = int(rec["movieId"].strip())
-            if movie_id < 0:
-                raise ValueError("negative id")
+            if not 0 <= movie_id <= MAX_ID:  # ids live in int64 arrays and SQLite INTEGER
+                raise ValueError("id out of range")
         except ValueError:
             problems.append(
                 Problem("error", rel, line, f"bad movieId '{rec['movieId']}'; row skipped")
@@ -393,6 +397,8 @@ def _load_movies(data_dir: Path, cfg: DataConfig, problems: list[Problem], check
         raise CatalogError(f"{rel}: no valid movie rows")
     movies = pd.DataFrame.from_records(records).set_index("movieId")
     movies["year"] = movies["year"].astype("Int64")
+    for col in ("poster", "audio"):  # from_records turns None into NaN (truthy!) beside strings
+        movies[col] = movies[col].astype(object).where(movies[col].notna(), None)
     movies["has_text"] = movies["overview"].str.len() > 0
     movies["has_image"] = movies["poster"].notna()
     movies["has_audio"] = movies["audio"].notna()
@@ -428,6 +434,8 @@ def _load_ratings(data_dir: Path, cfg: DataConfig, movies: pd.DataFrame, problem
         try:
             user = int(rec["userId"])
             movie = int(rec["movieId"])
+            if not (0 <= user <= MAX_ID and 0 <= movie <= MAX_ID):
+                raise ValueError("id out of range")
         except (KeyError, ValueError):
             problems.append(Problem("error", rel, line, "bad userId/movieId; row skipped"))
             continue
@@ -461,7 +469,7 @@ def _load_ratings(data_dir: Path, cfg: DataConfig, movies: pd.DataFrame, problem
         seen_pairs.add((user, movie))
         try:
             stamp = int(float(rec.get("timestamp", "0") or 0))
-        except ValueError:
+        except (ValueError, OverflowError):  # "inf" overflows int()
             stamp = 0
         users.append(user)
         items.append(movie)
