@@ -160,31 +160,65 @@ def build_corpus(root: str | os.PathLike) -> Corpus:
         poster(images / f"{i}.jpg", i)
         tone(audio / f"{i}.wav", 1.0, 8000, freq=200 + 40 * i)
         g = "|".join(GENRES[j % len(GENRES)] for j in (i, i + 2))
-        movies.add(f"{i},Good movie {i},{1980 + i},{g},A plain synopsis number {i}.,images/{i}.jpg,audio/{i}.wav")
+        movies.add(
+            f"{i},Good movie {i},{1980 + i},{g},A plain synopsis number {i}.,images/{i}.jpg,audio/{i}.wav"
+        )
         corpus.good_ids.append(i)
 
-    def movie(key, mid, title="Hostile", poster_rel="", audio_rel="", overview="Some text.",
-              year="2000", genres="Drama", raw: bytes | None = None, **expect):
-        row = raw if raw is not None else ",".join(
-            [str(mid), _q(title), year, genres, _q(overview), _q(poster_rel), _q(audio_rel)]
+    def movie(
+        key,
+        mid,
+        title="Hostile",
+        poster_rel="",
+        audio_rel="",
+        overview="Some text.",
+        year="2000",
+        genres="Drama",
+        raw: bytes | None = None,
+        **expect,
+    ):
+        row = (
+            raw
+            if raw is not None
+            else ",".join(
+                [str(mid), _q(title), year, genres, _q(overview), _q(poster_rel), _q(audio_rel)]
+            )
         )
         line = movies.add(row)
-        add(Case(key, "movies.csv", line, movie_id=mid if expect.get("kept", True) else None,
-                 media=expect.pop("media", None) or (poster_rel or audio_rel or None),
-                 **{"kept": True, **expect}))
+        add(
+            Case(
+                key,
+                "movies.csv",
+                line,
+                movie_id=mid if expect.get("kept", True) else None,
+                media=expect.pop("media", None) or (poster_rel or audio_rel or None),
+                **{"kept": True, **expect},
+            )
+        )
 
     # --- posters
     (images / "truncated.jpg").write_bytes((images / "1.jpg").read_bytes()[:300])
-    movie("truncated_jpeg", 101, poster_rel="images/truncated.jpg", has_image=False,
-          message="poster 'images/truncated.jpg'")
+    movie(
+        "truncated_jpeg",
+        101,
+        poster_rel="images/truncated.jpg",
+        has_image=False,
+        message="poster 'images/truncated.jpg'",
+    )
     (images / "empty.jpg").write_bytes(b"")
-    movie("zero_byte_jpeg", 102, poster_rel="images/empty.jpg", has_image=False,
-          message="poster 'images/empty.jpg'")
+    movie(
+        "zero_byte_jpeg",
+        102,
+        poster_rel="images/empty.jpg",
+        has_image=False,
+        message="poster 'images/empty.jpg'",
+    )
     Image.new("RGBA", (80, 120), (0, 200, 0, 128)).save(images / "png_named.jpg", "PNG")
     movie("png_named_jpg", 103, poster_rel="images/png_named.jpg", has_image=True)
     flat_png(images / "huge.png", 10_000, 10_000)
-    movie("10000x10000_png", 104, poster_rel="images/huge.png", has_image=False,
-          message="too large")
+    movie(
+        "10000x10000_png", 104, poster_rel="images/huge.png", has_image=False, message="too large"
+    )
     Image.new("CMYK", (64, 96), (0, 255, 255, 0)).save(images / "cmyk.jpg", "JPEG")
     movie("cmyk_jpeg", 105, poster_rel="images/cmyk.jpg", has_image=True)
     Image.new("L", (64, 96), 128).save(images / "grey.jpg", "JPEG")
@@ -196,24 +230,49 @@ def build_corpus(root: str | os.PathLike) -> Corpus:
     pal.save(images / "palette.png", "PNG", transparency=3)
     movie("palette_transparent_png", 108, poster_rel="images/palette.png", has_image=True)
     jpeg_with_declared_size(images / "bomb.jpg", 60_000, 60_000)
-    movie("jpeg_declaring_60000x60000", 109, poster_rel="images/bomb.jpg", has_image=False,
-          message="poster 'images/bomb.jpg'")
+    movie(
+        "jpeg_declaring_60000x60000",
+        109,
+        poster_rel="images/bomb.jpg",
+        has_image=False,
+        message="poster 'images/bomb.jpg'",
+    )
     movie("poster_is_a_directory", 110, poster_rel="images", has_image=False)
     movie("poster_missing_file", 111, poster_rel="images/nope.jpg", has_image=False)
     (images / "text.jpg").write_text("<html>not an image</html>")
-    movie("poster_is_text", 112, poster_rel="images/text.jpg", has_image=False,
-          message="poster 'images/text.jpg'")
+    movie(
+        "poster_is_text",
+        112,
+        poster_rel="images/text.jpg",
+        has_image=False,
+        message="poster 'images/text.jpg'",
+    )
 
     # --- trailers
     (audio / "empty.ogg").write_bytes(b"")
-    movie("zero_byte_clip", 201, audio_rel="audio/empty.ogg", has_audio=False,
-          message="audio 'audio/empty.ogg'")
+    movie(
+        "zero_byte_clip",
+        201,
+        audio_rel="audio/empty.ogg",
+        has_audio=False,
+        message="audio 'audio/empty.ogg'",
+    )
     sf.write(audio / "noframes.wav", np.zeros(0, dtype=np.float32), 22050)
-    movie("zero_frame_wav", 202, audio_rel="audio/noframes.wav", has_audio=False,
-          message="audio 'audio/noframes.wav'")
+    movie(
+        "zero_frame_wav",
+        202,
+        audio_rel="audio/noframes.wav",
+        has_audio=False,
+        message="audio 'audio/noframes.wav'",
+    )
     (audio / "notaudio.ogg").write_bytes(b"ID3 but really a text file\n" * 20)
-    movie("non_audio_clip", 203, audio_rel="audio/notaudio.ogg", has_audio=False,
-          message="audio 'audio/notaudio.ogg'")
+    movie(
+        "non_audio_clip",
+        203,
+        audio_rel="audio/notaudio.ogg",
+        has_audio=False,
+        message="audio 'audio/notaudio.ogg'",
+    )
     silent_flac(audio / "hour.flac", 3600, 22050)
     movie("one_hour_clip", 204, audio_rel="audio/hour.flac", has_audio=True)
     tone(audio / "8k.wav", 3.0, 8000)
@@ -230,12 +289,27 @@ def build_corpus(root: str | os.PathLike) -> Corpus:
     movie("clip_is_a_directory", 209, audio_rel="audio", has_audio=False)
 
     # --- text and CSV structure
-    movie("quotes_commas_newlines", 301, title='He said "hi", then\nleft',
-          overview='Line one,\n"quoted" line two\r\nline three', has_text=True)
-    movie("html_title", 302, title="<img src=x onerror=alert(1)>",
-          overview="<script>alert(1)</script>", has_text=True)
-    movie("non_utf8_bytes", 303, raw=b'303,Caf\xe9 \xff\xfe,2001,Drama,"Bad \x80 bytes",,',
-          message="not valid UTF-8", has_text=True)
+    movie(
+        "quotes_commas_newlines",
+        301,
+        title='He said "hi", then\nleft',
+        overview='Line one,\n"quoted" line two\r\nline three',
+        has_text=True,
+    )
+    movie(
+        "html_title",
+        302,
+        title="<img src=x onerror=alert(1)>",
+        overview="<script>alert(1)</script>",
+        has_text=True,
+    )
+    movie(
+        "non_utf8_bytes",
+        303,
+        raw=b'303,Caf\xe9 \xff\xfe,2001,Drama,"Bad \x80 bytes",,',
+        message="not valid UTF-8",
+        has_text=True,
+    )
     movie("empty_title", 304, title="   ", kept=False, message="empty title")
     movie("100kb_synopsis", 305, overview="word " * 20_000, message="truncated", has_text=True)
     movie("empty_synopsis", 306, overview="", has_text=False)
@@ -245,8 +319,13 @@ def build_corpus(root: str | os.PathLike) -> Corpus:
     movie("negative_id", -5, kept=False, message="bad movieId")
     movie("id_beyond_int64", HUGE_ID, kept=False, message="bad movieId")
     movie("too_few_fields", 0, raw=b"308,Short row", kept=False, message="expected 7 fields")
-    movie("too_many_fields", 0, raw=b"309,Long,2000,Drama,x,,,extra,extra", kept=False,
-          message="expected 7 fields")
+    movie(
+        "too_many_fields",
+        0,
+        raw=b"309,Long,2000,Drama,x,,,extra,extra",
+        kept=False,
+        message="expected 7 fields",
+    )
     movie("year_garbage", 310, year="19x9", message="bad year")
     movie("year_infinite", 311, year="inf", message="bad year")
     movie("year_nan", 312, year="nan", message="bad year")
@@ -330,7 +409,9 @@ def tiny_config_toml(path: str | os.PathLike, extra: dict | None = None) -> Path
     for section, values in tables.items():
         lines.append(f"[{section}]")
         for key, value in values.items():
-            lines.append(f"{key} = {value!r}" if not isinstance(value, str) else f'{key} = "{value}"')
+            lines.append(
+                f"{key} = {value!r}" if not isinstance(value, str) else f'{key} = "{value}"'
+            )
     path = Path(path)
     path.write_text("\n".join(lines) + "\n")
     return path

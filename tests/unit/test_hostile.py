@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hostile_corpus import HUGE_ID, build_corpus, tiny_config_toml  # noqa: E402
+from hostile_corpus import HUGE_ID, build_corpus  # noqa: E402
 
 from mmrec.data.catalog import load_catalog  # noqa: E402
 
@@ -64,7 +64,9 @@ def run_watched(args: list[str], log_dir: Path, timeout: float, env=None):
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        pytest.fail(f"{args[:4]} ran past {timeout} s (decoding not bounded in time?)\n{err[-3000:]}")
+        pytest.fail(
+            f"{args[:4]} ran past {timeout} s (decoding not bounded in time?)\n{err[-3000:]}"
+        )
     seconds = time.monotonic() - t0
     opened = None
     if STRACE:
@@ -94,7 +96,16 @@ def _assert_nothing_outside(corpus, opened: list[str] | None, cwd: Path):
 def test_validate_cli_names_file_and_line(corpus, tmp_path):
     """`python -m mmrec validate` reports every hostile row as file:line, exits 1, no traceback."""
     rc, out, err, opened, _s = run_watched(
-        [sys.executable, "-m", "mmrec", "validate", "--data", str(corpus.data), "--max-problems", "10000"],
+        [
+            sys.executable,
+            "-m",
+            "mmrec",
+            "validate",
+            "--data",
+            str(corpus.data),
+            "--max-problems",
+            "10000",
+        ],
         tmp_path,
         timeout=300,
     )
@@ -152,7 +163,9 @@ def test_catalog_loader_handles_every_case(corpus):
             continue
         if not case.kept:
             if not here:
-                failures.append(f"{case.key}: row skipped silently (no problem on line {case.line})")
+                failures.append(
+                    f"{case.key}: row skipped silently (no problem on line {case.line})"
+                )
             continue
         if case.movie_id not in m.index:
             failures.append(f"{case.key}: movie {case.movie_id} was dropped")

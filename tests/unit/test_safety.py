@@ -122,7 +122,9 @@ def scan_raw_html(sources) -> list[str]:
                 name.startswith("streamlit") or "components" in name or name.startswith("st.")
             )
             if unsafe is not None and not _is_const(unsafe, False) or raw_html:
-                args = list(node.args) + [k.value for k in node.keywords if k.arg in ("body", "html")]
+                args = list(node.args) + [
+                    k.value for k in node.keywords if k.arg in ("body", "html")
+                ]
                 if not args or not all(_constant_text(a) for a in args):
                     bad.append(f"{where}: {ast.unparse(node)[:120]} renders non-constant raw HTML")
     return bad
