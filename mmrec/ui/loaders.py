@@ -111,16 +111,19 @@ def current_config() -> Config:
 
 
 @st.cache_resource(show_spinner="Loading the catalog and the models …", max_entries=4)
-def get_service(data_dir: str, ckpt_dir: str) -> Recommender:
-    """One Recommender per (data, checkpoints) for the whole server: models load once."""
-    return Recommender.from_config(load_config(data_dir=data_dir, checkpoints_dir=ckpt_dir))
+def get_service(data_dir: str, ckpt_dir: str, db_path: str = "") -> Recommender:
+    """One Recommender per (data, checkpoints, ratings db) for the whole server: models load
+    once. ``db_path`` empty means ``<data_dir>/mmrec.sqlite3``."""
+    cfg = load_config(data_dir=data_dir, checkpoints_dir=ckpt_dir)
+    cfg.paths.db_path = db_path
+    return Recommender.from_config(cfg)
 
 
 def service() -> tuple[Recommender | None, str | None]:
     """(service, None) when the models load, else (None, a message saying what is missing)."""
     data_dir, ckpt_dir = current_paths()
     try:
-        return get_service(data_dir, ckpt_dir), None
+        return get_service(data_dir, ckpt_dir, base_config().paths.db_path), None
     except ServiceError as exc:
         return None, str(exc)
     except Exception as exc:  # missing folder, unreadable CSV, corrupt checkpoint: say so
@@ -452,7 +455,9 @@ def render_sidebar() -> View:
 @st.cache_data(show_spinner=False, max_entries=32)
 def map_table(data_dir: str, ckpt_dir: str, weights_key: tuple[float, float, float]):
     """The 2-D map of fused item embeddings under these weights (service computes it)."""
-    return get_service(data_dir, ckpt_dir).map_2d(Weights(*weights_key))
+    return get_service(data_dir, ckpt_dir, base_config().paths.db_path).map_2d(
+        Weights(*weights_key)
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=8, ttl=60)

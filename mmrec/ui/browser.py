@@ -1,0 +1,236 @@
+"""Drive the dashboard in a real headless Chromium: the server, the browser, waiting helpers.
+
+Used by the end-to-end tests (``tests/e2e``) and by ``python -m mmrec.ui.screenshot``. The
+browser is the system's Chromium (``/usr/bin/chromium``, Debian package) driven by Playwright
+for Python through ``executable_path``: no browser is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "streamlit_app.py"
+CHROMIUM = os.environ.get("MMREC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--autoplay-policy=no-user-gesture-required",  # lets the test start a trailer
+]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class AppServer:
+    """``streamlit run streamlit_app.py`` on 127.0.0.1 in a child process."""
+
+    def __init__(
+        self,
+        data_dir: str,
+        checkpoints_dir: str,
+        db_path: str | None = None,
+        port: int | None = None,
+        log_path: str | Path | None = None,
+    ):
+        self.data_dir = str(data_dir)
+        self.checkpoints_dir = str(checkpoints_dir)
+        self.db_path = str(db_path) if db_path else ""
+        self.port = port or free_port()
+        self.log_path = Path(log_path) if log_path else None
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120.0) -> AppServer:
+        env = dict(os.environ)
+        env.update(
+            MMREC_DATA=self.data_dir,
+            MMREC_CHECKPOINTS=self.checkpoints_dir,
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+            PYTHONUNBUFFERED="1",
+        )
+        if self.db_path:
+            env["MMREC_DB"] = self.db_path
+        cmd = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(APP),
+            "--server.port",
+            str(self.port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ]
+        if self.log_path:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=env,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"streamlit exited with {self.proc.returncode}; log: {self.log_path}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise TimeoutError(f"streamlit did not answer on {self.url} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> AppServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def launch(playwright):
+    """The system Chromium, headless."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def wait_idle(page, timeout: float = 60.0) -> None:
+    """Wait until the app's script run has finished (and the connection is up)."""
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout * 1000
+    )
+    page.wait_for_timeout(300)  # let the last deltas render
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout * 1000
+    )
+
+
+def card_ids(page) -> list[int]:
+    """Movie ids of the cards on the For you grid, in page order."""
+    classes = page.eval_on_selector_all(
+        '[class*="st-key-card_"]',
+        "els => els.map(e => Array.from(e.classList).find(c => c.startsWith('st-key-card_')))",
+    )
+    return [int(c.split("_")[-1]) for c in classes if c]
+
+
+def goto_page(page, title: str, timeout: float = 60.0) -> None:
+    """Click a page in the sidebar navigation and wait for it to render."""
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
+    page.wait_for_timeout(300)
+    wait_idle(page, timeout)
+
+
+def onboard(page, name: str, genres: int = 2, timeout: float = 60.0) -> None:
+    """Fill the onboarding form of a fresh session and wait for the first picks."""
+    page.get_by_label("Your name").fill(name)
+    for _ in range(genres):
+        page.locator(".st-key-onb_genres input").click()
+        page.get_by_role("option").first.click()
+        page.keyboard.press("Escape")
+    page.get_by_role("button", name="Show my picks").click()
+    page.wait_for_selector('[class*="st-key-card_"]', timeout=timeout * 1000)
+    wait_idle(page, timeout)
+
+
+def audio_duration(page, index: int = 0, timeout_ms: int = 20000) -> float:
+    """Load the index-th <audio> element's source and return its duration in seconds."""
+    return (
+        page.locator("audio")
+        .nth(index)
+        .evaluate(
+            """(el, timeoutMs) => new Promise((resolve, reject) => {
+            if (el.readyState >= 1 && isFinite(el.duration)) { resolve(el.duration); return; }
+            const t = setTimeout(() => reject(new Error('no loadedmetadata')), timeoutMs);
+            el.addEventListener('loadedmetadata', () => { clearTimeout(t); resolve(el.duration); }, {once: true});
+            el.addEventListener('error', () => { clearTimeout(t); reject(new Error('media error ' + (el.error && el.error.code))); }, {once: true});
+            el.preload = 'metadata';
+            el.load();
+        })""",
+            timeout_ms,
+        )
+    )
+
+
+def audio_plays(page, index: int = 0, ms: int = 800) -> float:
+    """Play the index-th <audio> muted for ``ms`` and return how far it got (seconds)."""
+    return (
+        page.locator("audio")
+        .nth(index)
+        .evaluate(
+            """async (el, ms) => {
+            el.muted = true;
+            await el.play();
+            await new Promise(r => setTimeout(r, ms));
+            el.pause();
+            return el.currentTime;
+        }""",
+            ms,
+        )
+    )
+
+
+def exception_boxes(page) -> list[str]:
+    return page.locator('[data-testid="stException"]').all_inner_texts()
+
+
+def slider_value(page, key: str) -> float:
+    return float(page.locator(f'.st-key-{key} input[type="range"]').input_value())
+
+
+def drag_slider_to_min(page, key: str) -> float:
+    """Drag the keyed slider's thumb past its left end with the mouse; returns the new value."""
+    inp = page.locator(f'.st-key-{key} input[type="range"]')
+    thumb = inp.locator("xpath=../..")  # input -> visually hidden wrapper -> thumb
+    track = thumb.locator("xpath=..")
+    tb, kb = thumb.bounding_box(), track.bounding_box()
+    y = tb["y"] + tb["height"] / 2
+    page.mouse.move(tb["x"] + tb["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(kb["x"] - 20, y, steps=12)
+    page.mouse.up()
+    wait_idle(page)
+    if slider_value(page, key) != float(inp.get_attribute("min")):
+        inp.focus()  # a drag that fell short (tiny viewport): finish with the keyboard
+        page.keyboard.press("Home")
+        wait_idle(page)
+    return slider_value(page, key)
