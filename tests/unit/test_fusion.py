@@ -1,0 +1,275 @@
+"""Fusion model: weight-0 / missing modality independence, training, caching, user weights."""
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mmrec.config import FusionConfig
+from mmrec.data.catalog import Catalog
+from mmrec.models.fusion import FusionModel
+from mmrec.models.train import (
+    branch_outputs,
+    genre_probabilities,
+    item_embeddings,
+    learn_user_weights,
+    modality_dropout,
+    present_matrix,
+    train_fusion,
+)
+
+SMALL = FusionConfig(
+    text_dim=12,
+    image_dim=10,
+    audio_dim=6,
+    hidden_dim=16,
+    embed_dim=8,
+    audio_lstm_hidden=8,
+    audio_max_steps=4,
+)
+
+
+def inputs(batch=5, steps=9, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.randn(batch, 12, generator=g),  # text (B, 12)
+        torch.randn(batch, 10, generator=g),  # image (B, 10)
+        torch.randn(batch, steps, 6, generator=g),  # audio (B, T, F)
+    )
+
+
+def model(cfg=SMALL, seed=0):
+    torch.manual_seed(seed)
+    return FusionModel(cfg, n_genres=4).eval()
+
+
+# ----------------------------------------------------------------------------- weights and masks
+
+
+@pytest.mark.parametrize("column", [0, 1, 2])
+def test_zero_weight_makes_embedding_bit_identical(column):
+    net = model()
+    text, image, audio = inputs()
+    changed = [t.clone() for t in (text, image, audio)]
+    changed[column] = torch.randn_like(changed[column]) * 100
+    changed[column][0].fill_(float("nan"))  # even NaN must not leak through a zero weight
+    weights = [1.0, 0.7, 0.4]
+    weights[column] = 0.0
+    present = torch.ones(5, 3, dtype=torch.bool)
+    with torch.no_grad():
+        base = net.fuse(*net.encode_branches(text, image, audio), present, weights)
+        other = net.fuse(*net.encode_branches(*changed), present, weights)
+        full = net.fuse(*net.encode_branches(*changed), present, [1.0, 0.7, 0.4])
+    assert torch.equal(base, other)  # bit-identical, not merely close
+    assert not torch.equal(base[1:], full[1:])  # with its weight back, the input matters
+
+
+def test_missing_modality_is_ignored_per_item():
+    net = model()
+    text, image, audio = inputs()
+    present = torch.ones(5, 3, dtype=torch.bool)
+    present[2, 2] = False  # item 2 has no trailer
+    audio2 = audio.clone()
+    audio2[2] = torch.randn(9, 6) * 50
+    with torch.no_grad():
+        a = net(text, image, audio, present)[0]  # (B, D)
+        b = net(text, image, audio2, present)[0]
+    assert torch.equal(a[2], b[2])
+    assert torch.equal(a[[0, 1, 3, 4]], b[[0, 1, 3, 4]])
+
+
+def test_disabled_modality_never_matters():
+    cfg = FusionConfig(**{**vars(SMALL), "modalities": ("text",)})
+    net = model(cfg)
+    text, image, audio = inputs()
+    present = torch.ones(5, 3, dtype=torch.bool)
+    with torch.no_grad():
+        a = net(text, image, audio, present)[0]
+        b = net(text, image * 3, audio + 5, present)[0]
+    assert torch.equal(a, b)
+
+
+def test_per_item_weights_and_validation():
+    net = model()
+    branches = net.encode_branches(*inputs())
+    present = torch.ones(5, 3, dtype=torch.bool)
+    w_rows = torch.tensor([[1.0, 0.0, 0.5]] * 5)
+    with torch.no_grad():
+        assert torch.equal(
+            net.fuse(*branches, present, w_rows), net.fuse(*branches, present, [1.0, 0.0, 0.5])
+        )
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        net.fuse(*branches, present, [1.2, 0.0, 0.5])
+    with pytest.raises(ValueError, match="shape"):
+        net.fuse(*branches, present, [1.0, 1.0])
+
+
+def test_modality_dropout_keeps_one_and_never_invents():
+    g = torch.Generator().manual_seed(0)
+    present = torch.tensor([[1, 1, 1], [1, 0, 0], [0, 1, 1], [0, 0, 0]], dtype=torch.bool).repeat(
+        50, 1
+    )
+    kept = modality_dropout(present, 0.9, g)
+    assert not (kept & ~present).any()  # never shows a modality the item lacks
+    assert kept[present.any(1)].any(1).all()  # every item with something keeps something
+    assert (kept.sum() < present.sum()).item()
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def tiny_catalog(n=120, seed=0, steps=10):
+    """Genre 0 in the text, genre 1 in the poster, genre 2 in the audio rhythm."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random((n, 3)) < 0.5).astype(np.float32)
+    labels[labels.sum(1) == 0, 0] = 1
+    text = rng.normal(size=(n, 12)).astype(np.float32) * 0.5
+    text[:, 0] += 3 * labels[:, 0]
+    image = rng.normal(size=(n, 10)).astype(np.float32) * 0.5
+    image[:, 0] += 3 * labels[:, 1]
+    t = np.arange(steps)
+    audio = rng.normal(size=(n, steps, 6)).astype(np.float32) * 0.3
+    audio[:, :, 0] += (labels[:, 2:3] * np.sin(t)[None, :] * 3).astype(np.float32)  # (n, T)
+    has_image = rng.random(n) < 0.8  # some posters missing
+    image[~has_image] = 0
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    genres = ["Comedy", "Drama", "Horror"]
+    movies = pd.DataFrame(
+        {
+            "title": [f"m{i}" for i in ids],
+            "genres": [tuple(g for g, v in zip(genres, r) if v) for r in labels],
+        },
+        index=pd.Index(ids, name="movieId"),
+    )
+    catalog = Catalog(
+        data_dir=Path("tiny"),
+        movies=movies,
+        ratings=pd.DataFrame(columns=["userId", "movieId", "rating", "timestamp"]),
+        genres=genres,
+    )
+    features = SimpleNamespace(
+        movie_ids=ids,
+        text=text,
+        image=image,
+        audio=audio,
+        has_text=np.ones(n, bool),
+        has_image=has_image,
+        has_audio=np.ones(n, bool),
+        audio_kind="logmel",
+    )
+    return catalog, features
+
+
+TRAIN_CFG = FusionConfig(
+    hidden_dim=16,
+    embed_dim=8,
+    audio_lstm_hidden=8,
+    max_epochs=30,
+    patience=30,
+    batch_size=32,
+    lr=1e-2,
+)
+
+
+def test_training_reduces_loss_and_learns_all_modalities():
+    catalog, features = tiny_catalog()
+    net = train_fusion(features, catalog, TRAIN_CFG, seed=0, device="cpu")
+    hist = net.history
+    assert hist["best_val_loss"] < hist["val_loss"][0] * 0.8
+    assert hist["train_loss"][-1] < hist["train_loss"][0] * 0.8
+    assert net.cfg.audio_dim == 6 and net.cfg.text_dim == 12  # sized from the features
+    branches = branch_outputs(net, features)
+    assert branches["audio"].shape == (120, 16) and branches["text"].dtype == np.float32
+    probs = genre_probabilities(net, branches, present_matrix(features))  # (N, G)
+    labels = catalog.genre_matrix()
+    accuracy = ((probs > 0.5) == (labels > 0)).mean(0)  # per genre
+    assert (accuracy > 0.75).all(), accuracy  # each genre lives in a different modality
+
+
+def test_training_is_seedable():
+    catalog, features = tiny_catalog(n=60)
+    cfg = FusionConfig(**{**vars(TRAIN_CFG), "max_epochs": 3})
+    a = train_fusion(features, catalog, cfg, seed=3, device="cpu").state_dict()
+    b = train_fusion(features, catalog, cfg, seed=3, device="cpu").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_rejects_misaligned_features():
+    catalog, features = tiny_catalog(n=30)
+    features.movie_ids = features.movie_ids[::-1].copy()
+    with pytest.raises(ValueError, match="row 0"):
+        train_fusion(features, catalog, TRAIN_CFG, seed=0, device="cpu")
+
+
+def test_item_embeddings_match_forward_and_respect_weights():
+    catalog, features = tiny_catalog(n=40)
+    net = train_fusion(
+        features,
+        catalog,
+        FusionConfig(**{**vars(TRAIN_CFG), "max_epochs": 2}),
+        seed=0,
+        device="cpu",
+    )
+    present = present_matrix(features)
+    branches = branch_outputs(net, features)
+    emb = item_embeddings(net, branches, present, (1.0, 0.5, 0.0))
+    assert emb.shape == (40, 8) and emb.dtype == np.float32
+    with torch.no_grad():
+        direct = net(
+            torch.as_tensor(features.text),
+            torch.as_tensor(features.image),
+            torch.as_tensor(features.audio),
+            torch.as_tensor(present),
+            [1.0, 0.5, 0.0],
+        )[0].numpy()
+    np.testing.assert_allclose(emb, direct, rtol=1e-5, atol=1e-5)
+    other_audio = {**branches, "audio": branches["audio"] + 1.0}
+    assert np.array_equal(item_embeddings(net, other_audio, present, (1.0, 0.5, 0.0)), emb)
+
+
+# ----------------------------------------------------------------------------- per-user weights
+
+
+def test_learn_user_weights_recovers_text_only_taste():
+    catalog, features = tiny_catalog(n=200)
+    net = train_fusion(
+        features,
+        catalog,
+        FusionConfig(**{**vars(TRAIN_CFG), "max_epochs": 5}),
+        seed=0,
+        device="cpu",
+    )
+    branches = branch_outputs(net, features)
+    present = present_matrix(features)
+    rng = np.random.default_rng(1)
+    idx = rng.choice(200, size=150, replace=False)
+    # This user's ratings are an exact linear function of the text-only embedding.
+    text_only = item_embeddings(net, branches, present, (1.0, 0.0, 0.0))[idx]  # (n, D)
+    ratings = 3.0 + text_only @ rng.normal(size=text_only.shape[1])
+    started = time.perf_counter()
+    result = learn_user_weights(net, branches, present, idx, ratings, ridge=1e-6)
+    elapsed = time.perf_counter() - started
+    assert result["weights"][1:] == (0.0, 0.0) and result["weights"][0] > 0
+    assert result["score"] < 1e-2 < result["baseline_score"]
+    assert result["score"] <= result["baseline_score"] <= result["mean_only_score"] + 1e-9
+    assert elapsed < 5.0  # ~0.1-0.5 s on a laptop CPU; generous for busy CI machines
+
+
+def test_learn_user_weights_needs_enough_ratings():
+    catalog, features = tiny_catalog(n=30)
+    net = model(
+        FusionConfig(**{**vars(TRAIN_CFG), "text_dim": 12, "image_dim": 10, "audio_dim": 6})
+    )
+    branches = branch_outputs(net, features)
+    result = learn_user_weights(
+        net, branches, present_matrix(features), np.array([0, 1]), np.array([4.0, 2.0])
+    )
+    assert result["weights"] == (1.0, 1.0, 1.0) and result["score"] is None
+    with pytest.raises(ValueError, match="differ in length"):
+        learn_user_weights(
+            net, branches, present_matrix(features), np.array([0, 1]), np.array([4.0])
+        )

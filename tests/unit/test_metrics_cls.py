@@ -1,0 +1,218 @@
+"""Classification metrics against hand-computed values; genre masking; the modality table."""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmrec.config import FusionConfig
+from mmrec.data.catalog import Catalog
+from mmrec.eval.metrics import (
+    best_threshold,
+    hamming_accuracy,
+    multilabel_report,
+    precision_recall_f1,
+    subset_accuracy,
+    threshold_predictions,
+)
+from mmrec.eval.modality import evaluate_modality, mask_genre_words
+
+# 4 items x 3 genres. Per genre: g0 tp=2 fp=0 fn=0; g1 tp=1 fp=0 fn=1; g2 tp=1 fp=1 fn=1.
+Y_TRUE = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
+Y_PRED = np.array([[1, 0, 0], [0, 1, 1], [1, 0, 0], [0, 0, 1]])
+
+
+def test_subset_and_hamming_accuracy_by_hand():
+    assert subset_accuracy(Y_TRUE, Y_PRED) == pytest.approx(1 / 4)  # only the last row matches
+    assert hamming_accuracy(Y_TRUE, Y_PRED) == pytest.approx(9 / 12)  # 3 wrong cells of 12
+
+
+def test_micro_by_hand():
+    p, r, f = precision_recall_f1(Y_TRUE, Y_PRED, "micro")
+    # pooled tp=4, fp=1, fn=2
+    assert p == pytest.approx(4 / 5)
+    assert r == pytest.approx(4 / 6)
+    assert f == pytest.approx(8 / 11)
+
+
+def test_macro_by_hand():
+    p, r, f = precision_recall_f1(Y_TRUE, Y_PRED, "macro")
+    assert p == pytest.approx((1 + 1 + 0.5) / 3)
+    assert r == pytest.approx((1 + 0.5 + 0.5) / 3)
+    assert f == pytest.approx((1 + 2 / 3 + 0.5) / 3)  # mean of per-genre F1, not F1 of means
+
+
+def test_macro_skips_genres_absent_from_truth_but_micro_counts_their_false_positives():
+    y_true = np.hstack([Y_TRUE, np.zeros((4, 1), int)])
+    y_pred = np.hstack([Y_PRED, np.array([[1], [0], [0], [0]])])
+    _, r_macro, f_macro = precision_recall_f1(y_true, y_pred, "macro")
+    assert r_macro == pytest.approx((1 + 0.5 + 0.5) / 3)
+    assert f_macro == pytest.approx((1 + 2 / 3 + 0.5) / 3)
+    p, _, f = precision_recall_f1(y_true, y_pred, "micro")
+    assert p == pytest.approx(4 / 6)
+    assert f == pytest.approx(8 / 12)
+
+
+def test_agrees_with_scikit_learn_on_random_arrays():
+    from sklearn.metrics import f1_score, recall_score
+
+    rng = np.random.default_rng(0)
+    y_true = (rng.random((50, 6)) < 0.3).astype(int)
+    y_true[0] = 1  # every genre occurs, so both macro conventions coincide
+    y_pred = (rng.random((50, 6)) < 0.4).astype(int)
+    for avg in ("micro", "macro"):
+        _, r, f = precision_recall_f1(y_true, y_pred, avg)
+        assert r == pytest.approx(recall_score(y_true, y_pred, average=avg, zero_division=0))
+        assert f == pytest.approx(f1_score(y_true, y_pred, average=avg, zero_division=0))
+
+
+def test_report_and_bad_input():
+    report = multilabel_report(Y_TRUE, Y_PRED)
+    assert report["f1_micro"] == pytest.approx(8 / 11)
+    assert report["recall_macro"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="equal"):
+        multilabel_report(Y_TRUE, Y_PRED[:, :2])
+    with pytest.raises(ValueError, match="0/1"):
+        subset_accuracy(Y_TRUE, Y_PRED * 2)
+    with pytest.raises(ValueError, match="micro"):
+        precision_recall_f1(Y_TRUE, Y_PRED, "weighted")
+
+
+def test_threshold_predictions_keep_the_top_genre():
+    probs = np.array([[0.9, 0.6, 0.1], [0.2, 0.3, 0.1]])
+    np.testing.assert_array_equal(threshold_predictions(probs, 0.5), [[1, 1, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(
+        threshold_predictions(probs, 0.5, at_least_one=False), [[1, 1, 0], [0, 0, 0]]
+    )
+
+
+def test_best_threshold_picks_the_separating_value():
+    y_true = np.array([[1, 0], [1, 1], [0, 1]])
+    # true cells have prob >= 0.7, false cells <= 0.35: any threshold in (0.35, 0.7] is
+    # perfect, and the tie goes to the one nearest 0.5
+    probs = np.array([[0.8, 0.3], [0.7, 0.75], [0.35, 0.9]])
+    assert best_threshold(y_true, probs) == pytest.approx(0.5)
+    probs_low = np.array([[0.3, 0.1], [0.25, 0.3], [0.1, 0.35]])  # positives in [0.25, 0.35]
+    assert best_threshold(y_true, probs_low) in (0.15, 0.2, 0.25)
+
+
+# ----------------------------------------------------------------------------- genre masking
+
+VOCAB = ["Action", "Adventure", "Comedy", "Drama", "Musical", "Romance", "Sci-Fi", "War"]
+
+
+def test_mask_wikipedia_lead():
+    text = "La La Land is a 2016 American musical romantic comedy-drama film directed by Chazelle."
+    assert (
+        mask_genre_words(text, VOCAB) == "La La Land is a 2016 American film directed by Chazelle."
+    )
+
+
+def test_mask_variants_and_word_boundaries():
+    text = "An Action/Adventure and science-fiction epic; a Science Fiction WAR film, warning: comedians."
+    out = mask_genre_words(text, VOCAB)
+    for word in ("action", "adventure", "science", "fiction", " war "):
+        assert word not in out.lower()
+    assert "warning" in out and "comedians" in out  # substrings of longer words survive
+
+
+def test_mask_only_vocabulary_genres():
+    text = "A horror film about a war."
+    assert mask_genre_words(text, ["Horror"]) == "A film about a war."
+    assert mask_genre_words(text, ["War"]) == "A horror film about a."
+    assert mask_genre_words(text, []) == text
+    assert mask_genre_words("", VOCAB) == ""
+
+
+# ----------------------------------------------------------------------------- modality table
+
+
+def synthetic_catalog(n=200, seed=0, with_audio=False):
+    """Genres 0/1 readable from text, 2/3 from the poster vector: each modality alone is
+    partial, together they cover every genre."""
+    rng = np.random.default_rng(seed)
+    genres = ["A", "B", "C", "D"]
+    labels = (rng.random((n, 4)) < 0.4).astype(np.float32)
+    labels[labels.sum(1) == 0, 0] = 1
+    text = np.zeros((n, 12), np.float32)
+    text[:, :2] = labels[:, :2] * 3
+    text += rng.normal(size=text.shape).astype(np.float32) * 0.5
+    image = np.zeros((n, 10), np.float32)
+    image[:, :2] = labels[:, 2:] * 3
+    image += rng.normal(size=image.shape).astype(np.float32) * 0.5
+    ids = np.arange(10, 10 + n, dtype=np.int64)
+    movies = pd.DataFrame(
+        {
+            "title": [f"m{i}" for i in ids],
+            "genres": [tuple(g for g, v in zip(genres, r) if v) for r in labels],
+        },
+        index=pd.Index(ids, name="movieId"),
+    )
+    catalog = Catalog(
+        data_dir=Path("synthetic"),
+        movies=movies,
+        ratings=pd.DataFrame(columns=["userId", "movieId", "rating", "timestamp"]),
+        genres=genres,
+    )
+    features = SimpleNamespace(
+        movie_ids=ids,
+        text=text,
+        image=image,
+        audio=np.zeros((n, 4, 3), np.float32),
+        has_text=np.ones(n, bool),
+        has_image=np.ones(n, bool),
+        has_audio=np.full(n, with_audio),
+        audio_kind="logmel",
+    )
+    return catalog, features
+
+
+def test_evaluate_modality_writes_table_and_marks_missing_audio(tmp_path):
+    catalog, features = synthetic_catalog()
+    # lr 1e-2 (not the default 1e-3) so the tiny model converges in a test's time budget
+    cfg = FusionConfig(
+        hidden_dim=16, embed_dim=8, max_epochs=40, patience=8, batch_size=32, lr=1e-2
+    )
+    result = evaluate_modality(
+        catalog, features, cfg, seeds=(0, 1), out_dir=tmp_path, tag="_t", command="test"
+    )
+    names = [r["variant"] for r in result["rows"]]
+    assert names == ["text only", "image only", "fused (text + image)", "audio only"]
+    audio_row = result["rows"][-1]
+    assert "na" in audio_row
+    rows = {r["variant"]: r for r in result["rows"] if "na" not in r}
+    for row in rows.values():
+        assert len(row["per_seed"]) == 2
+        assert 0 <= row["f1_micro"]["mean"] <= 1 and row["f1_micro"]["std"] >= 0
+    # each single modality sees half the genres; fusing them must do better than either
+    assert rows["fused (text + image)"]["f1_macro"]["mean"] > max(
+        rows["text only"]["f1_macro"]["mean"], rows["image only"]["f1_macro"]["mean"]
+    )
+    saved = json.loads((tmp_path / "modality_t.json").read_text())
+    assert saved["n_movies"] == 200 and saved["seeds"] == [0, 1]
+    md = (tmp_path / "modality_t.md").read_text()
+    assert "| audio only | n/a" in md and "fused (text + image)" in md and "`test`" in md
+
+
+def test_evaluate_modality_masked_rows(tmp_path):
+    catalog, features = synthetic_catalog(n=120)
+    masked = SimpleNamespace(**{**vars(features), "text": np.zeros_like(features.text)})
+    cfg = FusionConfig(
+        hidden_dim=16, embed_dim=8, max_epochs=30, patience=8, batch_size=32, lr=1e-2
+    )
+    result = evaluate_modality(
+        catalog, features, cfg, seeds=(0,), out_dir=None, masked_features=masked
+    )
+    rows = {r["variant"]: r for r in result["rows"]}
+    assert rows["text only, genre words masked"]["masked_text"]
+    # text without its signal: F1 on genres A/B collapses below the unmasked text model
+    assert (
+        rows["text only, genre words masked"]["f1_micro"]["mean"]
+        < rows["text only"]["f1_micro"]["mean"]
+    )
+    with pytest.raises(ValueError, match="same movies"):
+        bad = SimpleNamespace(**{**vars(features), "movie_ids": features.movie_ids[::-1].copy()})
+        evaluate_modality(catalog, features, cfg, seeds=(0,), out_dir=None, masked_features=bad)
