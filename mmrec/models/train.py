@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# Re-exported: the build pipeline saves and loads the fusion model through this module.
+from mmrec.checkpoint import load_fusion, save_fusion  # noqa: F401
 from mmrec.config import FusionConfig, pick_device
 from mmrec.models.fusion import MODALITIES, FusionModel
 
