@@ -1,8 +1,8 @@
 """A corpus of hostile inputs: a data folder built in a temp dir, plus what each row should do.
 
-``build_corpus(root)`` writes ``root/data`` (movies.csv, ratings.csv, images/, audio/) and
-``root/outside`` (valid files that must never be opened: media paths try to reach them with
-``../``, absolute paths, symlinks). It returns a :class:`Corpus` listing every bad input with
+``build_corpus(root)`` writes ``root/jail/data`` (movies.csv, ratings.csv, images/, audio/) and
+sentinels outside it, ``root/jail/outside/*`` and ``root/etc/passwd`` (files that must never be
+opened: media paths try to reach them with ``../``, absolute paths, symlinks). It returns a :class:`Corpus` listing every bad input with
 its file, its 1-based line and what the loader must do with it, so tests are data-driven and
 the count of inputs tried is a real number.
 
@@ -46,7 +46,7 @@ class Case:
 @dataclass
 class Corpus:
     root: Path
-    data: Path
+    data: Path  # root/jail/data
     outside: list[Path]  # files outside the data folder that must never be opened
     cases: list[Case] = field(default_factory=list)
     good_ids: list[int] = field(default_factory=list)
@@ -138,10 +138,14 @@ def _q(text: str) -> str:
 
 def build_corpus(root: str | os.PathLike) -> Corpus:
     root = Path(root)
-    data = root / "data"
-    images, audio, outside_dir = data / "images", data / "audio", root / "outside"
-    for d in (images, audio, outside_dir):
+    # root/jail/data is the catalog; "../../etc/passwd" from it lands on root/etc/passwd, a
+    # sentinel (the real /etc/passwd is read by libc's user lookup in torch, so it cannot be one)
+    data = root / "jail" / "data"
+    images, audio, outside_dir = data / "images", data / "audio", root / "jail" / "outside"
+    for d in (images, audio, outside_dir, root / "etc"):
         d.mkdir(parents=True, exist_ok=True)
+    fake_passwd = root / "etc" / "passwd"
+    fake_passwd.write_text("root:x:0:0:sentinel:/root:/bin/sh\n")
 
     # valid files outside the folder: if anything opened them, they would decode fine
     secret_jpg, secret_ogg = outside_dir / "secret.jpg", outside_dir / "secret.ogg"
@@ -151,7 +155,7 @@ def build_corpus(root: str | os.PathLike) -> Corpus:
     (images / "linkdir").symlink_to(outside_dir, target_is_directory=True)
     (audio / "link.ogg").symlink_to(secret_ogg)
 
-    corpus = Corpus(root=root, data=data, outside=[secret_jpg, secret_ogg])
+    corpus = Corpus(root=root, data=data, outside=[secret_jpg, secret_ogg, fake_passwd])
     movies = _Csv("movieId,title,year,genres,overview,poster,audio")
     add = corpus.cases.append
 
