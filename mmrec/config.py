@@ -66,6 +66,11 @@ class DemoConfig:
     sample_rate: int = 22_050  # trailer sample rate (Hz)
     min_ratings_per_user: int = 20  # sparsity bounds per user
     max_ratings_per_user: int = 200
+    workers: int = 2  # processes drawing posters/trailers; 1 = in this process (same bytes)
+    audio_compression: float = 0.95  # Vorbis compression level: 0 best quality .. 1 smallest
+    text_genre_prob: float = 0.6  # chance the synopsis implies each of a movie's genres
+    poster_genre_prob: float = 0.85  # chance the poster motif/palette shows the primary genre
+    audio_primary_prob: float = 0.5  # chance the trailer mood follows the primary genre
 
 
 # ----------------------------------------------------------------------------- frozen features
