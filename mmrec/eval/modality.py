@@ -290,6 +290,7 @@ def evaluate_modality(
         out_dir = Path(out_dir)
         _write_atomic(out_dir / f"modality{tag}.json", json.dumps(result, indent=2) + "\n")
         _write_atomic(out_dir / f"modality{tag}.md", render_markdown(result))
+    result["markdown"] = render_markdown(result)  # for the CLI to print; not in the JSON
     return result
 
 

@@ -2,7 +2,6 @@
 
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -11,6 +10,7 @@ import torch
 
 from mmrec.config import FusionConfig
 from mmrec.data.catalog import Catalog
+from mmrec.features.store import ItemFeatures
 from mmrec.models.fusion import FusionModel
 from mmrec.models.train import (
     branch_outputs,
@@ -151,7 +151,7 @@ def tiny_catalog(n=120, seed=0, steps=10):
         ratings=pd.DataFrame(columns=["userId", "movieId", "rating", "timestamp"]),
         genres=genres,
     )
-    features = SimpleNamespace(
+    features = ItemFeatures(
         movie_ids=ids,
         text=text,
         image=image,

@@ -1,8 +1,8 @@
 """Classification metrics against hand-computed values; genre masking; the modality table."""
 
+import dataclasses
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ from mmrec.eval.metrics import (
     threshold_predictions,
 )
 from mmrec.eval.modality import evaluate_modality, mask_genre_words
+from mmrec.features.store import ItemFeatures
 
 # 4 items x 3 genres. Per genre: g0 tp=2 fp=0 fn=0; g1 tp=1 fp=0 fn=1; g2 tp=1 fp=1 fn=1.
 Y_TRUE = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
@@ -157,7 +158,7 @@ def synthetic_catalog(n=200, seed=0, with_audio=False):
         ratings=pd.DataFrame(columns=["userId", "movieId", "rating", "timestamp"]),
         genres=genres,
     )
-    features = SimpleNamespace(
+    features = ItemFeatures(
         movie_ids=ids,
         text=text,
         image=image,
@@ -199,7 +200,7 @@ def test_evaluate_modality_writes_table_and_marks_missing_audio(tmp_path):
 
 def test_evaluate_modality_masked_rows(tmp_path):
     catalog, features = synthetic_catalog(n=120)
-    masked = SimpleNamespace(**{**vars(features), "text": np.zeros_like(features.text)})
+    masked = dataclasses.replace(features, text=np.zeros_like(features.text))
     cfg = FusionConfig(
         hidden_dim=16, embed_dim=8, max_epochs=30, patience=8, batch_size=32, lr=1e-2
     )
@@ -214,5 +215,5 @@ def test_evaluate_modality_masked_rows(tmp_path):
         < rows["text only"]["f1_micro"]["mean"]
     )
     with pytest.raises(ValueError, match="same movies"):
-        bad = SimpleNamespace(**{**vars(features), "movie_ids": features.movie_ids[::-1].copy()})
+        bad = dataclasses.replace(features, movie_ids=features.movie_ids[::-1].copy())
         evaluate_modality(catalog, features, cfg, seeds=(0,), out_dir=None, masked_features=bad)
