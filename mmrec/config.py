@@ -222,6 +222,26 @@ class UIConfig:
     map_height: int = 560  # height of the embedding map in pixels
 
 
+# ----------------------------------------------------------------------------- explanations
+
+
+@dataclass
+class ExplainConfig:
+    text_steps: int = 16  # Integrated Gradients steps on the MiniLM embedding layer (cost ~ steps)
+    image_steps: int = 32  # IG steps on the poster (last conv features: cheap; pixels: costly)
+    audio_steps: int = 32  # IG steps on the log-mel spectrogram
+    method: str = "gausslegendre"  # Captum IG quadrature; converges in fewer steps than riemann
+    poster_method: str = "feature_ig"  # "feature_ig" (last conv block) or "pixel_ig" (pixels)
+    poster_blur_radius: float = 12.0  # Gaussian blur (px at 224) of the poster baseline
+    internal_batch_size: int = 16  # interpolation points per forward pass (bounds memory)
+    audio_span_seconds: float = 3.0  # length of the "most influential" trailer span
+    neighbours: int = 3  # liked movies (rating >= liked_rating) quoted in the reasons
+    liked_rating: float = 4.0  # a rating at least this counts as "rated highly"
+    similar_percentile: float = 0.8  # a branch "makes them similar" above this catalog percentile
+    cache_size: int = 64  # explanations kept in the LRU (user state, movie, weights, steps)
+    sanity_seed: int = 1234  # seed of the re-initialised Q-network (differs from training seeds)
+
+
 # ----------------------------------------------------------------------------- top level
 
 
@@ -250,6 +270,7 @@ class Config:
     dqn: DQNConfig = field(default_factory=DQNConfig)
     policy_eval: PolicyEvalConfig = field(default_factory=PolicyEvalConfig)
     ui: UIConfig = field(default_factory=UIConfig)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
     seed: int = 0  # seeds model and policy training in `build`
 
 

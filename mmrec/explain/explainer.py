@@ -1,0 +1,384 @@
+"""``Explainer``: one pick's full explanation for one user, cached.
+
+Glue between the service's loaded parts and the attribution modules: it builds the
+:class:`~mmrec.explain.forward.ItemContext` (the user's state vector held fixed, the movie's
+cached branch outputs, side features, weights), runs the Shapley shares, the three encoder
+attributions and the reasons, and keeps the results in an LRU keyed by
+(user state hash, movie, weights, steps). Encoders load once, on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from mmrec.config import ExplainConfig
+from mmrec.explain import reasons as R
+from mmrec.explain.audio import TrailerAttribution, attribute_trailer
+from mmrec.explain.forward import ItemContext, QForward, randomized_copy, state_vector
+from mmrec.explain.image import PosterAttribution, attribute_poster
+from mmrec.explain.shares import coalition_values, normalise, shapley
+from mmrec.explain.text import TextAttribution, attribute_text
+from mmrec.models.fusion import MODALITIES
+
+MEDIA = {"text": "synopsis", "image": "poster", "audio": "trailer"}
+
+
+@dataclass
+class Explanation:
+    user_id: int
+    movie_id: int
+    title: str
+    weights: tuple[float, float, float]  # text, image, audio as applied
+    q: float  # Q_u(s, a) as the policy ranked it
+    q_check: float  # the same Q recomputed by the wrapper forward (equal up to float error)
+    q_no_modalities: float  # Q with all three branch outputs at the zero baseline
+    shapley: dict[str, float]  # signed exact Shapley values; sum = q_check - q_no_modalities
+    shares: dict[str, float]  # |shapley| normalised to sum to 1 (0 where weight or input is 0)
+    present: dict[str, bool]  # which media the movie has
+    absent: list[str]  # modalities the movie lacks ("text" / "image" / "audio")
+    muted: list[str]  # modalities with weight 0
+    text: TextAttribution | None
+    poster: PosterAttribution | None
+    trailer: TrailerAttribution | None
+    poster_path: str | None
+    audio_path: str | None
+    reasons: list[str]
+    neighbours: list[R.Neighbour]
+    steps: dict[str, int]
+    notes: list[str] = field(default_factory=list)  # why a part is missing, truncation, ...
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per part + "total"
+    cached: bool = False  # served from the LRU
+
+    def status(self, modality: str) -> str:
+        """Why a modality has (no) attribution: "explained", "absent", "weight 0", "failed"."""
+        if modality in self.absent:
+            return "absent"
+        if modality in self.muted:
+            return "weight 0"
+        part = {"text": self.text, "image": self.poster, "audio": self.trailer}[modality]
+        return "explained" if part is not None else "failed"
+
+
+def _weights_tuple(weights) -> tuple[float, float, float]:
+    if weights is None:
+        return (1.0, 1.0, 1.0)
+    if hasattr(weights, "as_tuple"):
+        weights = weights.as_tuple()
+    w = tuple(float(min(1.0, max(0.0, x))) for x in weights)
+    if len(w) != 3:
+        raise ValueError(f"expected 3 modality weights, got {len(w)}")
+    return w
+
+
+def state_hash(state, personal: dict) -> str:
+    """Everything about the user that changes Q: history, onboarding genres, personal delta."""
+    payload = json.dumps(
+        [
+            [[int(m), float(r)] for m, r in state.history],
+            sorted(state.liked_genres),
+            [round(float(x), 7) for x in personal.get("delta", [])],
+        ]
+    )
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation of two equally shaped maps (entries where both are exactly
+    zero, such as padded silence, are left out: they carry no information)."""
+    from scipy.stats import spearmanr
+
+    x = np.asarray(a, dtype=np.float64).ravel()
+    y = np.asarray(b, dtype=np.float64).ravel()
+    keep = (x != 0) | (y != 0)
+    if keep.sum() < 3:
+        return float("nan")
+    return float(spearmanr(x[keep], y[keep]).statistic)
+
+
+class Explainer:
+    """Explanations over a loaded :class:`mmrec.service.Recommender` (``svc``)."""
+
+    def __init__(self, svc, cfg: ExplainConfig | None = None):
+        self.svc = svc
+        self.cfg = cfg or getattr(svc.cfg, "explain", None) or ExplainConfig()
+        self.device = svc.model.device
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_lock = threading.Lock()
+        # Captum registers hooks on the shared encoders: one attribution at a time
+        self._attr_lock = threading.Lock()
+        self._encoders: dict[str, object] = {}
+        self._titles = svc.catalog.movies["title"].to_numpy()
+        self._side = svc.agent.index.item_side_features()  # (N, 2)
+
+    # ----------------------------------------------------------------- encoders (lazy, once)
+    def encoder(self, modality: str):
+        if modality not in self._encoders:
+            fcfg = self.svc.cfg.features
+            if modality == "text":
+                from mmrec.features.text import TextEncoder
+
+                enc = TextEncoder(fcfg, self.device)
+            elif modality == "image":
+                from mmrec.features.image import ImageEncoder
+
+                enc = ImageEncoder(fcfg, self.device)
+            else:
+                from mmrec.features.audio import AudioFrontend
+
+                enc = AudioFrontend(fcfg)
+            self._encoders[modality] = enc
+        return self._encoders[modality]
+
+    def warm(self) -> float:
+        """Load the three encoders now (seconds taken); otherwise the first explanation does."""
+        t0 = time.perf_counter()
+        for m in MODALITIES:
+            self.encoder(m)
+        return time.perf_counter() - t0
+
+    # ----------------------------------------------------------------- context
+    def _user(self, user_id: int, weights: tuple[float, float, float]):
+        svc = self.svc
+        state = svc.user_state(user_id)
+        personal = svc.store.load_policy_state(user_id) or {}
+        from mmrec.service import Weights
+
+        emb = svc.embeddings(Weights(*weights))  # (N, D)
+        return state, personal, emb
+
+    def _context(self, q_network, state, personal, emb, pos: int, weights) -> ItemContext:
+        svc = self.svc
+        unit, _vec, _bias = svc.policy.item_reps(emb)
+        present = np.asarray(svc.present[pos], dtype=bool) & (
+            svc.model.enabled.cpu().numpy() > 0
+        )
+        return ItemContext(
+            pos=pos,
+            movie_id=int(svc.catalog.movie_ids[pos]),
+            user_vec=state_vector(svc.policy, q_network, state, unit, personal).to(self.device),
+            side=torch.from_numpy(self._side[pos]).to(self.device),
+            present=torch.from_numpy(present).to(self.device),
+            weights=torch.tensor(weights, dtype=torch.float32, device=self.device),
+            branches={
+                m: torch.from_numpy(np.asarray(svc.branches[m][pos], np.float32)).to(self.device)
+                for m in MODALITIES
+            },
+        )
+
+    def _steps(self, steps: int | None) -> dict[str, int]:
+        c = self.cfg
+        if steps is not None:
+            s = max(1, int(steps))
+            return {"text": s, "image": s, "audio": s}
+        return {"text": c.text_steps, "image": c.image_steps, "audio": c.audio_steps}
+
+    # ----------------------------------------------------------------- shares (grid)
+    def shares(
+        self, user_id: int, movie_ids, weights=None
+    ) -> dict[int, tuple[float, float, float]]:
+        """Modality shares (text, image, audio) of each movie's Q for this user; sums to 1 per
+        movie (all 0 if no modality moves Q). No encoder runs: 8 fusion passes per movie."""
+        weights = _weights_tuple(weights)
+        movie_ids = [int(m) for m in movie_ids]
+        if not movie_ids:
+            return {}
+        phi = self._shapley_many(user_id, movie_ids, weights)[0]
+        return {m: tuple(float(x) for x in row) for m, row in zip(movie_ids, normalise(phi))}
+
+    def _shapley_many(self, user_id, movie_ids, weights, q_network=None):
+        svc = self.svc
+        q_network = q_network or svc.agent.q_network
+        state, personal, emb = self._user(user_id, weights)
+        unit, _vec, _bias = svc.policy.item_reps(emb)
+        rows = np.array([svc._movie_pos(m) for m in movie_ids])
+        user_vec = state_vector(svc.policy, q_network, state, unit, personal).to(self.device)
+        present = torch.from_numpy(
+            np.asarray(svc.present[rows], dtype=bool) & (svc.model.enabled.cpu().numpy() > 0)
+        ).to(self.device)  # (n, 3)
+        branches = {
+            m: torch.from_numpy(np.asarray(svc.branches[m][rows], np.float32)).to(self.device)
+            for m in MODALITIES
+        }
+        w = torch.tensor(weights, dtype=torch.float32, device=self.device)
+        values = coalition_values(
+            svc.model, q_network, user_vec, branches, present,
+            torch.from_numpy(self._side[rows]).to(self.device), w,
+        )  # (n, 8)
+        gate = present.to(torch.float64) * w.to(torch.float64)  # (n, 3)
+        phi = shapley(values, gate).cpu().numpy()  # (n, 3)
+        return phi, values.double().cpu().numpy()
+
+    # ----------------------------------------------------------------- full explanation
+    def explain(
+        self, user_id: int, movie_id: int, weights=None, steps: int | None = None, filters=None
+    ) -> Explanation:
+        """Everything about why ``movie_id`` scores what it does for ``user_id`` under
+        ``weights``; ``steps`` overrides the Integrated Gradients step counts of ExplainConfig;
+        ``filters`` (``mmrec.service.Filters``) are quoted in the reasons."""
+        t0 = time.perf_counter()
+        weights = _weights_tuple(weights)
+        svc = self.svc
+        pos = svc._movie_pos(movie_id)
+        state, personal, emb = self._user(user_id, weights)
+        step_counts = self._steps(steps)
+        c = self.cfg
+        key = (
+            state_hash(state, personal),
+            int(movie_id),
+            weights,
+            tuple(step_counts.values()),
+            c.method,
+            c.poster_method,
+        )
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+        if hit is not None:
+            reasons, neighbours = self._reasons(pos, state, emb, weights, hit.absent, filters)
+            return replace(
+                hit,
+                reasons=reasons,
+                neighbours=neighbours,
+                cached=True,
+                timings={**hit.timings, "served": time.perf_counter() - t0},
+            )
+        with self._attr_lock:
+            exp = self._compute(user_id, pos, state, personal, emb, weights, step_counts, filters)
+        exp.timings["total"] = time.perf_counter() - t0
+        with self._cache_lock:
+            self._cache[key] = exp
+            while len(self._cache) > max(1, c.cache_size):
+                self._cache.popitem(last=False)
+        return exp
+
+    def _reasons(self, pos, state, emb, weights, absent, filters):
+        svc, c = self.svc, self.cfg
+        neighbours = R.similar_liked(
+            pos, emb, svc.branches, np.asarray(svc.present, bool), weights, state.history,
+            svc._pos, self._titles, c.neighbours, c.liked_rating, c.similar_percentile,
+        )
+        rules = filters.describe() if filters is not None else []
+        genres = tuple(svc.catalog.movies.iloc[pos]["genres"])
+        lines = R.reason_lines(
+            neighbours, state.history, list(state.liked_genres), genres, weights, rules, absent
+        )
+        return lines, neighbours
+
+    def _compute(self, user_id, pos, state, personal, emb, weights, step_counts, filters):
+        svc, c = self.svc, self.cfg
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        q_network = svc.agent.q_network
+        ctx = self._context(q_network, state, personal, emb, pos, weights)
+        qf = QForward(svc.model, q_network, ctx)
+        q_policy = float(svc.policy.q_values(state, emb, personal)[pos])
+        q_check = qf.q()
+        phi, values = self._shapley_many(user_id, [int(ctx.movie_id)], weights)
+        timings["shares"] = time.perf_counter() - t
+
+        row = svc.catalog.movies.iloc[pos]
+        present = {m: bool(ctx.present[k]) for k, m in enumerate(MODALITIES)}
+        absent = [m for m in MODALITIES if not present[m]]
+        muted = [m for m, w in zip(MODALITIES, weights) if w == 0 and present[m]]
+        notes = [f"no {MEDIA[m]} for this movie: its {MEDIA[m]} share is 0" for m in absent]
+        notes += [f"{m} weight is 0: the {MEDIA[m]} has no effect on the score" for m in muted]
+        parts = self._attributions(qf, ctx, row, step_counts, timings, notes)
+
+        t = time.perf_counter()
+        reasons, neighbours = self._reasons(pos, state, emb, weights, absent, filters)
+        timings["reasons"] = time.perf_counter() - t
+        return Explanation(
+            user_id=int(user_id),
+            movie_id=int(ctx.movie_id),
+            title=str(row["title"]),
+            weights=weights,
+            q=q_policy,
+            q_check=q_check,
+            q_no_modalities=float(values[0, 0]),
+            shapley={m: float(phi[0, k]) for k, m in enumerate(MODALITIES)},
+            shares={m: float(s) for m, s in zip(MODALITIES, normalise(phi)[0])},
+            present=present,
+            absent=absent,
+            muted=muted,
+            text=parts["text"],
+            poster=parts["image"],
+            trailer=parts["audio"],
+            poster_path=row["poster"] if present["image"] else None,
+            audio_path=row["audio"] if present["audio"] else None,
+            reasons=reasons,
+            neighbours=neighbours,
+            steps=step_counts,
+            notes=notes,
+            timings=timings,
+        )
+
+    def _attributions(self, qf, ctx, row, step_counts, timings, notes) -> dict:
+        """Text / poster / trailer attributions for the active modalities (None otherwise)."""
+        c = self.cfg
+        ibs = c.internal_batch_size or None
+        out: dict = {"text": None, "image": None, "audio": None}
+        for m in MODALITIES:
+            if not ctx.active(m):
+                continue
+            t = time.perf_counter()
+            try:
+                if m == "text":
+                    out[m] = attribute_text(
+                        qf, self.encoder("text"), str(row["overview"]), step_counts["text"],
+                        c.method, ibs,
+                    )
+                elif m == "image":
+                    out[m] = attribute_poster(
+                        qf, self.encoder("image"), row["poster"], step_counts["image"],
+                        c.method, c.poster_method, c.poster_blur_radius, ibs,
+                    )
+                elif self.svc.cfg.features.audio_kind == "logmel":
+                    out[m] = attribute_trailer(
+                        qf, self.encoder("audio"), row["audio"], step_counts["audio"],
+                        c.method, c.audio_span_seconds, ibs,
+                    )
+                else:
+                    notes.append("trailer heatmaps need the log-mel audio features "
+                                 f"(features.audio_kind is {self.svc.cfg.features.audio_kind!r})")
+            except Exception as exc:  # a file that decoded at build time may be gone now
+                notes.append(f"{MEDIA[m]} attribution failed: {type(exc).__name__}: {exc}")
+            timings[m] = time.perf_counter() - t
+        return out
+
+    # ----------------------------------------------------------------- sanity check
+    def sanity_check(
+        self, user_id: int, movie_id: int, weights=None, steps: int | None = None
+    ) -> dict[str, float]:
+        """Adebayo et al.'s model-randomisation test: Spearman correlation per modality between
+        the attribution maps of the trained Q-network and of a copy with re-initialised layers
+        (same user state, movie, weights). Maps that barely change (rho near 1) would describe
+        the input, not the model. Modalities without a map are left out."""
+        weights = _weights_tuple(weights)
+        base = self.explain(user_id, movie_id, weights, steps)
+        svc = self.svc
+        pos = svc._movie_pos(movie_id)
+        state, personal, emb = self._user(user_id, weights)
+        rand_q = randomized_copy(svc.agent.q_network, self.cfg.sanity_seed)
+        ctx = self._context(rand_q, state, personal, emb, pos, weights)
+        qf = QForward(svc.model, rand_q, ctx)
+        with self._attr_lock:
+            rand = self._attributions(
+                qf, ctx, svc.catalog.movies.iloc[pos], base.steps, {}, []
+            )
+        out: dict[str, float] = {}
+        if base.text is not None and rand["text"] is not None:
+            out["text"] = spearman([s for _, s in base.text.tokens], [s for _, s in rand["text"].tokens])
+        if base.poster is not None and rand["image"] is not None:
+            out["image"] = spearman(base.poster.grid, rand["image"].grid)
+        if base.trailer is not None and rand["audio"] is not None:
+            out["audio"] = spearman(base.trailer.heatmap, rand["audio"].heatmap)
+        return out
