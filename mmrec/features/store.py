@@ -1,0 +1,617 @@
+"""Feature store: run the frozen encoders once, cache their outputs on disk, load them fast.
+
+Layout, per modality and encoder version (``<cache>/<modality>-<hash of version>/``)::
+
+    manifest.json          {"version", "shape", "generation", "count"}: the current files
+    keys-<gen>.npy         (M,) content keys (hex digests)
+    values-<gen>.npy       (M, *shape) float32 vectors / sequences
+
+Keys are content hashes, not movie ids: the synopsis string for text, the file bytes for
+posters and clips. So a renamed file or a re-ordered catalog costs nothing, a changed poster is
+recomputed, and identical trailers shared by two movies are encoded once. The version string
+(model weights, preprocessing settings, precision) selects the folder, so changing any
+setting never mixes incompatible vectors.
+
+Writes are atomic: new ``keys``/``values`` files get a fresh generation name, and only then is
+``manifest.json`` replaced (temp file + ``os.replace``), so a reader sees the old generation or
+the new one, never half of each. Two processes filling the same cache at once lose nothing but
+work: the last manifest wins and the other's new rows are recomputed next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mmrec.config import FeatureConfig, pick_device
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+CACHE_FORMAT = 1  # bump when the on-disk layout changes
+
+
+class FeatureWarning(UserWarning):
+    """A poster or clip that could not be used (the message names the file)."""
+
+
+@dataclass
+class Problem:
+    """Same fields as ``mmrec.data.catalog.Problem`` (kept local: features must not depend on
+    the loader's internals); ``file`` is relative to the catalog folder where possible."""
+
+    severity: str
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.severity}: {self.message}"
+
+
+@dataclass
+class ItemFeatures:
+    movie_ids: np.ndarray  # (N,) int64, catalog row order
+    text: np.ndarray  # (N, 384) float32 MiniLM mean-pooled; zeros where missing
+    image: np.ndarray  # (N, 1280) float32 EfficientNet-Lite0 pooled; zeros where missing
+    audio: np.ndarray  # (N, T, F) float32 sequence for the audio LSTM; zeros where missing
+    has_text: np.ndarray  # (N,) bool
+    has_image: np.ndarray  # (N,) bool
+    has_audio: np.ndarray  # (N,) bool
+    audio_kind: str  # "logmel" (T=steps, F=n_mels) or "aisfx" (T=blocks, F=512)
+    problems: list[Problem] = field(default_factory=list)  # media that failed to decode
+    versions: dict[str, str] = field(default_factory=dict)  # encoder version per modality
+
+    @property
+    def present(self) -> np.ndarray:
+        """(N, 3) bool in (text, image, audio) order, the fusion model's ``present``."""
+        return np.stack([self.has_text, self.has_image, self.has_audio], axis=1)
+
+    def __len__(self) -> int:
+        return len(self.movie_ids)
+
+
+# ----------------------------------------------------------------------------- disk cache
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class VectorCache:
+    """Content-keyed float32 arrays of one modality and encoder version (see module doc)."""
+
+    def __init__(self, root: str | Path, modality: str, version: str, shape: tuple[int, ...]):
+        self.version = version
+        self.shape = tuple(int(s) for s in shape)
+        digest = hashlib.sha256(f"{CACHE_FORMAT}:{version}:{self.shape}".encode()).hexdigest()
+        self.folder = Path(root) / f"{modality}-{digest[:12]}"
+        self.generation: str | None = None
+        self.keys = np.zeros(0, dtype="<U40")
+        self.values = np.zeros((0, *self.shape), dtype=np.float32)
+        self.row: dict[str, int] = {}
+        self._new_keys: list[str] = []
+        self._new_values: list[np.ndarray] = []
+        self._load()
+
+    def _load(self) -> None:
+        manifest = self.folder / "manifest.json"
+        try:
+            meta = json.loads(manifest.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning("%s: unreadable cache manifest (%s); recomputing", manifest, exc)
+            return
+        if meta.get("version") != self.version or tuple(meta.get("shape", ())) != self.shape:
+            log.warning("%s: cache for another encoder version; recomputing", manifest)
+            return
+        gen = str(meta.get("generation", ""))
+        try:
+            keys = np.load(self.folder / f"keys-{gen}.npy", allow_pickle=False)
+            # mmap: loading 5,000 clips' sequences (~160 MB) costs nothing until rows are read
+            values = np.load(self.folder / f"values-{gen}.npy", mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            log.warning("%s: cache files unreadable (%s); recomputing", self.folder, exc)
+            return
+        if values.shape != (len(keys), *self.shape) or values.dtype != np.float32:
+            log.warning("%s: cache files do not match their manifest; recomputing", self.folder)
+            return
+        self.generation, self.keys, self.values = gen, keys, values
+        self.row = {k: i for i, k in enumerate(keys.tolist())}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.row
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def add(self, key: str, value: np.ndarray) -> None:
+        if key in self.row:
+            return
+        value = np.asarray(value, dtype=np.float32)
+        if value.shape != self.shape:
+            raise ValueError(f"cache {self.folder.name}: value shape {value.shape} != {self.shape}")
+        self.row[key] = len(self.keys) + len(self._new_keys)
+        self._new_keys.append(key)
+        self._new_values.append(value)
+
+    def get(self, keys: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        """Rows for ``keys`` (None or unknown -> zeros): ((N, *shape) float32, found (N,) bool)."""
+        out = np.zeros((len(keys), *self.shape), dtype=np.float32)
+        found = np.zeros(len(keys), dtype=bool)
+        old_dst, old_src, n_old = [], [], len(self.keys)
+        for i, key in enumerate(keys):
+            r = self.row.get(key) if key is not None else None
+            if r is None:
+                continue
+            found[i] = True
+            if r < n_old:
+                old_dst.append(i)
+                old_src.append(r)
+            else:
+                out[i] = self._new_values[r - n_old]
+        if old_src:
+            src = np.asarray(old_src)
+            order = np.argsort(src)  # sorted reads are sequential on the memory map
+            out[np.asarray(old_dst)[order]] = self.values[src[order]]
+        return out, found
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._new_keys)
+
+    def save(self, live: set[str] | None = None) -> None:
+        """Write old + new rows as a new generation. Rows whose key is not in ``live`` are
+        dropped once they outnumber the live ones, so a cache whose posters keep changing stays
+        within about twice the catalog's size."""
+        if not self._new_keys:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        keep = np.arange(len(self.keys))
+        if live is not None:
+            is_live = np.fromiter((k in live for k in self.keys.tolist()), bool, len(self.keys))
+            if (~is_live).sum() > len(live):
+                keep = np.flatnonzero(is_live)
+        keys = np.concatenate(
+            [self.keys[keep], np.asarray(self._new_keys, dtype=self.keys.dtype)]
+        )  # (M,)
+        values = np.concatenate(
+            [np.asarray(self.values[keep]), np.stack(self._new_values)]
+        )  # (M, *shape)
+        gen = f"{int(time.time() * 1000):x}{secrets.token_hex(3)}"
+        _atomic_save_npy(self.folder / f"keys-{gen}.npy", keys)
+        _atomic_save_npy(self.folder / f"values-{gen}.npy", values)
+        manifest = {
+            "format": CACHE_FORMAT,
+            "version": self.version,
+            "shape": list(self.shape),
+            "generation": gen,
+            "count": int(len(keys)),
+        }
+        _atomic_write_text(self.folder / "manifest.json", json.dumps(manifest, indent=1))
+        old = self.generation
+        self.generation, self.keys = gen, keys
+        self.values = np.load(self.folder / f"values-{gen}.npy", mmap_mode="r")
+        self.row = {k: i for i, k in enumerate(keys.tolist())}
+        self._new_keys, self._new_values = [], []
+        if old:  # readers holding the old memory map keep it: unlinking does not unmap
+            for name in (f"keys-{old}.npy", f"values-{old}.npy"):
+                (self.folder / name).unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def text_key(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=20).hexdigest()
+
+
+def _prefetch(fn: Callable, items: list, pool: ThreadPoolExecutor, ahead: int) -> Iterator:
+    """``map(fn, items)`` in order, with at most ``ahead`` items decoding in ``pool`` at once:
+    decoding overlaps the model without holding every decoded poster in memory."""
+    pending = []
+    it = iter(items)
+    for item in it:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= ahead:
+            break
+    while pending:
+        future = pending.pop(0)
+        nxt = next(it, None) if len(pending) < ahead else None
+        if nxt is not None:
+            pending.append(pool.submit(fn, nxt))
+        yield future.result()
+
+
+def _chunks(seq: list, size: int) -> Iterable[list]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+class _Reporter:
+    """progress(done, total, stage) for the dashboard, else a tqdm bar on a terminal."""
+
+    def __init__(self, progress: Progress | None):
+        self.progress = progress
+        self.bar = None
+
+    def start(self, total: int, stage: str) -> None:
+        self.close()
+        if self.progress is not None:
+            self.progress(0, total, stage)
+        elif total and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=f"features: {stage}", unit="item", leave=False)
+        self.total, self.stage, self.done = total, stage, 0
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.done, self.total, self.stage)
+        elif self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# ----------------------------------------------------------------------------- extraction
+
+
+class FeatureExtractor:
+    """The frozen encoders, built on first use (an up-to-date cache never loads a model), plus
+    the batched, decode-overlapped loops that feed them. ``computed`` counts items actually
+    encoded per modality (cache misses)."""
+
+    def __init__(self, cfg: FeatureConfig, device: str | None = None):
+        self.cfg = cfg
+        self.device = device or cfg.device or pick_device()
+        self.computed = {"text": 0, "image": 0, "audio": 0}
+        self._text = self._image = self._audio = self._aisfx = None
+        self._lock = threading.Lock()
+        if cfg.torch_threads > 0:
+            import torch
+
+            torch.set_num_threads(int(cfg.torch_threads))
+
+    @property
+    def precision(self) -> str:
+        from mmrec.features import resolve_precision
+
+        return resolve_precision(self.cfg.precision, self.device)
+
+    # encoders -----------------------------------------------------------------
+    @property
+    def text_encoder(self):
+        if self._text is None:
+            from mmrec.features.text import TextEncoder
+
+            self._text = TextEncoder(self.cfg, self.device)
+        return self._text
+
+    @property
+    def image_encoder(self):
+        if self._image is None:
+            from mmrec.features.image import ImageEncoder
+
+            self._image = ImageEncoder(self.cfg, self.device)
+        return self._image
+
+    @property
+    def audio_frontend(self):
+        if self._audio is None:
+            from mmrec.features.audio import AudioFrontend
+
+            self._audio = AudioFrontend(self.cfg)
+        return self._audio
+
+    @property
+    def aisfx_encoder(self):
+        if self._aisfx is None:
+            from mmrec.features.audio import AisfxEncoder
+
+            self._aisfx = AisfxEncoder(self.cfg, self.device)
+        return self._aisfx
+
+    # versions and shapes (no model loading) ---------------------------------------------
+    def text_spec(self) -> tuple[str, tuple[int, ...]]:
+        from mmrec.features.text import TEXT_DIM, text_version
+
+        return text_version(self.cfg, self.precision), (TEXT_DIM,)
+
+    def image_spec(self) -> tuple[str, tuple[int, ...]]:
+        from mmrec.features.image import image_dim, image_version
+
+        return image_version(self.cfg, self.precision), (image_dim(self.cfg),)
+
+    def audio_spec(self) -> tuple[str, tuple[int, ...]]:
+        from mmrec.features import audio
+
+        c = self.cfg
+        if c.audio_kind == "logmel":
+            return audio.logmel_version(c), (c.audio_steps, c.n_mels)
+        if c.audio_kind == "aisfx":
+            return audio.aisfx_version(c, self.precision), (audio.aisfx_steps(c), audio.AISFX_DIM)
+        raise ValueError(f"features.audio_kind='{c.audio_kind}': expected logmel or aisfx")
+
+    # batched loops -----------------------------------------------------------------
+    def encode_texts(self, texts: list[str], report: _Reporter) -> np.ndarray:
+        """(N,) synopses -> (N, 384)."""
+        out = []
+        # chunks of a few batches: progress moves and the length-sorting inside encode()
+        # still sees enough texts to group similar lengths
+        for chunk in _chunks(texts, 4 * self.cfg.text_batch_size):
+            out.append(self.text_encoder.encode(chunk))
+            self.computed["text"] += len(chunk)
+            report.advance(len(chunk))
+        return np.concatenate(out) if out else np.zeros((0, 384), np.float32)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max(1, self.cfg.decode_workers), thread_name_prefix="decode")
+
+    def encode_images(
+        self, paths: list[str], report: _Reporter
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+        """(N,) poster paths -> ((N, dim), ok (N,), [(path, problem)])."""
+        import torch
+
+        enc = self.image_encoder
+        feats = np.zeros((len(paths), enc.dim), dtype=np.float32)
+        ok = np.zeros(len(paths), dtype=bool)
+        problems: list[tuple[str, str]] = []
+
+        def load(path: str):
+            decoded = enc.decode(path)
+            if decoded.image is None:
+                return None, decoded.problem
+            return enc.transform(decoded.image), None  # (3, S, S)
+
+        bs = int(self.cfg.image_batch_size)
+        with self._pool() as pool:
+            batch, rows = [], []
+            for i, (tensor, problem) in enumerate(_prefetch(load, paths, pool, 2 * bs)):
+                if tensor is None:
+                    problems.append((paths[i], problem))
+                else:
+                    batch.append(tensor)
+                    rows.append(i)
+                if len(batch) == bs or (i == len(paths) - 1 and batch):
+                    feats[rows] = enc.encode_tensors(torch.stack(batch))  # (B, dim)
+                    ok[rows] = True
+                    self.computed["image"] += len(batch)
+                    batch, rows = [], []
+                report.advance(1)
+        return feats, ok, problems
+
+    def encode_audio(
+        self, paths: list[str], report: _Reporter
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+        """(N,) clip paths -> ((N, T, F), ok (N,), [(path, problem)])."""
+        from mmrec.features.audio import AudioDecodeError
+
+        _, shape = self.audio_spec()
+        out = np.zeros((len(paths), *shape), dtype=np.float32)
+        ok = np.zeros(len(paths), dtype=bool)
+        problems: list[tuple[str, str]] = []
+        aisfx = self.cfg.audio_kind == "aisfx"
+        # the pool decodes (libsndfile releases the GIL); spectrograms and the aisfx CNN run
+        # batched in torch here, so only torch's own threads do the heavy maths
+        frontend = self.aisfx_encoder if aisfx else self.audio_frontend
+        work = frontend.clip
+
+        def load(path: str):
+            try:
+                return work(path), None
+            except AudioDecodeError as exc:
+                return None, str(exc)
+
+        per_batch = max(1, self.cfg.aisfx_batch_size // shape[0]) if aisfx else 32
+        with self._pool() as pool:
+            batch, rows = [], []
+            for i, (value, problem) in enumerate(
+                _prefetch(load, paths, pool, 2 * max(per_batch, self.cfg.decode_workers))
+            ):
+                if value is None:
+                    problems.append((paths[i], problem))
+                else:
+                    batch.append(value)
+                    rows.append(i)
+                if len(batch) == per_batch or (i == len(paths) - 1 and batch):
+                    out[rows] = frontend.sequences(np.stack(batch))  # (B, T, F)
+                    ok[rows] = True
+                    self.computed["audio"] += len(batch)
+                    batch, rows = [], []
+                report.advance(1)
+        return out, ok, problems
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def _rel(path: str, data_dir: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(data_dir.resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def _file_keys(
+    paths: list[str | None],
+    modality: str,
+    workers: int,
+    data_dir: Path,
+    problems: list[Problem],
+) -> list[str | None]:
+    """Content hash per file (None where absent or unreadable), hashed in a thread pool:
+    hashlib releases the GIL, so reading and hashing overlap across files."""
+    from mmrec.features.image import file_digest
+
+    def one(path: str | None):
+        if not path:
+            return None, None
+        try:
+            return file_digest(path), None
+        except OSError as exc:
+            return None, f"cannot read ({type(exc).__name__}: {exc})"
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        results = list(pool.map(one, paths))
+    _warn_problems(
+        [(p, why) for p, (_, why) in zip(paths, results) if why], modality, data_dir, problems
+    )
+    return [key for key, _ in results]
+
+
+def _column(movies, name: str, default) -> list:
+    if name not in movies.columns:
+        return [default] * len(movies)
+    return [default if (v is None or v != v) else v for v in movies[name].tolist()]
+
+
+def _flag(movies, name: str) -> np.ndarray:
+    if name not in movies.columns:
+        return np.ones(len(movies), dtype=bool)
+    return movies[name].fillna(False).to_numpy(dtype=bool)
+
+
+def _warn_problems(
+    problems: list[tuple[str, str]], modality: str, data_dir: Path, out: list[Problem]
+) -> None:
+    """Record each (path, message) as a Problem and a FeatureWarning naming the file."""
+    for path, message in problems:
+        rel = _rel(path, data_dir)
+        # decoder messages start with the absolute path; the relative one replaces it
+        prefix = f"{path}: "
+        detail = message[len(prefix) :] if message.startswith(prefix) else message
+        out.append(Problem("warning", rel, None, f"{modality} treated as missing: {detail}"))
+        warnings.warn(f"{rel}: {modality} treated as missing: {detail}", FeatureWarning, 3)
+        log.warning("%s: %s treated as missing: %s", rel, modality, detail)
+
+
+def compute_features(
+    catalog,
+    cfg: FeatureConfig,
+    progress: Progress | None = None,
+    cache_dir: str | Path | None = None,
+    extractor: FeatureExtractor | None = None,
+) -> ItemFeatures:
+    """Frozen features for every movie of ``catalog`` in its row order, computing only what
+    the cache lacks.
+
+    ``progress(done, total, stage)`` is called per item with stage "hash", "text", "image",
+    "audio"; without it a tqdm bar shows on a terminal. ``cache_dir`` overrides
+    ``cfg.cache_dir`` (default ``<catalog.data_dir>/.cache/features``). Media that fail to
+    decode come back as missing (zeros, ``has_* False``), each with a ``FeatureWarning`` and a
+    ``Problem`` naming the file.
+    """
+    movies = catalog.movies
+    data_dir = Path(catalog.data_dir)
+    root = Path(cache_dir or cfg.cache_dir or data_dir / ".cache" / "features")
+    ex = extractor or FeatureExtractor(cfg)
+    if ex.cfg != cfg:
+        raise ValueError("the extractor passed in was built for another FeatureConfig")
+    report = _Reporter(progress)
+    problems: list[Problem] = []
+    n = len(movies)
+
+    overviews = [str(t) for t in _column(movies, "overview", "")]
+    text_keys = [
+        text_key(t) if has and t.strip() else None
+        for t, has in zip(overviews, _flag(movies, "has_text"))
+    ]
+    poster_paths = [
+        p if has else None
+        for p, has in zip(_column(movies, "poster", None), _flag(movies, "has_image"))
+    ]
+    audio_paths = [
+        p if has else None
+        for p, has in zip(_column(movies, "audio", None), _flag(movies, "has_audio"))
+    ]
+    report.start(2 * n, "hash")
+    workers = max(2, cfg.decode_workers)
+    image_keys = _file_keys(poster_paths, "image", workers, data_dir, problems)
+    report.advance(n)
+    audio_keys = _file_keys(audio_paths, "audio", workers, data_dir, problems)
+    report.advance(n)
+
+    def run(modality, keys, spec, sources, encode):
+        version, shape = spec
+        cache = VectorCache(root, modality, version, shape)
+        todo: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key is not None and key not in cache and key not in todo:
+                todo[key] = i
+        report.start(len(todo), modality)
+        if todo:
+            rows = list(todo.values())
+            result = encode([sources[i] for i in rows], report)
+            values, ok, probs = result if isinstance(result, tuple) else (result, None, [])
+            for j, key in enumerate(todo):
+                if ok is None or ok[j]:
+                    cache.add(key, values[j])
+            _warn_problems(probs, modality, data_dir, problems)
+            live = {k for k in keys if k is not None}
+            try:
+                cache.save(live)
+            except OSError as exc:  # read-only data folder: features still come back
+                log.warning("%s: could not write feature cache (%s)", cache.folder, exc)
+        values, found = cache.get(keys)
+        return values, found, version
+
+    text, has_text, v_text = run("text", text_keys, ex.text_spec(), overviews, ex.encode_texts)
+    image, has_image, v_image = run(
+        "image", image_keys, ex.image_spec(), poster_paths, ex.encode_images
+    )
+    audio, has_audio, v_audio = run(
+        "audio", audio_keys, ex.audio_spec(), audio_paths, ex.encode_audio
+    )
+    report.close()
+    return ItemFeatures(
+        movie_ids=np.asarray(movies.index.to_numpy(), dtype=np.int64),
+        text=text,
+        image=image,
+        audio=audio,
+        has_text=has_text,
+        has_image=has_image,
+        has_audio=has_audio,
+        audio_kind=cfg.audio_kind,
+        problems=problems,
+        versions={"text": v_text, "image": v_image, "audio": v_audio},
+    )
