@@ -208,10 +208,10 @@ class Recommender:
             mask[idx] = False
         return mask
 
-    def _scores(self, user_id: int, weights: Weights) -> tuple[np.ndarray, np.ndarray]:
-        state = self.user_state(user_id)
+    def _scores(self, state, weights: Weights) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) Q-values of this user state under these weights, and the (N, D) embeddings."""
         emb = self.embeddings(weights)
-        personal = self.store.load_policy_state(user_id) or {}
+        personal = self.store.load_policy_state(state.user_id) or {}
         q = self.policy.q_values(state, emb, personal)  # (N,)
         return q, emb
 
@@ -300,21 +300,12 @@ class Recommender:
         return [(int(self._ids[i]), str(self.catalog.movies.iloc[i]["title"])) for i in order]
 
     # ----------------------------------------------------------------- recommendations
-    def recommend(
-        self,
-        user_id: int,
-        k: int = 12,
-        weights: Weights = Weights(),
-        filters: Filters = Filters(),
-        epsilon: float = 0.0,
-        seed: int | None = None,
-    ) -> list[Pick]:
-        """Top-k by the user's Q-values; with probability ``epsilon`` a slot explores."""
-        weights = weights.clipped()
-        q, emb = self._scores(user_id, weights)
+    def _ranked(self, user_id, k, weights, filters, epsilon, seed):
+        """(rows, q, exploration flags, state, emb): the arrays behind a recommendation list."""
+        state = self.user_state(user_id)
+        q, emb = self._scores(state, weights)
         mask = self.candidate_mask(user_id, filters)
         top = self._topk(q, mask, k)
-        state = self.user_state(user_id)
         explore = np.zeros(len(top), dtype=bool)
         if epsilon > 0 and len(top):
             # deterministic per (user, number of ratings): a rerun shows the same list
@@ -327,6 +318,9 @@ class Recommender:
                     j = int(rng.integers(len(rest)))
                     top[slot], rest = rest[j], np.delete(rest, j)
                     explore[slot] = True
+        return top, q, explore, state, emb
+
+    def _picks(self, top, q, explore, state, emb, filters) -> list[Pick]:
         return [
             self._pick(
                 i,
@@ -337,6 +331,21 @@ class Recommender:
             )
             for r, i in enumerate(top)
         ]
+
+    def recommend(
+        self,
+        user_id: int,
+        k: int = 12,
+        weights: Weights = Weights(),
+        filters: Filters = Filters(),
+        epsilon: float = 0.0,
+        seed: int | None = None,
+    ) -> list[Pick]:
+        """Top-k by the user's Q-values; with probability ``epsilon`` a slot explores."""
+        top, q, explore, state, emb = self._ranked(
+            user_id, k, weights.clipped(), filters, epsilon, seed
+        )
+        return self._picks(top, q, explore, state, emb, filters)
 
     def rate(
         self,
@@ -354,7 +363,7 @@ class Recommender:
         pos = self._movie_pos(movie_id)
         weights = weights.clipped()
         with self._lock(user_id):
-            before = self.recommend(user_id, k, weights, filters)
+            top0, q0, _x0, _s0, _e0 = self._ranked(user_id, k, weights, filters, epsilon, None)
             self.store.add_rating(user_id, int(movie_id), float(rating))  # committed first
             state = self.user_state(user_id)
             emb = self.embeddings(weights)
@@ -363,17 +372,13 @@ class Recommender:
                 state, emb, personal, pos, float(rating), epsilon
             )
             self.store.save_policy_state(user_id, personal)
-            after = self.recommend(user_id, k, weights, filters)
-        q_after, _ = self._scores(user_id, weights)
-        before_ids = {p.movie_id: p for p in before}
-        after_ids = {p.movie_id for p in after}
-        entered = [p.title for p in after if p.movie_id not in before_ids]
-        left = [p.title for p in before if p.movie_id not in after_ids and p.movie_id != movie_id]
-        q_moves = {
-            mid: float(q_after[self._pos[mid]] - p.q)
-            for mid, p in before_ids.items()
-            if mid in after_ids
-        }
+            top1, q1, x1, state1, emb1 = self._ranked(user_id, k, weights, filters, epsilon, None)
+        after = self._picks(top1, q1, x1, state1, emb1, filters)
+        titles = self.catalog.movies["title"].to_numpy()
+        before, now = set(top0.tolist()), set(top1.tolist())
+        entered = [str(titles[i]) for i in top1 if i not in before]
+        left = [str(titles[i]) for i in top0 if i not in now and i != pos]
+        q_moves = {int(self._ids[i]): float(q1[i] - q0[i]) for i in top0 if i in now}
         telemetry["ms"] = (time.perf_counter() - t0) * 1000
         return RateResult(
             picks=after, entered=entered, left=left, q_moves=q_moves, telemetry=telemetry
@@ -518,14 +523,41 @@ class Recommender:
         return learn_user_weights(self.model, self.branches, self.present, idx, ratings)
 
     # ----------------------------------------------------------------- explanations (issue 6)
-    def explain(
-        self, user_id: int, movie_id: int, weights: Weights = Weights(), steps: int | None = None
-    ):
+    def _get_explainer(self):
         from mmrec.explain import Explainer
 
-        if self._explainer is None:
-            self._explainer = Explainer(self)
-        return self._explainer.explain(user_id, movie_id, weights.clipped(), steps=steps)
+        with self._locks_lock:
+            if self._explainer is None:
+                self._explainer = Explainer(self)
+        return self._explainer
+
+    def explain(
+        self,
+        user_id: int,
+        movie_id: int,
+        weights: Weights = Weights(),
+        steps: int | None = None,
+        filters: Filters | None = None,
+    ):
+        """``mmrec.explain.Explanation`` of this movie's Q for this user (cached per user state,
+        movie, weights, steps); ``filters`` are quoted in the reasons."""
+        return self._get_explainer().explain(
+            user_id, movie_id, weights.clipped(), steps=steps, filters=filters
+        )
+
+    def explain_shares(
+        self, user_id: int, movie_ids, weights: Weights = Weights()
+    ) -> dict[int, tuple[float, float, float]]:
+        """Modality shares (text, image, audio) of each movie's Q, for the grid's share bars;
+        cached branch outputs only, no encoder runs."""
+        return self._get_explainer().shares(user_id, movie_ids, weights.clipped())
+
+    def explain_sanity(
+        self, user_id: int, movie_id: int, weights: Weights = Weights(), steps: int | None = None
+    ) -> dict[str, float]:
+        """Randomisation sanity check: Spearman per modality between the heatmaps of the trained
+        and a re-initialised Q-network (near 1 would mean the maps ignore the model)."""
+        return self._get_explainer().sanity_check(user_id, movie_id, weights.clipped(), steps)
 
 
 def pick_dict(p: Pick) -> dict:
