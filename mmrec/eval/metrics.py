@@ -114,3 +114,75 @@ def best_threshold(y_true, probs, grid=None, at_least_one: bool = True) -> float
 
 
 # ============================================================================= ranking
+# Ranking metrics (owned by the policy/ranking evaluation). Conventions: ``ranked`` is a list
+# or array of item ids/rows best first; ``relevant`` is the set of held-out positives.
+# NDCG uses binary gains and log2(rank + 1) discounts; the ideal DCG places min(k, |relevant|)
+# hits on top. Recall@k divides by |relevant| (RecBole's convention), so a user with more
+# positives than k cannot reach 1.
+
+
+def dcg_at_k(ranked, relevant, k: int) -> float:
+    """Binary-gain DCG of the first ``k`` entries of ``ranked``."""
+    relevant = set(np.asarray(list(relevant)).tolist())
+    gains = np.array([1.0 if x in relevant else 0.0 for x in np.asarray(ranked)[:k].tolist()])
+    return float((gains / np.log2(np.arange(2, len(gains) + 2))).sum())
+
+
+def ndcg_at_k(ranked, relevant, k: int) -> float:
+    """DCG@k / ideal DCG@k; 0.0 when there is nothing relevant (such users are usually skipped)."""
+    n_rel = min(len(set(np.asarray(list(relevant)).tolist())), k)
+    if n_rel == 0:
+        return 0.0
+    ideal = float((1.0 / np.log2(np.arange(2, n_rel + 2))).sum())
+    return dcg_at_k(ranked, relevant, k) / ideal
+
+
+def recall_at_k(ranked, relevant, k: int) -> float:
+    """Share of the relevant items found in the first ``k`` entries (0.0 when none relevant)."""
+    relevant = set(np.asarray(list(relevant)).tolist())
+    if not relevant:
+        return 0.0
+    hits = sum(1 for x in np.asarray(ranked)[:k].tolist() if x in relevant)
+    return hits / len(relevant)
+
+
+def top_k(scores, k: int, exclude=None) -> np.ndarray:
+    """Indices of the ``k`` highest ``scores`` (best first), never any index in ``exclude``.
+
+    Ties break towards the lower index, so results are deterministic.
+    """
+    scores = np.asarray(scores, dtype=np.float64).copy()
+    if exclude is not None and len(exclude):
+        scores[np.asarray(list(exclude), dtype=np.int64)] = -np.inf
+    k = min(k, int(np.isfinite(scores).sum()))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    order = np.lexsort((part, -scores[part]))
+    return part[order].astype(np.int64)
+
+
+def hit_rate(true_ratings, threshold: float = 4.0) -> float:
+    """Share of recommendations whose TRUE rating reaches ``threshold``."""
+    values = np.asarray(true_ratings, dtype=np.float64)
+    return float((values >= threshold).mean()) if values.size else 0.0
+
+
+def catalog_coverage(recommendations, n_items: int) -> float:
+    """Distinct items recommended, over all lists, divided by the catalog size."""
+    if n_items <= 0:
+        raise ValueError("catalog_coverage: n_items must be positive")
+    seen: set[int] = set()
+    for rec in recommendations:
+        seen.update(np.asarray(rec).ravel().tolist())
+    return len(seen) / n_items
+
+
+def mean_ci(values, z: float = 1.96) -> tuple[float, float]:
+    """Mean and the half-width of its normal-approximation 95% confidence interval."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    if v.size == 1:
+        return float(v[0]), float("nan")
+    return float(v.mean()), float(z * v.std(ddof=1) / np.sqrt(v.size))

@@ -1,0 +1,381 @@
+"""Policy evaluation: the DQN against the baselines on held-out simulated users.
+
+Protocol (one row of ``reports/policy.md`` per policy):
+
+- Users are split once (``EnvConfig.split_seed``). The DQN trains in the simulator on the
+  training users only; baselines fit on the training users' logged ratings only; popularity
+  features use those ratings too. Held-out users are never seen by any policy.
+- Every policy plays the same sessions: session ``e`` of seed ``s`` is the same user, the
+  same onboarding genres and the same stream of rating noise for all policies (common random
+  numbers), so differences are paired and their CIs tight.
+- A session starts cold (no ratings, only the onboarding genres) and lasts
+  ``episode_length`` greedy recommendations, no repeats.
+- When there are fewer held-out users than ``min_episodes``: a ``FittedUserModel`` adds
+  synthetic users drawn from the fitted population (new, never-trained-on users); any other
+  user model cycles through the held-out users with fresh noise. The report says which.
+
+Metrics per session: episode reward (the training reward), satisfaction (mean TRUE rating of
+the recommended movies), simulated watch minutes, hit rate (true rating >= ``hit_rating``),
+cold-start reward (reward over the first ``cold_start_steps`` steps); per policy and seed:
+catalog coverage. Means with 95% CIs over all sessions of all seeds.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from mmrec.config import Config, pick_device
+from mmrec.eval.metrics import catalog_coverage, mean_ci
+from mmrec.rl.baselines import (
+    ContentRanker,
+    EASERanker,
+    LinUCBRanker,
+    PopularityRanker,
+    RandomRanker,
+    SupervisedRanker,
+)
+from mmrec.rl.env import MovieRecEnv, split_users
+from mmrec.rl.state import CatalogIndex
+from mmrec.rl.train import few_threads, train_policy
+
+METRICS = ("reward", "satisfaction", "watch_minutes", "hit_rate", "cold_start_reward")
+METRIC_LABELS = {
+    "reward": "episode reward",
+    "satisfaction": "satisfaction (mean true rating)",
+    "watch_minutes": "watch minutes / session",
+    "hit_rate": "hit rate (true >= 4)",
+    "cold_start_reward": "cold-start reward (first 5)",
+    "coverage": "catalog coverage",
+}
+Progress = Callable[[int, int, str], None]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text via a temp file in the same folder + ``os.replace`` (never a torn report)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def machine_info() -> dict:
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": pick_device(),
+    }
+
+
+def run_sessions(
+    ranker,
+    env: MovieRecEnv,
+    users: np.ndarray,
+    n_sessions: int,
+    seed: int,
+    cold_steps: int,
+    hit_rating: float,
+) -> dict[str, np.ndarray]:
+    """Play ``n_sessions`` greedy sessions; returns per-session metric arrays + ``items`` (n, L)."""
+    all_idx = np.arange(env.action_space.n)
+    out = {m: np.zeros(n_sessions) for m in METRICS}
+    items = np.full((n_sessions, env.cfg.episode_length), -1, dtype=np.int64)
+    for e in range(n_sessions):
+        # The reset seed fixes the onboarding genres and the noise stream of this session for
+        # every policy alike (common random numbers).
+        _, info = env.reset(
+            seed=seed * 1_000_003 + e, options={"user_id": int(users[e % len(users)])}
+        )
+        rewards, trues, minutes = [], [], []
+        for t in range(env.cfg.episode_length):
+            mask = info["action_mask"]
+            if not mask.any():
+                break
+            scores = np.asarray(ranker.score(env.user_state, all_idx), dtype=np.float64)  # (N,)
+            scores[~mask] = -np.inf
+            action = int(np.argmax(scores))
+            _, reward, terminated, truncated, info = env.step(action)
+            items[e, t] = action
+            rewards.append(reward)
+            trues.append(info["true_rating"])
+            minutes.append(info["watch_minutes"])
+            if terminated or truncated:
+                break
+        trues_a = np.asarray(trues)
+        out["reward"][e] = float(np.sum(rewards))
+        out["satisfaction"][e] = float(trues_a.mean())
+        out["watch_minutes"][e] = float(np.sum(minutes))
+        out["hit_rate"][e] = float((trues_a >= hit_rating).mean())
+        out["cold_start_reward"][e] = float(np.sum(rewards[:cold_steps]))
+    out["items"] = items
+    return out
+
+
+def _held_out_users(user_model, cfg: Config, seed: int):
+    """(user model to evaluate with, held-out user ids, note)."""
+    _, held = split_users(user_model.user_ids, cfg.env)
+    need = cfg.policy_eval.min_episodes
+    if len(held) >= need:
+        return user_model, held, f"{len(held)} held-out users"
+    if hasattr(user_model, "with_synthetic_users"):
+        extra = need - len(held)
+        model = user_model.with_synthetic_users(extra, seed=10_000 + seed)
+        users = np.concatenate([held, model.synthetic_user_ids])
+        return (
+            model,
+            users,
+            f"{len(held)} held-out users + {extra} synthetic users from the fitted population",
+        )
+    return (
+        user_model,
+        held,
+        f"{len(held)} held-out users, cycled with fresh noise to {need} sessions",
+    )
+
+
+def fit_baselines(
+    catalog, item_emb, train_ratings, index: CatalogIndex, cfg: Config, seed: int
+) -> dict:
+    """Every baseline ranker fitted on training ratings only, keyed by name."""
+    pcfg = cfg.policy_eval
+    return {
+        "random": RandomRanker(seed),
+        "popularity": PopularityRanker(index),
+        "content": ContentRanker(item_emb, index),
+        "linucb": LinUCBRanker.fit(
+            train_ratings, item_emb, index, pcfg.linucb_alpha, pcfg.linucb_ridge
+        ),
+        "supervised": SupervisedRanker.fit(
+            train_ratings,
+            item_emb,
+            index,
+            cfg.env,
+            epochs=pcfg.supervised_epochs,
+            hidden=cfg.dqn.hidden,
+            embed=cfg.dqn.embed,
+            seed=seed,
+        ),  # fmt: skip
+        "ease": EASERanker.fit(train_ratings, index, pcfg.ease_lambda),
+    }
+
+
+def evaluate_policy(
+    catalog,
+    item_emb: np.ndarray,
+    user_model,
+    cfg: Config,
+    seeds=(0, 1, 2),
+    out_dir: Path = Path("reports"),
+    agent=None,
+    progress: Progress | None = None,
+    command: str | None = None,
+) -> dict:
+    """Evaluate the DQN (trained per seed unless ``agent`` is given) against every baseline.
+
+    Writes ``out_dir/policy.json`` and ``out_dir/policy.md``; returns the json dict.
+    """
+    with few_threads():
+        return _evaluate_policy(
+            catalog, item_emb, user_model, cfg, seeds, Path(out_dir), agent, progress, command
+        )
+
+
+def _evaluate_policy(catalog, item_emb, user_model, cfg, seeds, out_dir, agent, progress, command):
+    t0 = time.perf_counter()
+    pcfg, ecfg = cfg.policy_eval, cfg.env
+    train_users, _ = split_users(user_model.user_ids, ecfg)
+    ratings = catalog.ratings
+    train_ratings = ratings[ratings["userId"].isin(train_users)]
+    index = CatalogIndex.from_catalog(catalog, ratings=train_ratings)
+    eval_cfg = dataclasses.replace(ecfg)
+
+    per_seed: dict[str, list[dict]] = {}
+    curves: dict[str, dict] = {}
+    notes = []
+    total_work = len(seeds) * 8
+    done = 0
+    for seed in seeds:
+        model, users, note = _held_out_users(user_model, cfg, seed)
+        notes.append(note)
+        n_sessions = max(pcfg.min_episodes, len(users))
+        if agent is None:
+            seed_agent, seed_curves = train_policy(
+                catalog, item_emb, user_model, cfg, seed=seed, index=index
+            )
+            curves[str(seed)] = seed_curves
+        else:
+            # A shallow copy re-pointed at this evaluation's item side (popularity from the
+            # training users only); the caller's agent is left as it was.
+            seed_agent = copy.copy(agent)
+            seed_agent.set_items(item_emb, index)
+        done += 1
+        if progress:
+            progress(done, total_work, f"seed {seed}: trained policy")
+        rankers = {
+            "dqn": seed_agent,
+            **fit_baselines(catalog, item_emb, train_ratings, index, cfg, seed),
+        }
+        env = MovieRecEnv(index, item_emb, model, eval_cfg, users=users, training=False)
+        for name, ranker in rankers.items():
+            start = time.perf_counter()
+            res = run_sessions(
+                ranker, env, users, n_sessions, seed, pcfg.cold_start_steps, pcfg.hit_rating
+            )
+            res["coverage"] = catalog_coverage(res.pop("items"), len(index))
+            res["seconds"] = time.perf_counter() - start
+            per_seed.setdefault(name, []).append(res)
+            done += 1
+            if progress:
+                progress(done, total_work, f"seed {seed}: {name}")
+
+    summary = summarize(per_seed, seeds)
+    result = {
+        "protocol": {
+            "sessions_per_seed": int(max(pcfg.min_episodes, len(users))),
+            "seeds": list(seeds),
+            "users": notes[0],
+            "n_train_users": int(len(train_users)),
+            "n_items": int(len(index)),
+            "episode_length": ecfg.episode_length,
+            "watch_weight": ecfg.watch_weight,
+            "start": "cold: onboarding genres only",
+            "dqn": "trained per seed on train users"
+            if agent is None
+            else "given agent (not retrained)",
+        },
+        "policies": summary["policies"],
+        "lifts": summary["lifts"],
+        "learning_curves": {
+            s: {
+                "binned": c["binned"],
+                "episode_end_step": c["episode_end_step"][
+                    :: max(1, len(c["episode_end_step"]) // 500)
+                ],
+                "episode_return": c["episode_return"][:: max(1, len(c["episode_return"]) // 500)],
+                "loss_step": c["loss_step"],
+                "td_loss": c["td_loss"],
+                "epsilon": c["epsilon"],
+                "train_seconds": c["seconds"],
+            }
+            for s, c in curves.items()
+        },
+        "config": {
+            "env": dataclasses.asdict(ecfg),
+            "dqn": dataclasses.asdict(cfg.dqn),
+            "policy_eval": dataclasses.asdict(pcfg),
+        },
+        "command": command or " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": machine_info(),
+        "seconds": time.perf_counter() - t0,
+    }
+    out_dir = Path(out_dir)
+    write_atomic(out_dir / "policy.json", json.dumps(result, indent=1))
+    write_atomic(out_dir / "policy.md", policy_markdown(result))
+    return result
+
+
+def summarize(per_seed: dict[str, list[dict]], seeds) -> dict:
+    """Pooled means with CIs per policy; paired lifts of the DQN over every baseline."""
+    policies = {}
+    for name, runs in per_seed.items():
+        row = {}
+        for m in METRICS:
+            mean, half = mean_ci(np.concatenate([r[m] for r in runs]))
+            row[m] = {"mean": mean, "ci95": half, "per_seed": [float(r[m].mean()) for r in runs]}
+        cov = [r["coverage"] for r in runs]
+        mean, half = mean_ci(cov)
+        row["coverage"] = {"mean": mean, "ci95": half, "per_seed": cov}
+        row["eval_seconds"] = float(sum(r["seconds"] for r in runs))
+        policies[name] = row
+    lifts = {}
+    if "dqn" in per_seed:
+        for name, runs in per_seed.items():
+            if name == "dqn":
+                continue
+            lifts[name] = {}
+            for m in METRICS:
+                diffs = np.concatenate([d[m] - b[m] for d, b in zip(per_seed["dqn"], runs)])
+                diff, half = mean_ci(diffs)
+                base = policies[name][m]["mean"]
+                lifts[name][m] = {
+                    "diff": diff,
+                    "diff_ci95": half,
+                    "relative": diff / abs(base) if abs(base) > 1e-12 else float("nan"),
+                }
+    return {"policies": policies, "lifts": lifts}
+
+
+def _fmt(x: dict, digits: int = 3) -> str:
+    ci = x["ci95"]
+    return (
+        f"{x['mean']:.{digits}f} ± {ci:.{digits}f}"
+        if np.isfinite(ci)
+        else f"{x['mean']:.{digits}f}"
+    )
+
+
+def policy_markdown(result: dict) -> str:
+    p = result["protocol"]
+    lines = [
+        "# Policy evaluation (simulated held-out users)",
+        "",
+        f"Command: `{result['command']}`  ",
+        f"Machine: {result['machine']['platform']}, {result['machine']['cpu_count']} CPUs, "
+        f"torch {result['machine']['torch']}, device {result['machine']['device']}  ",
+        f"Protocol: {p['sessions_per_seed']} sessions per seed x seeds {p['seeds']} ({p['users']}); "
+        f"{p['n_items']} movies; {p['episode_length']} recommendations per session, {p['start']}; "
+        f"reward = rating on -1..1 + {p['watch_weight']} x watch minutes / 120; DQN: {p['dqn']}.",
+        "Values: mean ± 95% CI over all sessions (coverage: over seeds).",
+        "",
+        "| policy | " + " | ".join(METRIC_LABELS[m] for m in (*METRICS, "coverage")) + " |",
+        "|---|" + "---|" * (len(METRICS) + 1),
+    ]
+    for name, row in result["policies"].items():
+        lines.append(
+            f"| {name} | " + " | ".join(_fmt(row[m]) for m in (*METRICS, "coverage")) + " |"
+        )
+    lines += [
+        "",
+        "## DQN lift over each baseline (paired: same users, same noise)",
+        "",
+        "| baseline | " + " | ".join(METRIC_LABELS[m] for m in METRICS) + " |",
+        "|---|" + "---|" * len(METRICS),
+    ]
+    for name, lift in result["lifts"].items():
+        cells = [
+            f"{lift[m]['diff']:+.3f} ± {lift[m]['diff_ci95']:.3f} ({100 * lift[m]['relative']:+.1f}%)"
+            for m in METRICS
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if result["learning_curves"]:
+        lines += ["", "## DQN learning curves (mean training episode reward, epsilon-greedy)", ""]
+        for seed, c in result["learning_curves"].items():
+            pts = ", ".join(
+                f"{s:.0f}: {v:.2f}" for s, v in zip(c["binned"]["step"], c["binned"]["mean"])
+            )
+            lines.append(f"- seed {seed} ({c['train_seconds']:.0f} s): {pts}")
+        lines.append("")
+        lines.append("Full curves (per episode, TD loss, epsilon) are in policy.json.")
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,354 @@
+"""Baseline rankers behind the one interface ``score(user_state, item_idx) -> scores``.
+
+Every ranker is a pure function of the ``UserState`` (ratings so far + onboarding genres), so
+online feedback within a session is simply the growing history: LinUCB re-solves its ridge
+system from the history on each call (20 ratings, a (D+1)^2 system: cheap). Rankers fit on
+*training* ratings only (``fit`` classmethods take a ratings frame).
+
+Cold start: a user with no ratings but onboarding genres gets the genres' average movie as one
+pseudo-rating of ``ONBOARDING_RATING`` in the content and LinUCB rankers; EASE and item-kNN
+(collaborative only) fall back to popularity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from mmrec.config import EnvConfig
+from mmrec.rl.dqn import QNetwork, _few_threads_method, item_features
+from mmrec.rl.state import (
+    CatalogIndex,
+    StateEncoder,
+    UserState,
+    normalize_embeddings,
+    rating_to_unit,
+)
+
+ONBOARDING_RATING = 4.5  # a ticked genre counts like one 4.5-star rating of its average movie
+TIE_BREAK = 1e-6  # popularity nudge that orders otherwise equal scores
+
+
+def _pop_tiebreak(index: CatalogIndex, item_idx: np.ndarray) -> np.ndarray:
+    return TIE_BREAK * np.log1p(index.popularity[item_idx])
+
+
+def history_rows(state: UserState, index: CatalogIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Catalog rows ``(n,)`` and ratings ``(n,)`` of the history (unknown movies dropped)."""
+    if not state.history:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    rows = index.positions_lenient([m for m, _ in state.history])
+    ratings = np.asarray([r for _, r in state.history], dtype=np.float32)
+    keep = rows >= 0
+    return rows[keep], ratings[keep]
+
+
+def genre_centroids(item_emb: np.ndarray, index: CatalogIndex) -> np.ndarray:
+    """Mean embedding of each genre's movies ``(G, D)``."""
+    counts = np.maximum(index.genre_matrix.sum(axis=0), 1.0)  # (G,)
+    return (index.genre_matrix.T @ item_emb) / counts[:, None]  # (G, D)
+
+
+# ----------------------------------------------------------------------------- simple rankers
+
+
+class RandomRanker:
+    name = "random"
+
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+
+    def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
+        return self.rng.random(len(item_idx))
+
+
+class PopularityRanker:
+    """Most-rated first (training ratings), ties by shrunk mean rating: the traditional baseline."""
+
+    name = "popularity"
+
+    def __init__(self, index: CatalogIndex):
+        self.index = index
+        self.values = np.log1p(index.popularity) + 1e-3 * index.mean_rating  # (N,)
+
+    def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
+        return self.values[np.asarray(item_idx)]
+
+
+class ContentRanker:
+    """Cosine between the item and the user's rating-weighted profile in fused space."""
+
+    name = "content"
+
+    def __init__(self, item_emb: np.ndarray, index: CatalogIndex):
+        self.index = index
+        self.item_emb = normalize_embeddings(item_emb)  # (N, D)
+        self.centroids = genre_centroids(self.item_emb, index)  # (G, D)
+
+    def profile(self, user_state: UserState) -> np.ndarray:
+        rows, ratings = history_rows(user_state, self.index)
+        # Centred weights: a 1-star rating pushes the profile away from that movie.
+        prof = (rating_to_unit(ratings)[:, None] * self.item_emb[rows]).sum(axis=0)  # (D,)
+        genres = self.index.genre_vector(user_state.liked_genres)  # (G,)
+        if genres.any():
+            prof = prof + float(rating_to_unit(ONBOARDING_RATING)) * (genres @ self.centroids)
+        return prof
+
+    def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
+        item_idx = np.asarray(item_idx)
+        prof = self.profile(user_state)
+        norm = np.linalg.norm(prof)
+        if norm < 1e-8:  # nothing known: popularity order
+            return _pop_tiebreak(self.index, item_idx) / TIE_BREAK
+        return self.item_emb[item_idx] @ (prof / norm) + _pop_tiebreak(self.index, item_idx)
+
+
+# ----------------------------------------------------------------------------- LinUCB
+
+
+class LinUCBRanker:
+    """Disjoint LinUCB per user over ``[fused embedding, 1]`` with a population prior.
+
+    ``theta_u = A^-1 b`` with ``A = ridge*I + sum x x^T`` and ``b = ridge*theta_0 + sum y x`` over
+    the user's ratings (``y`` = rating on -1..1); ``theta_0`` is a ridge fit on all training
+    ratings, so a new user starts from the population's taste, not from zero. Score =
+    ``x.theta_u + alpha * sqrt(x^T A^-1 x)``: the bonus favours movies unlike anything rated.
+    """
+
+    name = "linucb"
+
+    def __init__(
+        self,
+        item_emb: np.ndarray,
+        index: CatalogIndex,
+        theta0: np.ndarray,
+        alpha: float,
+        ridge: float,
+    ):
+        self.index = index
+        emb = normalize_embeddings(item_emb)
+        self.x = np.concatenate([emb, np.ones((len(emb), 1), np.float32)], axis=1).astype(
+            np.float64
+        )  # (N, D+1)
+        self.centroid_x = np.concatenate(
+            [genre_centroids(emb, index), np.ones((len(index.genres), 1))], axis=1
+        )  # (G, D+1)
+        self.theta0, self.alpha, self.ridge = theta0.astype(np.float64), alpha, ridge
+
+    @classmethod
+    def fit(
+        cls,
+        ratings: pd.DataFrame,
+        item_emb: np.ndarray,
+        index: CatalogIndex,
+        alpha: float = 0.5,
+        ridge: float = 1.0,
+    ) -> LinUCBRanker:
+        emb = normalize_embeddings(item_emb)
+        x = np.concatenate([emb, np.ones((len(emb), 1), np.float32)], axis=1).astype(np.float64)
+        rows = index.positions_lenient(ratings["movieId"].to_numpy())
+        keep = rows >= 0
+        y = rating_to_unit(ratings["rating"].to_numpy()[keep]).astype(np.float64)  # (R,)
+        xr = x[rows[keep]]  # (R, D+1)
+        theta0 = np.linalg.solve(xr.T @ xr + 1.0 * np.eye(x.shape[1]), xr.T @ y)  # (D+1,)
+        return cls(item_emb, index, theta0, alpha, ridge)
+
+    def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
+        item_idx = np.asarray(item_idx)
+        rows, ratings = history_rows(user_state, self.index)
+        xs, ys = [self.x[rows]], [rating_to_unit(ratings).astype(np.float64)]
+        genres = self.index.genre_vector(user_state.liked_genres).astype(bool)
+        if genres.any():  # onboarding genres as pseudo-ratings (see module docstring)
+            xs.append(self.centroid_x[genres])
+            ys.append(np.full(int(genres.sum()), float(rating_to_unit(ONBOARDING_RATING))))
+        X, y = np.concatenate(xs), np.concatenate(ys)  # (n, D+1), (n,)
+        dim = self.x.shape[1]
+        A = self.ridge * np.eye(dim) + X.T @ X  # (D+1, D+1)
+        b = self.ridge * self.theta0 + X.T @ y  # (D+1,)
+        A_inv = np.linalg.inv(A)
+        theta = A_inv @ b
+        x = self.x[item_idx]  # (k, D+1)
+        bonus = np.sqrt(np.maximum(np.einsum("kd,de,ke->k", x, A_inv, x), 0.0))  # (k,)
+        return x @ theta + self.alpha * bonus
+
+
+# ----------------------------------------------------------------------------- collaborative
+
+
+def interaction_matrix(ratings: pd.DataFrame, index: CatalogIndex) -> np.ndarray:
+    """Binary user x item matrix ``(U, N)`` float64 of who rated what (implicit feedback)."""
+    rows = index.positions_lenient(ratings["movieId"].to_numpy())
+    keep = rows >= 0
+    _, users = np.unique(ratings["userId"].to_numpy()[keep], return_inverse=True)
+    X = np.zeros((users.max() + 1 if len(users) else 0, len(index)), dtype=np.float64)
+    X[users, rows[keep]] = 1.0
+    return X
+
+
+class EASERanker:
+    """EASE (Steck 2019): ``B = I - P diag(1/diag(P))``, ``P = (X^T X + lambda I)^-1``, diag 0.
+
+    Scores ``x_u B`` where ``x_u`` marks the movies in the user's history. Cold users (no
+    history) get popularity order.
+    """
+
+    name = "ease"
+
+    def __init__(self, B: np.ndarray, index: CatalogIndex):
+        self.B = B.astype(np.float32)  # (N, N)
+        self.index = index
+
+    @classmethod
+    def fit(cls, ratings: pd.DataFrame, index: CatalogIndex, lam: float = 200.0) -> EASERanker:
+        X = interaction_matrix(ratings, index)  # (U, N)
+        G = X.T @ X + lam * np.eye(X.shape[1])  # (N, N)
+        P = np.linalg.inv(G)
+        B = -P / np.diag(P)[None, :]
+        np.fill_diagonal(B, 0.0)
+        return cls(B, index)
+
+    def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
+        item_idx = np.asarray(item_idx)
+        rows, _ = history_rows(user_state, self.index)
+        if len(rows) == 0:
+            return _pop_tiebreak(self.index, item_idx) / TIE_BREAK
+        return self.B[rows][:, item_idx].sum(axis=0) + _pop_tiebreak(self.index, item_idx)
+
+
+class ItemKNNRanker:
+    """Item-based kNN: cosine between items' rater sets, top-k neighbours kept per item.
+
+    Score of item i = sum of its similarities to the movies in the user's history.
+    """
+
+    name = "item_knn"
+
+    def __init__(self, sim: np.ndarray, index: CatalogIndex):
+        self.sim = sim.astype(np.float32)  # (N, N), row j = neighbours of history item j
+        self.index = index
+
+    @classmethod
+    def fit(cls, ratings: pd.DataFrame, index: CatalogIndex, k: int = 50) -> ItemKNNRanker:
+        X = interaction_matrix(ratings, index)  # (U, N)
+        norms = np.sqrt(X.sum(axis=0))  # (N,)
+        sim = (X.T @ X) / np.maximum(norms[:, None] * norms[None, :], 1e-8)  # (N, N)
+        np.fill_diagonal(sim, 0.0)
+        if k < sim.shape[1]:
+            # Keep each item's k most similar neighbours: the long tail of tiny similarities is
+            # mostly noise from co-rating by heavy users.
+            cut = np.argpartition(-sim, k, axis=1)[:, k:]
+            np.put_along_axis(sim, cut, 0.0, axis=1)
+        return cls(sim, index)
+
+    def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
+        item_idx = np.asarray(item_idx)
+        rows, _ = history_rows(user_state, self.index)
+        if len(rows) == 0:
+            return _pop_tiebreak(self.index, item_idx) / TIE_BREAK
+        return self.sim[rows][:, item_idx].sum(axis=0) + _pop_tiebreak(self.index, item_idx)
+
+
+# ----------------------------------------------------------------------------- supervised
+
+
+def training_examples(
+    ratings: pd.DataFrame,
+    index: CatalogIndex,
+    item_emb: np.ndarray,
+    encoder: StateEncoder,
+    max_per_user: int = 64,
+    max_history: int = 100,
+    n_genres_pick: int = 3,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(state, item row, rating) triples from logged ratings in time order.
+
+    For each user, up to ``max_per_user`` ratings are targets; the state holds the ratings
+    before it (last ``max_history``) and the user's favourite genres (a stand-in for the
+    onboarding choice), dropped half the time so both regimes are learnt.
+    """
+    rng = np.random.default_rng(seed)
+    emb = normalize_embeddings(item_emb)
+    cols = ["userId", "timestamp"] if "timestamp" in ratings.columns else ["userId"]
+    df = ratings.sort_values(cols, kind="stable")
+    rows_all = index.positions_lenient(df["movieId"].to_numpy())
+    df = df.assign(_row=rows_all)[rows_all >= 0]
+    states, items, targets = [], [], []
+    for user_id, g in df.groupby("userId", sort=False):
+        movie_ids = g["movieId"].to_numpy()
+        vals = g["rating"].to_numpy(dtype=np.float32)
+        rows = g["_row"].to_numpy()
+        unit = rating_to_unit(vals)
+        genre_pref = (index.genre_matrix[rows] * unit[:, None]).sum(0) / np.maximum(
+            index.genre_matrix[rows].sum(0), 1
+        )
+        liked = [
+            index.genres[i] for i in np.argsort(-genre_pref)[:n_genres_pick] if genre_pref[i] > 0
+        ]
+        cut_points = np.arange(len(g))
+        if len(cut_points) > max_per_user:
+            cut_points = np.sort(rng.choice(cut_points, max_per_user, replace=False))
+        for t in cut_points:
+            lo = max(0, t - max_history)
+            hist = list(zip(movie_ids[lo:t].tolist(), vals[lo:t].tolist()))
+            genres = liked if rng.random() < 0.5 else []
+            states.append(encoder.encode(UserState(int(user_id), hist, genres), emb, index))
+            items.append(rows[t])
+            targets.append(vals[t])
+    return np.stack(states), np.asarray(items, np.int64), np.asarray(targets, np.float32)
+
+
+class SupervisedRanker:
+    """Greedy supervised scorer: regress the rating from (state, item features), rank by it.
+
+    Same two-tower network as the DQN, trained with MSE on logged ratings instead of TD
+    targets in the simulator -- the comparison isolates what simulator RL adds.
+    """
+
+    name = "supervised"
+
+    def __init__(
+        self, net: QNetwork, item_emb: np.ndarray, index: CatalogIndex, env_cfg: EnvConfig
+    ):
+        self.net, self.index = net.eval(), index
+        self.item_emb = normalize_embeddings(item_emb)
+        self.encoder = StateEncoder(env_cfg)
+        self.item_x = torch.from_numpy(item_features(item_emb, index))  # (N, D+2)
+        with torch.no_grad():
+            self.vec, self.bias = net.items(self.item_x)  # (N, E), (N,)
+
+    @classmethod
+    @_few_threads_method
+    def fit(cls, ratings: pd.DataFrame, item_emb: np.ndarray, index: CatalogIndex, env_cfg: EnvConfig,
+            epochs: int = 8, hidden: int = 128, embed: int = 64, seed: int = 0) -> SupervisedRanker:  # fmt: skip
+        encoder = StateEncoder(env_cfg)
+        S, items, y = training_examples(ratings, index, item_emb, encoder, seed=seed)
+        torch.manual_seed(seed)
+        item_x = torch.from_numpy(item_features(item_emb, index))  # (N, D+2)
+        net = QNetwork(S.shape[1], item_x.shape[1], hidden, embed)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        S_t, items_t = torch.from_numpy(S), torch.from_numpy(items)
+        y_t = torch.from_numpy(rating_to_unit(y))  # (R,) on -1..1
+        gen = torch.Generator().manual_seed(seed)
+        for _ in range(epochs):
+            perm = torch.randperm(len(y_t), generator=gen)
+            for start in range(0, len(perm), 256):
+                b = perm[start : start + 256]
+                pred = net.q_sa(S_t[b], item_x[items_t[b]])  # (B,)
+                loss = F.mse_loss(pred, y_t[b])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        return cls(net, item_emb, index, env_cfg)
+
+    @_few_threads_method
+    def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
+        s = torch.from_numpy(self.encoder.encode(user_state, self.item_emb, self.index))[
+            None
+        ]  # (1, S)
+        idx = torch.as_tensor(np.asarray(item_idx))
+        with torch.no_grad():
+            q = self.net.states(s) @ self.vec[idx].T + self.bias[idx]  # (1, k)
+        return q[0].numpy()

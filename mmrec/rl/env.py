@@ -1,0 +1,209 @@
+"""The recommendation session as a gymnasium environment.
+
+One episode = one session of ``EnvConfig.episode_length`` recommendations to one simulated
+user. Each step the agent recommends one movie (action = catalog row), the user model rates
+it, and the reward is
+
+    reward = rating_to_unit(sampled rating)                          in [-1, 1]
+           + watch_weight * watch_minutes / watch_norm_minutes        (multi-objective term)
+
+Watch-time model: the user watches ``runtime * f(true rating)`` minutes of a recommended
+movie, with ``f(r) = sigmoid(watch_slope * (r - watch_midpoint))`` -- with the defaults 12% of
+a 2-star movie, half of a 3-star one, 88% of a 4-star one and 98% of a 5-star one. The TRUE
+(noise-free) rating drives it: how long someone keeps watching depends on how much the movie
+suits them, while the sampled rating adds the noise of the moment.
+
+Recommending a movie already seen in the session (or in the warm-start history) is invalid:
+it costs -1 and produces no rating. ``info["action_mask"]`` marks the valid actions (True),
+so agents never need to try. The session ends by truncation (time limit), not termination:
+the user's taste does not end with the session, so value bootstraps through the last step.
+It terminates only if the catalog runs out of unseen movies.
+
+Users are split once (``split_users``) into policy-training users and held-out users; an
+environment serves one of the two sets.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from mmrec.config import EnvConfig
+from mmrec.rl.state import (
+    CatalogIndex,
+    StateEncoder,
+    UserState,
+    normalize_embeddings,
+    rating_to_unit,
+)
+
+# Bound of the observation box: every encoded feature is far inside it (embeddings are unit
+# length, log-counts stay below 15 for any realistic history).
+OBS_BOUND = 1e3
+ONBOARDING_NOISE = 0.15  # stars of noise on genre appeal when a simulated user picks genres
+
+
+def split_users(user_ids: np.ndarray, cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (train, held-out) user split by ``cfg.split_seed``, both sorted."""
+    user_ids = np.unique(np.asarray(user_ids, dtype=np.int64))
+    perm = np.random.default_rng(cfg.split_seed).permutation(len(user_ids))
+    n_held = int(round(cfg.heldout_fraction * len(user_ids)))
+    if len(user_ids) >= 2:
+        n_held = min(max(n_held, 1), len(user_ids) - 1)  # both sides non-empty
+    held = np.sort(user_ids[perm[:n_held]])
+    train = np.sort(user_ids[perm[n_held:]])
+    return train, held
+
+
+def watch_fraction(true_rating, cfg: EnvConfig):
+    """Share of the runtime a user watches, rising with the true rating (see module doc)."""
+    return 1.0 / (1.0 + np.exp(-cfg.watch_slope * (np.asarray(true_rating) - cfg.watch_midpoint)))
+
+
+def pick_onboarding_genres(
+    true_ratings: np.ndarray, index: CatalogIndex, n: int, rng: np.random.Generator
+) -> list[str]:
+    """The ``n`` genres a simulated user ticks at sign-up: highest mean true rating, noisily."""
+    counts = index.genre_matrix.sum(axis=0)  # (G,)
+    valid = counts > 0
+    if n <= 0 or not valid.any():
+        return []
+    appeal = (index.genre_matrix.T @ true_ratings) / np.maximum(counts, 1.0)  # (G,)
+    appeal = appeal + ONBOARDING_NOISE * rng.standard_normal(len(appeal))
+    appeal[~valid] = -np.inf
+    order = np.argsort(-appeal)[: min(n, int(valid.sum()))]
+    return [index.genres[i] for i in order]
+
+
+class MovieRecEnv(gym.Env):
+    """Session-of-recommendations environment (see the module docstring)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        catalog,
+        item_emb: np.ndarray,
+        user_model,
+        cfg: EnvConfig,
+        split: str = "train",
+        training: bool = True,
+        users: np.ndarray | None = None,
+    ):
+        """``catalog``: a ``Catalog`` or a ``CatalogIndex``; ``item_emb``: ``(N, D)``.
+
+        ``split``: "train" or "heldout" users of ``split_users``; ``users`` overrides it.
+        ``training``: allows warm starts (prior ratings) so the policy also sees long histories.
+        """
+        super().__init__()
+        self.index = (
+            catalog if isinstance(catalog, CatalogIndex) else CatalogIndex.from_catalog(catalog)
+        )
+        self.item_emb = normalize_embeddings(item_emb)  # (N, D)
+        if len(self.item_emb) != len(self.index):
+            raise ValueError(f"{len(self.item_emb)} embeddings for {len(self.index)} movies")
+        self.user_model = user_model
+        self.cfg = cfg
+        self.training = training
+        if users is None:
+            train, held = split_users(user_model.user_ids, cfg)
+            if split not in ("train", "heldout"):
+                raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
+            users = train if split == "train" else held
+        self.users = np.asarray(users, dtype=np.int64)
+        if len(self.users) == 0:
+            raise ValueError(f"no users in the '{split}' split")
+        self.encoder = StateEncoder(cfg)
+        n_items, dim = self.item_emb.shape
+        self.state_dim = self.encoder.state_dim(dim, len(self.index.genres))
+        self.observation_space = gym.spaces.Box(
+            -OBS_BOUND, OBS_BOUND, (self.state_dim,), np.float32
+        )
+        self.action_space = gym.spaces.Discrete(n_items)
+        self.user_state = UserState(0)
+        self.mask = np.ones(n_items, dtype=bool)
+        self.true_ratings = np.zeros(n_items, dtype=np.float32)
+        self.steps = 0
+
+    # ------------------------------------------------------------------ gym API
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Options: ``user_id`` (default: random user of the split), ``liked_genres``, ``history``."""
+        super().reset(seed=seed)
+        options = options or {}
+        rng = self.np_random
+        user_id = int(options.get("user_id", self.users[rng.integers(len(self.users))]))
+        movie_ids = self.index.movie_ids
+        self.true_ratings = np.asarray(
+            self.user_model.expected_rating(user_id, movie_ids), dtype=np.float32
+        )  # (N,)
+        if "liked_genres" in options:
+            liked = list(options["liked_genres"])
+        else:
+            liked = pick_onboarding_genres(
+                self.true_ratings, self.index, self.cfg.onboarding_genres, rng
+            )
+        history = [(int(m), float(r)) for m, r in options.get("history", [])]
+        if not history and self.training and rng.random() < self.cfg.warm_start_prob:
+            history = self._warm_start_history(user_id, rng)
+        self.user_state = UserState(user_id, history, liked)
+        self.mask = np.ones(len(movie_ids), dtype=bool)
+        if history:
+            self.mask[self.index.positions([m for m, _ in history])] = False
+        self.steps = 0
+        return self._obs(), self._info()
+
+    def step(self, action):
+        action = int(action)
+        if not 0 <= action < len(self.mask):
+            raise ValueError(f"action {action} outside the catalog of {len(self.mask)} movies")
+        self.steps += 1
+        movie_id = int(self.index.movie_ids[action])
+        info_extra: dict = {"movie_id": movie_id, "item_idx": action}
+        if not self.mask[action]:
+            reward = -1.0
+            info_extra.update(
+                invalid_action=True, rating=np.nan, true_rating=np.nan, watch_minutes=0.0
+            )
+        else:
+            rating = float(
+                self.user_model.sample_rating(
+                    self.user_state.user_id, np.array([movie_id]), self.np_random
+                )[0]
+            )
+            true = float(self.true_ratings[action])
+            minutes = float(self.index.runtime[action] * watch_fraction(true, self.cfg))
+            reward = (
+                float(rating_to_unit(rating))
+                + self.cfg.watch_weight * minutes / self.cfg.watch_norm_minutes
+            )
+            self.user_state = self.user_state.with_rating(movie_id, rating)
+            self.mask[action] = False
+            info_extra.update(
+                invalid_action=False, rating=rating, true_rating=true, watch_minutes=minutes
+            )
+        terminated = not self.mask.any()
+        truncated = self.steps >= self.cfg.episode_length and not terminated
+        info = self._info()
+        info.update(info_extra)
+        return self._obs(), float(reward), terminated, truncated, info
+
+    # ------------------------------------------------------------------ helpers
+
+    def _obs(self) -> np.ndarray:
+        return self.encoder.encode(self.user_state, self.item_emb, self.index)
+
+    def _info(self) -> dict:
+        return {"action_mask": self.mask.copy(), "user_id": self.user_state.user_id}
+
+    def _warm_start_history(
+        self, user_id: int, rng: np.random.Generator
+    ) -> list[tuple[int, float]]:
+        """Prior ratings for a warm start: popular movies are likelier to have been seen."""
+        n_items = len(self.index)
+        h = int(rng.integers(1, max(2, min(self.cfg.max_start_history, n_items - 1) + 1)))
+        p = (self.index.popularity + 1.0) / (self.index.popularity + 1.0).sum()
+        rows = rng.choice(n_items, size=h, replace=False, p=p)
+        movie_ids = self.index.movie_ids[rows]
+        ratings = self.user_model.sample_rating(user_id, movie_ids, rng)
+        return [(int(m), float(r)) for m, r in zip(movie_ids, ratings)]
