@@ -201,6 +201,7 @@ class PolicyEvalConfig:
     ranking_dqn: bool = True  # ranking: train a leak-free DQN on the train split and rank with it
     simulator_factors: int = 32  # FittedUserModel latent size
     simulator_epochs: int = 300  # FittedUserModel full-batch Adam steps
+    simulator_reg: float = 0.3  # FittedUserModel L2 per rating (best held-out RMSE, ml-small)
 
 
 # ----------------------------------------------------------------------------- dashboard
