@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 SESSIONS = 8
-RATINGS_PER_SESSION = 6
+RATINGS_PER_SESSION = 5  # 8 x 5 = the 40 movies of the tiny catalog, disjoint
 
 
 def _service(cfg, db_path):
