@@ -21,7 +21,13 @@ def serve(
     """Run the Streamlit server in this process until it stops; returns its exit code."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web import cli as stcli
+
+    # The app navigates with st.navigation; without this, the first script run of the server
+    # treats the `pages/` folder as a legacy multipage app (a deep link such as /explore would
+    # then run that page alone, without the shared sidebar).
+    PagesManager.uses_pages_directory = False
 
     from mmrec.config import load_config
 

@@ -13,8 +13,16 @@ if L.not_ready(v):
 K_MOVIE = "explore_movie"
 
 
+K_MAP_PICK = "explore_map_pick"  # a movie opened from the map stays listed until a new search
+
+
 def _open_from_map(movie_id: int) -> None:
+    st.session_state[K_MAP_PICK] = movie_id
     st.session_state[K_MOVIE] = movie_id
+
+
+def _new_search() -> None:
+    st.session_state.pop(K_MAP_PICK, None)
 
 
 tab_search, tab_map = st.tabs(["Search & details", "Map of the fused space"])
@@ -22,7 +30,10 @@ tab_search, tab_map = st.tabs(["Search & details", "Map of the fused space"])
 # ----------------------------------------------------------------------------- search + detail
 with tab_search:
     query = st.text_input(
-        "Search titles and synopses", key="explore_query", placeholder="e.g. space, heist, love"
+        "Search titles and synopses",
+        key="explore_query",
+        placeholder="e.g. space, heist, love",
+        on_change=_new_search,
     )
     results = v.svc.search(query, v.filters, limit=v.ui.search_rows)
     rules = v.filters.describe()
@@ -40,13 +51,11 @@ with tab_search:
         },
     )
     ids = [int(i) for i in results.index]
-    if st.session_state.get(K_MOVIE) not in ids and st.session_state.get(K_MOVIE) is not None:
-        chosen = int(st.session_state[K_MOVIE])
-        try:
-            v.svc.movie(chosen)
-            ids.insert(0, chosen)  # opened from the map: keep it even if filtered out of the table
-        except L.ServiceError:
-            st.session_state.pop(K_MOVIE)
+    from_map = st.session_state.get(K_MAP_PICK)
+    if from_map is not None and from_map not in ids:
+        ids.insert(0, int(from_map))  # opened from the map: listed even if filtered out
+    if st.session_state.get(K_MOVIE) not in ids:
+        st.session_state.pop(K_MOVIE, None)
     if not ids:
         st.info("No movie matches; change the search or the sidebar filters.")
     else:

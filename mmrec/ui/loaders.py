@@ -24,13 +24,17 @@ from mmrec.config import Config, load_config
 from mmrec.service import Filters, Pick, Recommender, ServiceError, Weights
 
 # ----------------------------------------------------------------------------- page files
-# Paths relative to streamlit_app.py; st.navigation, st.page_link and st.switch_page use them.
-HOME_PAGE = "pages/home.py"
-EXPLORE_PAGE = "pages/explore.py"
-LEARNING_PAGE = "pages/learning.py"
-RESULTS_PAGE = "pages/results.py"
-DATA_PAGE = "pages/data.py"
-WHY_PAGE = "pages/why.py"
+# Absolute paths, used by st.navigation, st.page_link and st.switch_page. Absolute so the entry
+# script also runs from a copy elsewhere: AppTest must run it outside the repository root,
+# because a `pages/` folder beside the entry switches AppTest to the legacy multipage mode
+# (it then reruns the page file alone, without the entry's sidebar).
+PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
+HOME_PAGE = str(PAGES_DIR / "home.py")
+EXPLORE_PAGE = str(PAGES_DIR / "explore.py")
+LEARNING_PAGE = str(PAGES_DIR / "learning.py")
+RESULTS_PAGE = str(PAGES_DIR / "results.py")
+DATA_PAGE = str(PAGES_DIR / "data.py")
+WHY_PAGE = str(PAGES_DIR / "why.py")
 
 # ----------------------------------------------------------------------------- session keys
 NEW_USER = -1  # value of the user selectbox that opens onboarding
