@@ -135,9 +135,9 @@ class FusionConfig:
     modality_dropout: float = 0.3  # chance to hide each present modality per training item
     lr: float = 1e-3  # Adam learning rate (document section 4.3)
     weight_decay: float = 1e-5  # L2 on the weights through Adam
-    batch_size: int = 128  # items per optimisation step
+    batch_size: int = 64  # items per optimisation step (small catalogs need enough steps per epoch)
     max_epochs: int = 60  # upper bound; early stopping usually ends sooner
-    patience: int = 6  # epochs without validation improvement before stopping
+    patience: int = 10  # epochs without validation improvement before stopping
     val_fraction: float = 0.15  # items held out for early stopping
     user_weight_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # per-user weight search
     user_ridge: float = 0.1  # ridge strength relative to the mean feature energy

@@ -70,6 +70,20 @@ def check_alignment(features, catalog) -> None:
             )
 
 
+def check_finite(features, present: np.ndarray) -> None:
+    """NaN/inf in a present modality would poison training silently; name the first bad row."""
+    ids = np.asarray(features.movie_ids)
+    for col, name in enumerate(MODALITIES):
+        arr = np.asarray(getattr(features, name))
+        bad_rows = ~np.isfinite(arr.reshape(len(arr), -1)).all(1) & present[:, col]
+        if bad_rows.any():
+            row = int(np.argmax(bad_rows))
+            raise ValueError(
+                f"features.{name} has NaN/inf at row {row} (movieId {int(ids[row])}) and "
+                f"{int(bad_rows.sum()) - 1} more rows; recompute the features (python -m mmrec build)"
+            )
+
+
 def sized_config(cfg: FusionConfig, features) -> FusionConfig:
     """The config with input sizes taken from the features, so the checkpoint records them."""
     return dataclasses.replace(
@@ -88,12 +102,25 @@ def split_items(n_items: int, fractions: Sequence[float], seed: int) -> list[np.
     return [np.sort(p) for p in parts]
 
 
+def _zero_missing(arr, has: np.ndarray) -> np.ndarray:
+    """Rows of missing items set to 0 (the contract's value). The gate already ignores them in
+    the forward pass, but inf/NaN there would still turn weight gradients into NaN."""
+    arr = np.asarray(arr, dtype=np.float32)
+    missing = ~has
+    if missing.any() and not (arr[missing] == 0).all():
+        arr = arr.copy()
+        arr[missing] = 0.0
+    return arr
+
+
 def _tensors(features, device: str) -> dict[str, torch.Tensor]:
+    present = present_matrix(features)
+    arrays = {
+        m: _zero_missing(getattr(features, m), present[:, c]) for c, m in enumerate(MODALITIES)
+    }
     return {
-        "text": torch.as_tensor(np.asarray(features.text, dtype=np.float32), device=device),
-        "image": torch.as_tensor(np.asarray(features.image, dtype=np.float32), device=device),
-        "audio": torch.as_tensor(np.asarray(features.audio, dtype=np.float32), device=device),
-        "present": torch.as_tensor(present_matrix(features), device=device),
+        **{m: torch.as_tensor(a, device=device) for m, a in arrays.items()},  # (N, ...) each
+        "present": torch.as_tensor(present, device=device),  # (N, 3)
     }
 
 
@@ -188,6 +215,7 @@ def _train_fusion(
     generator = torch.Generator(device=device).manual_seed(seed)
 
     present = present_matrix(features)
+    check_finite(features, present)
     enabled = np.array([m in cfg.modalities for m in MODALITIES])
     usable = (labels.sum(1) > 0) & (present & enabled).any(1)
     if train_idx is None:
@@ -217,6 +245,13 @@ def _train_fusion(
     ):
         rows = tr[data["present"][tr, col]]
         branch.standardize.fit(data[name][rows])
+
+    # Start the genre head at the training base rates: otherwise the first epochs are spent
+    # learning label frequencies, and on a small catalog early stopping fires before any
+    # item-specific signal is learnt.
+    with torch.no_grad():
+        rate = data["labels"][tr].mean(0).clamp(1e-3, 1 - 1e-3)  # (G,)
+        model.genre_head.bias.copy_(torch.log(rate / (1 - rate)))
 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     val = torch.as_tensor(val_idx, device=device)
@@ -248,6 +283,11 @@ def _train_fusion(
             stale += 1
             if stale >= cfg.patience:
                 break
+    if best_state is None:  # every validation loss was NaN
+        raise RuntimeError(
+            f"fusion training diverged on {catalog.data_dir} (validation loss {history['val_loss'][-1]}); "
+            "try a lower FusionConfig.lr"
+        )
     model.load_state_dict(best_state)
     model.eval()
     model.history = {
