@@ -273,3 +273,20 @@ def test_learn_user_weights_needs_enough_ratings():
         learn_user_weights(
             net, branches, present_matrix(features), np.array([0, 1]), np.array([4.0])
         )
+
+
+def test_training_names_the_row_with_nan_features():
+    catalog, features = tiny_catalog(n=30)
+    features.text[7, 3] = np.nan
+    with pytest.raises(ValueError, match=r"features.text has NaN/inf at row 7 \(movieId 8\)"):
+        train_fusion(features, catalog, TRAIN_CFG, seed=0, device="cpu")
+    features.text[7, 3] = 0.0
+    features.has_image[:] = False
+    features.image[4] = np.inf  # a missing poster's row is never read
+    train_fusion(
+        features,
+        catalog,
+        FusionConfig(**{**vars(TRAIN_CFG), "max_epochs": 1}),
+        seed=0,
+        device="cpu",
+    )
