@@ -219,6 +219,11 @@ class AudioFrontend:
         """File -> fixed-length clip -> (n_mels, n_frames) dB (what ``sequence`` pools)."""
         return self.logmel(self.clip(path))
 
+    def preprocess(self, path: str | Path) -> torch.Tensor:
+        """File -> (n_mels, n_frames) log-mel dB tensor: the input of the differentiable
+        ``sequence_from_logmel``, where spectrogram attributions live."""
+        return torch.from_numpy(self.clip_logmel(path))
+
     def sequences(self, clips: np.ndarray) -> np.ndarray:
         """(B, clip_samples) clips -> (B, T, n_mels) float32, batched."""
         with torch.inference_mode():
@@ -357,6 +362,10 @@ class AisfxEncoder:
     def clip_blocks(self, path: str | Path) -> np.ndarray:
         """File -> (T_blocks, 100, 96) model input."""
         return self.blocks(self.spectrogram(self.clip(path)))
+
+    def preprocess(self, path: str | Path) -> torch.Tensor:
+        """File -> (T_blocks, 100, 96) tensor, the input of ``forward``."""
+        return torch.from_numpy(self.clip_blocks(path))
 
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
         """(B, 100, 96) -> (B, 512) embeddings."""

@@ -267,6 +267,7 @@ class ImageEncoder:
                 T.Normalize(mean, std),
             ]
         )
+        self.resize = self.transform.transforms[0]
         self.mean = torch.tensor(mean).view(3, 1, 1)  # for un-normalising heatmap overlays
         self.std = torch.tensor(std).view(3, 1, 1)
 
@@ -291,6 +292,18 @@ class ImageEncoder:
                 raise ImageDecodeError(decoded.problem)
             image = decoded.image
         return self.transform(_to_rgb(image))  # (3, S, S)
+
+    def resized_pixels(self, image: Image.Image) -> np.ndarray:
+        """RGB PIL image -> (S, S, 3) uint8 after the resize step of ``transform``. Pure PIL /
+        numpy, so decode threads can run it without entering torch's thread pool."""
+        return np.asarray(self.resize(_to_rgb(image)), dtype=np.uint8)
+
+    def normalize_batch(self, pixels: np.ndarray) -> torch.Tensor:
+        """(B, S, S, 3) uint8 -> (B, 3, S, S) normalised float32: the ToTensor + Normalize
+        steps of ``transform`` for a whole batch at once."""
+        pixels = np.require(pixels, dtype=np.uint8, requirements="W")  # PIL views are read-only
+        x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, S, S)
+        return (x - self.mean) / self.std  # (B, 3, S, S)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) -> last conv feature map (B, dim, S/32, S/32)."""
@@ -326,15 +339,16 @@ class ImageEncoder:
         ok = np.zeros(len(paths), dtype=bool)
         problems: list[str] = []
         for start in range(0, len(paths), batch_size):
-            tensors, rows = [], []
+            pixels, rows = [], []
             for i in range(start, min(start + batch_size, len(paths))):
                 decoded = self.decode(paths[i])
                 if decoded.image is None:
                     problems.append(decoded.problem)
                     continue
-                tensors.append(self.transform(decoded.image))  # (3, S, S)
+                pixels.append(self.resized_pixels(decoded.image))  # (S, S, 3)
                 rows.append(i)
-            if tensors:
-                feats[rows] = self.encode_tensors(torch.stack(tensors))  # (B, dim)
+            if pixels:
+                batch = self.normalize_batch(np.stack(pixels))  # (B, 3, S, S)
+                feats[rows] = self.encode_tensors(batch)  # (B, dim)
                 ok[rows] = True
         return feats, ok, problems

@@ -390,8 +390,6 @@ class FeatureExtractor:
         self, paths: list[str], report: _Reporter
     ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
         """(N,) poster paths -> ((N, dim), ok (N,), [(path, problem)])."""
-        import torch
-
         enc = self.image_encoder
         feats = np.zeros((len(paths), enc.dim), dtype=np.float32)
         ok = np.zeros(len(paths), dtype=bool)
@@ -401,7 +399,7 @@ class FeatureExtractor:
             decoded = enc.decode(path)
             if decoded.image is None:
                 return None, decoded.problem
-            return enc.transform(decoded.image), None  # (3, S, S)
+            return enc.resized_pixels(decoded.image), None  # (S, S, 3) uint8, no torch
 
         bs = int(self.cfg.image_batch_size)
         with self._pool() as pool:
@@ -413,7 +411,8 @@ class FeatureExtractor:
                     batch.append(tensor)
                     rows.append(i)
                 if len(batch) == bs or (i == len(paths) - 1 and batch):
-                    feats[rows] = enc.encode_tensors(torch.stack(batch))  # (B, dim)
+                    pixels = enc.normalize_batch(np.stack(batch))  # (B, 3, S, S)
+                    feats[rows] = enc.encode_tensors(pixels)  # (B, dim)
                     ok[rows] = True
                     self.computed["image"] += len(batch)
                     batch, rows = [], []

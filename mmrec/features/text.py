@@ -115,6 +115,10 @@ class TextEncoder:
         )
         return {k: v.to(self.device) for k, v in enc.items()}
 
+    def preprocess(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Same as ``tokenize``: the model input an explanation starts from."""
+        return self.tokenize(texts)
+
     def _finish(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         pooled = mean_pool(hidden, attention_mask)  # (B, 384)
         if self.cfg.text_normalize:

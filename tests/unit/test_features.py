@@ -129,11 +129,10 @@ def _reset(ex: FeatureExtractor) -> FeatureExtractor:
 # ----------------------------------------------------------------------------- weights
 
 
-def test_effnet_weights_load_strictly_and_classify_a_crossword():
+def test_effnet_weights_load_strictly_and_classify_a_crossword(extractor):
+    enc: ImageEncoder = extractor.image_encoder
+    model = enc.backbone  # timm tf_efficientnet_lite0
     state = torch.load(effnet_weights_path(), weights_only=True, map_location="cpu")
-    import timm
-
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     result = model.load_state_dict(rename_effnet_lite0_keys(state), strict=False)
     assert result.missing_keys == [] and result.unexpected_keys == []
     # the tf_ variant is the one the weights need: TF 'same' padding and BN eps 1e-3
@@ -142,7 +141,6 @@ def test_effnet_weights_load_strictly_and_classify_a_crossword():
 
     # a black-and-white grid with a few black cells is ImageNet class 918 "crossword puzzle";
     # a wrong key mapping, eps or normalisation gives an unrelated or flat prediction
-    enc = ImageEncoder(FeatureConfig(**CFG), device="cpu")
     rng = np.random.default_rng(0)
     cells = np.ones((15, 15))
     cells[rng.random((15, 15)) < 0.2] = 0
@@ -155,7 +153,13 @@ def test_effnet_weights_load_strictly_and_classify_a_crossword():
     assert int(probs.argmax()) == 918
     assert float(probs[918]) > 0.5
 
-    x = enc.preprocess(im)[None].requires_grad_(True)  # differentiable for IG / GradCAM
+    # the batched path the store uses (uint8 in decode threads, normalise per batch) is the
+    # same as torchvision's ToTensor + Normalize in preprocess()
+    batched = enc.normalize_batch(enc.resized_pixels(im)[None])  # (1, 3, 224, 224)
+    torch.testing.assert_close(batched, enc.preprocess(im)[None], atol=1e-6, rtol=0)
+
+    # differentiable for IG / GradCAM (a small input keeps the backward pass cheap)
+    x = torch.randn(1, 3, 64, 64, requires_grad=True)
     enc.forward(x).sum().backward()
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
     assert enc.gradcam_layer is enc.backbone.bn2
