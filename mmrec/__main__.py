@@ -145,20 +145,11 @@ def cmd_bench(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    """Same as ``python main.py`` (one launcher, one set of server settings)."""
     import subprocess
 
-    app = Path(__file__).resolve().parent.parent / "streamlit_app.py"
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.port",
-        str(args.port),
-        "--server.address",
-        args.address,
-    ]
+    launcher = Path(__file__).resolve().parent.parent / "main.py"
+    cmd = [sys.executable, str(launcher), "--port", str(args.port), "--address", args.address]
     return subprocess.call(cmd)
 
 
