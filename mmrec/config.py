@@ -230,10 +230,10 @@ class UIConfig:
 @dataclass
 class ExplainConfig:
     text_steps: int = 16  # Integrated Gradients steps on the MiniLM embedding layer (cost ~ steps)
-    image_steps: int = 32  # IG steps on the poster (last conv features: cheap; pixels: costly)
+    image_steps: int = 32  # IG steps on the poster (14x14 stage: cheap; pixels: costly)
     audio_steps: int = 32  # IG steps on the log-mel spectrogram
     method: str = "gausslegendre"  # Captum IG quadrature; converges in fewer steps than riemann
-    poster_method: str = "feature_ig"  # "feature_ig" (last conv block) or "pixel_ig" (pixels)
+    poster_method: str = "layer_ig"  # "layer_ig" (14x14 EfficientNet stage) or "pixel_ig" (pixels)
     poster_blur_radius: float = 12.0  # Gaussian blur (px at 224) of the poster baseline
     internal_batch_size: int = 16  # interpolation points per forward pass (bounds memory)
     audio_span_seconds: float = 3.0  # length of the "most influential" trailer span

@@ -147,6 +147,20 @@ st.caption(
 if not picks:
     st.warning("Nothing left to recommend under these filters. Loosen them in the sidebar.")
 
+try:  # modality shares of each pick's Q (cached branch outputs only: milliseconds)
+    shares = v.svc.explain_shares(v.user_id, [p.movie_id for p in picks], v.weights)
+except Exception:  # the bars are an extra; the grid must render without them
+    shares = {}
+
+
+def share_bar(share: tuple[float, float, float], cells: int = 20) -> str:
+    """Markdown bar: synopsis blue, poster orange, trailer green, lengths by share."""
+    counts = [round(x * cells) for x in share]
+    bar = "".join(f":{c}[{'█' * n}]" for c, n in zip(("blue", "orange", "green"), counts) if n)
+    label = " · ".join(f"{n} {x:.0%}" for n, x in zip(("synopsis", "poster", "trailer"), share))
+    return f"{bar} {label}" if bar else "no modality moves this score"
+
+
 ncol = max(1, int(v.ui.grid_columns))
 for row_start in range(0, len(picks), ncol):
     cols = st.columns(ncol)
@@ -185,6 +199,8 @@ for row_start in range(0, len(picks), ncol):
                 args=(mid, "not_seen"),
             )
             st.caption(f"Q {p.q:.3f} · " + L.md(p.reason))
+            if mid in shares:
+                st.caption(share_bar(shares[mid]), help="Share of this pick's score per modality")
             st.page_link(
                 L.WHY_PAGE, label="Why this pick?", icon="💡", query_params={"movie": str(mid)}
             )

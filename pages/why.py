@@ -1,8 +1,9 @@
 """Why this pick: the explanation of one recommended movie for this user.
 
 Reached from every card on the For you grid (``?movie=<id>``). The attributions (modality
-shares, synopsis tokens, poster and spectrogram heatmaps) come from ``svc.explain`` (issue 6);
-until that module exists this page shows the pick's details and the service's reason text.
+shares, synopsis tokens, poster and spectrogram heatmaps, reasons) come from ``svc.explain``
+(issue 6): attributions of the very Q-value that ranked the movie; the pictures are drawn by the
+returned explanation, so no model or attribution code runs in this page.
 """
 
 import streamlit as st
@@ -75,29 +76,113 @@ with right:
         )
 
 st.divider()
-st.subheader("Attributions", anchor=False)
+st.subheader("Why the policy scores it this way", anchor=False)
 try:
-    explanation = v.svc.explain(v.user_id, movie_id, v.weights)
-except (ImportError, NotImplementedError) as exc:
-    explanation = None
-    st.caption(f"Detailed attributions are not available yet ({type(exc).__name__}: {L.md(exc)}).")
+    with st.spinner("Attributing the score to synopsis, poster and trailer …"):
+        e = v.svc.explain(v.user_id, movie_id, v.weights, filters=v.filters)
 except L.ServiceError as exc:
-    explanation = None
+    e = None
     st.warning(str(exc))
+except Exception as exc:  # an explanation failure must not take the page down
+    e = None
+    st.error(f"Explanation failed: {type(exc).__name__}: {L.md(exc)}")
 
-if explanation is not None:
-    shares = getattr(explanation, "shares", None)
-    if isinstance(shares, dict) and shares:
-        import plotly.graph_objects as go
+if e is not None:
+    import plotly.graph_objects as go
 
-        fig = go.Figure(go.Bar(x=list(shares.values()), y=list(shares.keys()), orientation="h"))
-        fig.update_layout(
-            height=200,
-            margin=dict(l=10, r=10, t=30, b=10),
-            title="Modality shares",
-            xaxis_range=[0, 1],
+    names = {"text": "synopsis", "image": "poster", "audio": "trailer"}
+    fig = go.Figure(
+        go.Bar(
+            x=[e.shares[m] for m in names],
+            y=[names[m] for m in names],
+            orientation="h",
+            text=[f"{e.shares[m]:.0%}" for m in names],
+            marker_color=["#4c78a8", "#f58518", "#54a24b"],
+            hovertext=[f"Shapley value {e.shapley[m]:+.4f}" for m in names],
         )
-        st.plotly_chart(fig, key="why_shares")
-    reasons = getattr(explanation, "reasons", None)
-    for reason in reasons or []:
+    )
+    fig.update_layout(
+        height=190,
+        margin=dict(l=10, r=10, t=30, b=10),
+        title="Modality shares of this pick's Q (exact Shapley values, |φ| normalised)",
+        xaxis_range=[0, 1],
+    )
+    st.plotly_chart(fig, key="why_shares")
+    st.caption(
+        f"Q {e.q:.4f} = {e.q_no_modalities:.4f} with no modality + "
+        + " + ".join(f"{names[m]} {e.shapley[m]:+.4f}" for m in names)
+        + (" · " + "; ".join(f"no {names[m]}" for m in e.absent) if e.absent else "")
+        + (" · weight 0: " + ", ".join(names[m] for m in e.muted) if e.muted else "")
+    )
+    st.markdown("**In words**")
+    for reason in e.reasons:
         st.markdown("- " + L.md(reason))
+    for note in e.notes:
+        st.caption(L.md(note))
+
+    st.markdown("**Synopsis** — red words raise the score, blue words lower it")
+    with st.container(key="why_text"):
+        st.image(e.synopsis_image(), caption="Synopsis attributions (Layer Integrated Gradients)")
+    if e.text is not None:
+        st.caption(
+            f"{e.text.steps} steps · tokens sum to {e.text.total:+.4f}, "
+            f"Q(synopsis) − Q([PAD] synopsis) = {e.text.q_input - e.text.q_baseline:+.4f} "
+            f"· convergence delta {e.text.delta:.2e}"
+        )
+        st.caption("Strongest words: " + ", ".join(f"{L.md(w)} {s:+.3f}" for w, s in e.top_words()))
+
+    c1, c2 = st.columns([2, 3])
+    with c1:
+        st.markdown("**Poster**")
+        alpha = st.slider("Heatmap opacity", 0.0, 1.0, 0.55, 0.05, key="why_alpha")
+        with st.container(key="why_poster"):
+            st.image(e.poster_image(alpha), caption="Poster attributions", width=260)
+        if e.poster is not None:
+            st.caption(
+                f"{e.poster.method}, {e.poster.steps} steps, blurred-poster baseline · "
+                f"sum {e.poster.total:+.4f} vs ΔQ {e.poster.q_input - e.poster.q_baseline:+.4f} "
+                f"· delta {e.poster.delta:.2e}"
+            )
+    with c2:
+        st.markdown("**Trailer** — log-mel spectrogram, the most influential span framed")
+        with st.container(key="why_trailer"):
+            st.image(e.spectrogram_image(), caption="Trailer attributions (Integrated Gradients)")
+        if e.trailer is not None:
+            start, end = e.trailer.span
+            st.caption(
+                f"Most influential: {start:.1f}–{end:.1f} s · {e.trailer.steps} steps, silent "
+                f"baseline · delta {e.trailer.delta:.2e}"
+            )
+            st.markdown(f"▶ Play from {int(start)} s")
+            st.audio(e.audio_path, format=L.audio_mime(e.audio_path), start_time=int(start))
+
+    t = e.timings
+    st.caption(
+        ("served from cache · " if e.cached else "")
+        + " · ".join(
+            f"{k} {t[k] * 1000:.0f} ms"
+            for k in ("shares", "text", "image", "audio", "total")
+            if k in t
+        )
+    )
+
+    with st.expander("Sanity check (Adebayo et al.): randomise the Q-network"):
+        st.write(
+            "Re-initialises every layer of a copy of the Q-network and recomputes the maps. "
+            "Maps that hardly change (rank correlation near 1) would describe the input, not "
+            "the model."
+        )
+        if st.button("Run the randomisation check", key="why_sanity"):
+            with st.spinner("Recomputing the maps with a random Q-network …"):
+                st.session_state["why_sanity_result"] = (
+                    movie_id,
+                    v.svc.explain_sanity(v.user_id, movie_id, v.weights),
+                )
+        done = st.session_state.get("why_sanity_result")
+        if done and done[0] == movie_id:
+            st.table(
+                {
+                    "map": [names[m] for m in done[1]],
+                    "Spearman ρ (trained vs random Q)": [f"{r:.3f}" for r in done[1].values()],
+                }
+            )

@@ -57,6 +57,49 @@ class Explanation:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per part + "total"
     cached: bool = False  # served from the LRU
 
+    # ----------------------------------------------------------------- pictures (for pages)
+    def synopsis_image(self, width: int = 720):
+        """The synopsis with each word on a red (raises Q) / blue (lowers Q) background."""
+        from mmrec.explain import render
+
+        if self.text is None:
+            return render.message_image(self.missing_message("text"), width=width, height=60)
+        return render.highlighted_text_image(self.text.words, width=width)
+
+    def poster_image(self, alpha: float = 0.5):
+        """The poster with the attribution heatmap at opacity ``alpha`` (0..1)."""
+        from mmrec.explain import render
+
+        if self.poster is None or not self.poster_path:
+            return render.message_image(self.missing_message("image"), width=240, height=120)
+        return render.overlay(self.poster_path, self.poster.heatmap, alpha)
+
+    def spectrogram_image(self, alpha: float = 0.8):
+        """Log-mel spectrogram with its attribution heatmap and the influential span framed."""
+        from mmrec.explain import render
+
+        t = self.trailer
+        if t is None:
+            return render.message_image(self.missing_message("audio"), width=640, height=80)
+        return render.spectrogram_image(t.logmel, t.heatmap, t.seconds_per_frame, t.span, alpha)
+
+    def missing_message(self, modality: str) -> str:
+        status = self.status(modality)
+        media = MEDIA[modality]
+        if status == "absent":
+            return f"This movie has no {media}: nothing to attribute."
+        if status == "weight 0":
+            return f"The {modality} weight is 0: the {media} does not affect the score."
+        failed = [n for n in self.notes if n.startswith(media)]
+        return failed[0] if failed else f"No {media} attribution."
+
+    def top_words(self, k: int = 8) -> list[tuple[str, float]]:
+        """The ``k`` synopsis words with the largest absolute attribution, strongest first."""
+        if self.text is None:
+            return []
+        ranked = sorted(self.text.words, key=lambda w: -abs(w[1]))[:k]
+        return [(w[0], float(w[1])) for w in ranked]
+
     def status(self, modality: str) -> str:
         """Why a modality has (no) attribution: "explained", "absent", "weight 0", "failed"."""
         if modality in self.absent:
@@ -157,9 +200,7 @@ class Explainer:
     def _context(self, q_network, state, personal, emb, pos: int, weights) -> ItemContext:
         svc = self.svc
         unit, _vec, _bias = svc.policy.item_reps(emb)
-        present = np.asarray(svc.present[pos], dtype=bool) & (
-            svc.model.enabled.cpu().numpy() > 0
-        )
+        present = np.asarray(svc.present[pos], dtype=bool) & (svc.model.enabled.cpu().numpy() > 0)
         return ItemContext(
             pos=pos,
             movie_id=int(svc.catalog.movie_ids[pos]),
@@ -209,8 +250,13 @@ class Explainer:
         }
         w = torch.tensor(weights, dtype=torch.float32, device=self.device)
         values = coalition_values(
-            svc.model, q_network, user_vec, branches, present,
-            torch.from_numpy(self._side[rows]).to(self.device), w,
+            svc.model,
+            q_network,
+            user_vec,
+            branches,
+            present,
+            torch.from_numpy(self._side[rows]).to(self.device),
+            w,
         )  # (n, 8)
         gate = present.to(torch.float64) * w.to(torch.float64)  # (n, 3)
         phi = shapley(values, gate).cpu().numpy()  # (n, 3)
@@ -263,8 +309,17 @@ class Explainer:
     def _reasons(self, pos, state, emb, weights, absent, filters):
         svc, c = self.svc, self.cfg
         neighbours = R.similar_liked(
-            pos, emb, svc.branches, np.asarray(svc.present, bool), weights, state.history,
-            svc._pos, self._titles, c.neighbours, c.liked_rating, c.similar_percentile,
+            pos,
+            emb,
+            svc.branches,
+            np.asarray(svc.present, bool),
+            weights,
+            state.history,
+            svc._pos,
+            self._titles,
+            c.neighbours,
+            c.liked_rating,
+            c.similar_percentile,
         )
         rules = filters.describe() if filters is not None else []
         genres = tuple(svc.catalog.movies.iloc[pos]["genres"])
@@ -274,7 +329,7 @@ class Explainer:
         return lines, neighbours
 
     def _compute(self, user_id, pos, state, personal, emb, weights, step_counts, filters):
-        svc, c = self.svc, self.cfg
+        svc = self.svc
         timings: dict[str, float] = {}
         t = time.perf_counter()
         q_network = svc.agent.q_network
@@ -292,6 +347,14 @@ class Explainer:
         notes = [f"no {MEDIA[m]} for this movie: its {MEDIA[m]} share is 0" for m in absent]
         notes += [f"{m} weight is 0: the {MEDIA[m]} has no effect on the score" for m in muted]
         parts = self._attributions(qf, ctx, row, step_counts, timings, notes)
+        for m, part in parts.items():
+            # the maps explain Q with the re-encoded input; say so when the feature cache (which
+            # may hold bf16-encoded vectors) gives a visibly different Q
+            if part is not None and abs(part.q_input - q_check) > 1e-3 * max(1.0, abs(q_check)):
+                notes.append(
+                    f"re-encoding the {MEDIA[m]} gives Q {part.q_input:.4f} where the cached "
+                    f"features give {q_check:.4f}; the {MEDIA[m]} map explains the former"
+                )
 
         t = time.perf_counter()
         reasons, neighbours = self._reasons(pos, state, emb, weights, absent, filters)
@@ -333,22 +396,39 @@ class Explainer:
             try:
                 if m == "text":
                     out[m] = attribute_text(
-                        qf, self.encoder("text"), str(row["overview"]), step_counts["text"],
-                        c.method, ibs,
+                        qf,
+                        self.encoder("text"),
+                        str(row["overview"]),
+                        step_counts["text"],
+                        c.method,
+                        ibs,
                     )
                 elif m == "image":
                     out[m] = attribute_poster(
-                        qf, self.encoder("image"), row["poster"], step_counts["image"],
-                        c.method, c.poster_method, c.poster_blur_radius, ibs,
+                        qf,
+                        self.encoder("image"),
+                        row["poster"],
+                        step_counts["image"],
+                        c.method,
+                        c.poster_method,
+                        c.poster_blur_radius,
+                        ibs,
                     )
                 elif self.svc.cfg.features.audio_kind == "logmel":
                     out[m] = attribute_trailer(
-                        qf, self.encoder("audio"), row["audio"], step_counts["audio"],
-                        c.method, c.audio_span_seconds, ibs,
+                        qf,
+                        self.encoder("audio"),
+                        row["audio"],
+                        step_counts["audio"],
+                        c.method,
+                        c.audio_span_seconds,
+                        ibs,
                     )
                 else:
-                    notes.append("trailer heatmaps need the log-mel audio features "
-                                 f"(features.audio_kind is {self.svc.cfg.features.audio_kind!r})")
+                    notes.append(
+                        "trailer heatmaps need the log-mel audio features "
+                        f"(features.audio_kind is {self.svc.cfg.features.audio_kind!r})"
+                    )
             except Exception as exc:  # a file that decoded at build time may be gone now
                 notes.append(f"{MEDIA[m]} attribution failed: {type(exc).__name__}: {exc}")
             timings[m] = time.perf_counter() - t
@@ -371,12 +451,12 @@ class Explainer:
         ctx = self._context(rand_q, state, personal, emb, pos, weights)
         qf = QForward(svc.model, rand_q, ctx)
         with self._attr_lock:
-            rand = self._attributions(
-                qf, ctx, svc.catalog.movies.iloc[pos], base.steps, {}, []
-            )
+            rand = self._attributions(qf, ctx, svc.catalog.movies.iloc[pos], base.steps, {}, [])
         out: dict[str, float] = {}
         if base.text is not None and rand["text"] is not None:
-            out["text"] = spearman([s for _, s in base.text.tokens], [s for _, s in rand["text"].tokens])
+            out["text"] = spearman(
+                [s for _, s in base.text.tokens], [s for _, s in rand["text"].tokens]
+            )
         if base.poster is not None and rand["image"] is not None:
             out["image"] = spearman(base.poster.grid, rand["image"].grid)
         if base.trailer is not None and rand["audio"] is not None:

@@ -98,7 +98,9 @@ def sentence(nb: Neighbour) -> str:
     stars = f"{nb.rating:g}★"
     if not nb.because:
         return f"close to {nb.title}, which you rated {stars}"
-    return f"similar {_join([PHRASES[m] for m in nb.because])} to {nb.title}, which you rated {stars}"
+    return (
+        f"similar {_join([PHRASES[m] for m in nb.because])} to {nb.title}, which you rated {stars}"
+    )
 
 
 def reason_lines(
@@ -118,15 +120,23 @@ def reason_lines(
     if not history:
         lines.append("you have not rated anything yet: this is the policy's cold-start choice")
     elif not neighbours:
-        lines.append("none of the movies you rated 4★ or more is close to it; the policy ranks it "
-                     "from your whole history")
+        lines.append(
+            "none of the movies you rated 4★ or more is close to it; the policy ranks it "
+            "from your whole history"
+        )
     muted = [PHRASES[m] for m, w in zip(MODALITIES, weights) if w == 0]
     if muted:
         lines.append("ignored by your weights: " + ", ".join(muted))
     if absent:
-        lines.append("this movie has no " + ", ".join(
-            {"text": "synopsis", "image": "poster", "audio": "trailer"}[m] for m in absent))
+        lines.append(
+            "this movie has no "
+            + ", ".join(
+                {"text": "synopsis", "image": "poster", "audio": "trailer"}[m] for m in absent
+            )
+        )
     lines.append(
-        "rules: " + "; ".join(rules) if rules else "rules: no filters; movies you rated or dismissed are never shown"
+        "rules: " + "; ".join(rules)
+        if rules
+        else "rules: no filters; movies you rated or dismissed are never shown"
     )
     return lines
