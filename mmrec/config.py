@@ -141,6 +141,7 @@ class FusionConfig:
     val_fraction: float = 0.15  # items held out for early stopping
     user_weight_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # per-user weight search
     user_ridge: float = 0.1  # ridge strength relative to the mean feature energy
+    rating_weight: float = 0.0  # weight of the auxiliary user-rating loss (0 = genres only)
     cpu_threads: int = 1  # torch threads for CPU training: a small model, OpenMP sync made 2 threads 3x slower
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -147,10 +148,63 @@ def modality_dropout(present: torch.Tensor, p: float, generator: torch.Generator
 def _genre_loss(
     model: FusionModel, batch: dict[str, torch.Tensor], present: torch.Tensor
 ) -> torch.Tensor:
-    _, logits = model(batch["text"], batch["image"], batch["audio"], present)  # (B, G)
+    return _forward_losses(model, batch, present)[0]
+
+
+def _forward_losses(
+    model: FusionModel, batch: dict[str, torch.Tensor], present: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    embedding, logits = model(
+        batch["text"], batch["image"], batch["audio"], present
+    )  # (B, D), (B, G)
     # Multi-label cross-entropy = a sigmoid cross-entropy per genre (BCE with logits): the
     # document's "cross-entropy loss" for items that belong to several genres at once.
-    return F.binary_cross_entropy_with_logits(logits, batch["labels"])
+    return F.binary_cross_entropy_with_logits(logits, batch["labels"]), embedding
+
+
+class RatingObjective(torch.nn.Module):
+    """Auxiliary user-preference loss: ``rating ~ user mean + <p_u, embedding_m>``.
+
+    Genre labels alone teach the embedding nothing about what users like beyond genre (story
+    themes, poster style, trailer mood); this term pulls those directions into it. The user
+    vectors ``p_u`` exist only during training: the saved model stays a pure item encoder, so
+    new users cost nothing. Only ratings of training items are used (no test leakage).
+    """
+
+    def __init__(self, ratings, catalog, train_idx: np.ndarray, embed_dim: int, device: str):
+        super().__init__()
+        items = catalog.index_of(ratings["movieId"].to_numpy())
+        keep = np.isin(items, train_idx)
+        items = items[keep]
+        users, _ = pd.factorize(ratings["userId"].to_numpy()[keep])
+        values = ratings["rating"].to_numpy(np.float32)[keep]
+        user_mean = np.bincount(users, weights=values) / np.maximum(np.bincount(users), 1)
+        residual = (values - user_mean[users]).astype(np.float32)  # (R,)
+        # Rating rows grouped by item (CSR), so a batch of items finds its ratings fast.
+        order = np.argsort(items, kind="stable")
+        self.row_item = items[order]
+        self.row_user = torch.as_tensor(users[order], device=device)
+        self.row_residual = torch.as_tensor(residual[order], device=device)
+        self.item_start = np.searchsorted(self.row_item, np.arange(catalog.n_movies + 1))
+        self.user_vectors = torch.nn.Embedding(max(int(users.max(initial=-1)) + 1, 1), embed_dim)
+        torch.nn.init.normal_(self.user_vectors.weight, std=0.01)
+        self.to(device)
+
+    def __len__(self) -> int:
+        return len(self.row_item)
+
+    def forward(self, item_idx: np.ndarray, embedding: torch.Tensor) -> torch.Tensor:
+        """``item_idx (B,)`` catalog rows of the batch, ``embedding (B, D)`` -> mean squared error."""
+        starts, stops = self.item_start[item_idx], self.item_start[item_idx + 1]
+        counts = stops - starts  # (B,)
+        if counts.sum() == 0:
+            return embedding.sum() * 0.0
+        rows = np.repeat(stops - counts.cumsum(), counts) + np.arange(counts.sum())  # (R_b,)
+        pos = torch.as_tensor(np.repeat(np.arange(len(item_idx)), counts), device=embedding.device)
+        rows_t = torch.as_tensor(rows, device=embedding.device)
+        users = self.user_vectors(self.row_user[rows_t])  # (R_b, D)
+        predicted = (users * embedding[pos]).sum(1)  # (R_b,)
+        return F.mse_loss(predicted, self.row_residual[rows_t])
 
 
 @torch.no_grad()
@@ -187,6 +241,7 @@ def train_fusion(
     train_idx: np.ndarray | None = None,
     val_idx: np.ndarray | None = None,
     device: str | None = None,
+    ratings: pd.DataFrame | None = None,
 ) -> FusionModel:
     """Train a :class:`FusionModel` on the catalog's genre labels; returns it in eval mode.
 
@@ -195,14 +250,18 @@ def train_fusion(
     items (by ``seed``) is held out for early stopping; evaluation passes its own split.
     The best epoch's weights (lowest validation loss) are kept. ``model.history`` records
     the per-epoch losses. ``progress(epoch, max_epochs, "fusion")`` is called per epoch.
+    With ``cfg.rating_weight > 0`` the auxiliary rating objective uses ``ratings`` (default:
+    ``catalog.ratings``; columns userId, movieId, rating) on the training items.
     """
     device = device or pick_device()
     with _torch_threads(cfg.cpu_threads, device):
-        return _train_fusion(features, catalog, cfg, seed, progress, train_idx, val_idx, device)
+        return _train_fusion(
+            features, catalog, cfg, seed, progress, train_idx, val_idx, device, ratings
+        )
 
 
 def _train_fusion(
-    features, catalog, cfg, seed, progress, train_idx, val_idx, device
+    features, catalog, cfg, seed, progress, train_idx, val_idx, device, ratings
 ) -> FusionModel:
     check_alignment(features, catalog)
     cfg = sized_config(cfg, features)
@@ -253,25 +312,36 @@ def _train_fusion(
         rate = data["labels"][tr].mean(0).clamp(1e-3, 1 - 1e-3)  # (G,)
         model.genre_head.bias.copy_(torch.log(rate / (1 - rate)))
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rating_ratings = catalog.ratings if ratings is None else ratings
+    objective = None
+    if cfg.rating_weight > 0 and rating_ratings is not None and len(rating_ratings):
+        objective = RatingObjective(rating_ratings, catalog, train_idx, cfg.embed_dim, device)
+    params = list(model.parameters()) + (list(objective.parameters()) if objective else [])
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     val = torch.as_tensor(val_idx, device=device)
     best_loss, best_state, best_epoch, stale = float("inf"), None, -1, 0
-    history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
+    history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "rating_loss": []}
     started = time.perf_counter()
     for epoch in range(cfg.max_epochs):
         model.train()
         order = tr[torch.randperm(len(tr), generator=generator, device=device)]
-        total = 0.0
+        total = rating_total = 0.0
         for start in range(0, len(order), cfg.batch_size):
             b = order[start : start + cfg.batch_size]
             batch = {k: v[b] for k, v in data.items()}
             shown = modality_dropout(batch["present"], cfg.modality_dropout, generator)  # (B, 3)
-            loss = _genre_loss(model, batch, shown)
+            loss, embedding = _forward_losses(model, batch, shown)
+            if objective is not None:
+                rating_loss = objective(b.cpu().numpy(), embedding)
+                loss = loss + cfg.rating_weight * rating_loss
+                rating_total += float(rating_loss.detach()) * len(b)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(b)
         history["train_loss"].append(total / len(order))
+        if objective is not None:
+            history["rating_loss"].append(rating_total / len(order))
         val_loss = _mean_loss(model, data, val, cfg.batch_size * 4)
         history["val_loss"].append(val_loss)
         if progress is not None:

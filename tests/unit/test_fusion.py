@@ -290,3 +290,31 @@ def test_training_names_the_row_with_nan_features():
         seed=0,
         device="cpu",
     )
+
+
+def test_auxiliary_rating_objective_learns_and_stays_out_of_the_checkpoint():
+    catalog, features = tiny_catalog(n=120)
+    rng = np.random.default_rng(0)
+    # Two kinds of users: one likes poster feature 0 (genre 1), the other dislikes it.
+    rows = []
+    for user in range(20):
+        sign = 1 if user % 2 else -1
+        for item in rng.choice(120, size=40, replace=False):
+            rating = 3 + sign * np.tanh(features.image[item, 0]) + rng.normal(0, 0.1)
+            rows.append((user, int(catalog.movie_ids[item]), float(np.clip(rating, 0.5, 5)), 0))
+    catalog.ratings = pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+    cfg = FusionConfig(
+        **{**vars(TRAIN_CFG), "rating_weight": 1.0, "max_epochs": 15, "patience": 15}
+    )
+    net = train_fusion(features, catalog, cfg, seed=0, device="cpu")
+    losses = net.history["rating_loss"]
+    assert len(losses) == 15 and losses[-1] < 0.85 * losses[0]  # starts at the residual variance
+    plain = train_fusion(
+        features,
+        catalog,
+        FusionConfig(**{**vars(cfg), "rating_weight": 0.0, "max_epochs": 1}),
+        seed=0,
+        device="cpu",
+    )
+    assert net.state_dict().keys() == plain.state_dict().keys()  # user vectors are not saved
+    assert plain.history["rating_loss"] == []
