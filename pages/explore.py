@@ -54,14 +54,20 @@ with tab_search:
     from_map = st.session_state.get(K_MAP_PICK)
     if from_map is not None and from_map not in ids:
         ids.insert(0, int(from_map))  # opened from the map: listed even if filtered out
-    if st.session_state.get(K_MOVIE) not in ids:
-        st.session_state.pop(K_MOVIE, None)
+    if ids and st.session_state.get(K_MOVIE) not in ids:
+        # set, not dropped: a value set here is sent to the browser, which otherwise keeps
+        # showing the label of a movie the new search no longer lists
+        st.session_state[K_MOVIE] = ids[0]
     if not ids:
         st.info("No movie matches; change the search or the sidebar filters.")
     else:
         titles = v.svc.catalog.movies["title"]
         movie_id = st.selectbox(
-            "Details for", ids, key=K_MOVIE, format_func=lambda mid: str(titles.get(mid, mid))
+            "Details for",
+            ids,
+            key=K_MOVIE,
+            # the widget keeps the label, not the id: titles repeat, so the id disambiguates
+            format_func=lambda mid: f"{titles.get(mid, mid)} (#{mid})",
         )
         movie = v.svc.movie(movie_id)
         with st.container(border=True, key="explore_detail"):
