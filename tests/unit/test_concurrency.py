@@ -113,6 +113,10 @@ def test_eight_sessions_rating_at_once(svc, tiny_built, tmp_path):
             rated_so_far = {m for m, _ in sent[: j + 1]}
             assert not ({p.movie_id for p in res.picks} & rated_so_far)
     assert store.count_ratings() == sent_total
+    print(
+        f"\nCONCURRENCY: {len(plan)} sessions x {RATINGS_PER_SESSION} ratings at once: "
+        f"{sent_total} sent, {store.count_ratings()} stored, lost 0, duplicated 0"
+    )
 
     # no cross-talk in the learned adapters: replaying each user's ratings alone, one session
     # after another on a fresh database, gives the same personal state

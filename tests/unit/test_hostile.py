@@ -124,6 +124,14 @@ def test_validate_cli_names_file_and_line(corpus, tmp_path):
             missing.append(f"{case.key}: expected '{prefix}... {case.message}'")
     assert not missing, "\n".join(missing) + "\n--- output ---\n" + out
     _assert_nothing_outside(corpus, opened, REPO)
+    reported = sum(1 for ln in lines if re.match(r"\s+(movies|ratings)\.csv:\d+: ", ln))
+    print(
+        f"\nHOSTILE validate: {len(corpus.cases)} hostile inputs ({len(corpus.movie_cases())} "
+        f"movie rows, {len(corpus.rating_cases())} rating rows, {len(corpus.media_cases())} media "
+        f"paths) + {len(corpus.good_ids)} good movies; exit {rc}; {reported} problems as "
+        f"file:line; {'strace' if opened is not None else 'audit hook'}: "
+        f"{len(opened or [])} opens, none outside"
+    )
 
 
 def test_validate_bounded_in_time_and_memory(corpus, tmp_path):
@@ -369,8 +377,16 @@ def test_features_decode_bounded_in_time_and_memory(corpus, feature_run):
 
 
 def test_features_open_nothing_outside(corpus, feature_run):
-    _result, opened, _s = feature_run
+    result, opened, _s = feature_run
     _assert_nothing_outside(corpus, opened, REPO)
+    reads = result["audio_seconds_read"]
+    hour = max((v for k, v in reads.items() if k.endswith("hour.flac")), default=0)
+    print(
+        f"\nHOSTILE features: {len(result['ids'])} movies in {result['seconds']:.0f} s, peak RSS "
+        f"{result['max_rss_mb']:.0f} MB; largest decode {result['max_pixels']:,} pixels "
+        f"(limit {result['max_image_pixels']:,}); 1-hour clip: {hour:.0f} s decoded; "
+        f"{len(result['problems'])} media refused with a warning naming the file"
+    )
 
 
 # ----------------------------------------------------------------------------- build + service
