@@ -300,7 +300,9 @@ class AisfxEncoder:
     def __init__(self, cfg: FeatureConfig, device: str | torch.device = "cpu"):
         self.cfg = cfg
         self.device = torch.device(device)
-        self.model = build_aisfx().requires_grad_(False).to(self.device)
+        # channels_last: faster oneDNN convolutions on CPU, same maths
+        self.model = build_aisfx().requires_grad_(False)
+        self.model.to(self.device, memory_format=torch.channels_last)
         self.n_samples = int(round(cfg.clip_seconds * AISFX_SAMPLE_RATE))
         self.block_hop = max(1, int(round(AISFX_BLOCK * cfg.aisfx_hop)))
         self.steps = aisfx_steps(cfg)

@@ -256,7 +256,9 @@ class ImageEncoder:
                 f"features.image_backbone='{self.kind}': expected efficientnet_lite0, "
                 f"{', '.join(_RESNET_FILES)}"
             )
-        self.backbone.requires_grad_(False).to(self.device)
+        # channels_last: oneDNN's depthwise and 1x1 convolutions run about 1.5-2x faster in
+        # NHWC on CPU (measured on EfficientNet-Lite0); the maths is unchanged
+        self.backbone.requires_grad_(False).to(self.device, memory_format=torch.channels_last)
         self.precision = resolve_precision(cfg.precision, self.device)
         # The whole poster is kept (squashed to a square) rather than centre-cropped: titles
         # and faces sit near the edges of a 2:3 poster
@@ -325,25 +327,26 @@ class ImageEncoder:
     @torch.inference_mode()
     def encode_tensors(self, batch: torch.Tensor) -> np.ndarray:
         """(B, 3, S, S) -> (B, dim) float32 numpy, at the configured precision."""
+        x = batch.to(self.device).contiguous(memory_format=torch.channels_last)  # (B, 3, S, S)
         with autocast(self.precision, self.device):
-            feats = self.forward(batch.to(self.device))  # (B, dim)
+            feats = self.forward(x)  # (B, dim)
         return feats.float().cpu().numpy()
 
     def encode(
         self, paths: list[str | Path], batch_size: int | None = None
-    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Posters -> (features (N, dim) float32, ok (N,) bool, problems naming files).
-        Rows of unusable posters are zeros with ok False."""
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+        """Posters -> (features (N, dim) float32, ok (N,) bool, [(path, problem)]); each
+        problem message names the file. Rows of unusable posters are zeros with ok False."""
         batch_size = int(batch_size or self.cfg.image_batch_size)
         feats = np.zeros((len(paths), self.dim), dtype=np.float32)
         ok = np.zeros(len(paths), dtype=bool)
-        problems: list[str] = []
+        problems: list[tuple[str, str]] = []
         for start in range(0, len(paths), batch_size):
             pixels, rows = [], []
             for i in range(start, min(start + batch_size, len(paths))):
                 decoded = self.decode(paths[i])
                 if decoded.image is None:
-                    problems.append(decoded.problem)
+                    problems.append((str(paths[i]), decoded.problem))
                     continue
                 pixels.append(self.resized_pixels(decoded.image))  # (S, S, 3)
                 rows.append(i)

@@ -20,15 +20,16 @@ work: the last manifest wins and the other's new rows are recomputed next time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import secrets
 import sys
-import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -243,18 +244,13 @@ def text_key(text: str) -> str:
 def _prefetch(fn: Callable, items: list, pool: ThreadPoolExecutor, ahead: int) -> Iterator:
     """``map(fn, items)`` in order, with at most ``ahead`` items decoding in ``pool`` at once:
     decoding overlaps the model without holding every decoded poster in memory."""
-    pending = []
-    it = iter(items)
-    for item in it:
+    pending: deque = deque()
+    for item in items:
+        if len(pending) >= max(1, ahead):
+            yield pending.popleft().result()
         pending.append(pool.submit(fn, item))
-        if len(pending) >= ahead:
-            break
     while pending:
-        future = pending.pop(0)
-        nxt = next(it, None) if len(pending) < ahead else None
-        if nxt is not None:
-            pending.append(pool.submit(fn, nxt))
-        yield future.result()
+        yield pending.popleft().result()
 
 
 def _chunks(seq: list, size: int) -> Iterable[list]:
@@ -297,7 +293,7 @@ class _Reporter:
 
 class FeatureExtractor:
     """The frozen encoders, built on first use (an up-to-date cache never loads a model), plus
-    the batched, decode-overlapped loops that feed them. ``computed`` counts items actually
+    the batched, item-parallel loops that feed them. ``computed`` counts items actually
     encoded per modality (cache misses)."""
 
     def __init__(self, cfg: FeatureConfig, device: str | None = None):
@@ -305,11 +301,6 @@ class FeatureExtractor:
         self.device = device or cfg.device or pick_device()
         self.computed = {"text": 0, "image": 0, "audio": 0}
         self._text = self._image = self._audio = self._aisfx = None
-        self._lock = threading.Lock()
-        if cfg.torch_threads > 0:
-            import torch
-
-            torch.set_num_threads(int(cfg.torch_threads))
 
     @property
     def precision(self) -> str:
@@ -372,93 +363,95 @@ class FeatureExtractor:
         raise ValueError(f"features.audio_kind='{c.audio_kind}': expected logmel or aisfx")
 
     # batched loops -----------------------------------------------------------------
-    def encode_texts(self, texts: list[str], report: _Reporter) -> np.ndarray:
-        """(N,) synopses -> (N, 384)."""
-        out = []
-        # chunks of a few batches: progress moves and the length-sorting inside encode()
-        # still sees enough texts to group similar lengths
-        for chunk in _chunks(texts, 4 * self.cfg.text_batch_size):
-            out.append(self.text_encoder.encode(chunk))
-            self.computed["text"] += len(chunk)
-            report.advance(len(chunk))
-        return np.concatenate(out) if out else np.zeros((0, 384), np.float32)
+    @property
+    def workers(self) -> int:
+        return max(1, int(self.cfg.decode_workers or os.cpu_count() or 1))
 
-    def _pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max(1, self.cfg.decode_workers), thread_name_prefix="decode")
+    @contextlib.contextmanager
+    def _threads(self):
+        """Item-parallel workers, each with single-threaded torch (unless ``torch_threads`` says
+        otherwise): on 2 cores this scales as well as 2 intra-op threads when the machine is
+        idle, and degrades far less when other processes compete, because no thread ever waits
+        at a parallel-region barrier for a descheduled peer. Torch's thread count is
+        process-wide, so it is restored afterwards."""
+        import torch
 
-    def encode_images(
-        self, paths: list[str], report: _Reporter
-    ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+        before = torch.get_num_threads()
+        want = int(self.cfg.torch_threads) or (1 if self.workers > 1 else before)
+        torch.set_num_threads(want)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+    def _run(self, modality: str, items: list, batch_size: int, work, report: _Reporter) -> list:
+        """``work(batch) -> (values, ok, problems)`` over batches of ``items`` in the worker
+        pool, results in order; progress and ``computed`` advance per finished batch."""
+        batches = list(_chunks(items, max(1, int(batch_size))))
+        results = []
+        with self._threads(), ThreadPoolExecutor(self.workers, "mmrec-features") as pool:
+            for batch, result in zip(batches, _prefetch(work, batches, pool, 2 * self.workers)):
+                results.append(result)
+                self.computed[modality] += int(np.count_nonzero(result[1]))
+                report.advance(len(batch))
+        return results
+
+    @staticmethod
+    def _gather(results: list, shape: tuple[int, ...]):
+        if not results:
+            return np.zeros((0, *shape), np.float32), np.zeros(0, bool), []
+        values = np.concatenate([r[0] for r in results])
+        ok = np.concatenate([r[1] for r in results])
+        return values, ok, [p for r in results for p in r[2]]
+
+    def encode_texts(self, texts: list[str], report: _Reporter):
+        """(N,) synopses -> ((N, 384), ok (N,), [])."""
+        enc = self.text_encoder
+        # sorted by length across the whole set, so each batch trims most of its padding
+        order = np.argsort([len(t) for t in texts], kind="stable")
+
+        def work(idx: list[int]):
+            vec = enc.encode([texts[i] for i in idx])  # (B, 384)
+            return vec, np.ones(len(idx), bool), []
+
+        results = self._run("text", order.tolist(), self.cfg.text_batch_size, work, report)
+        values, ok, _ = self._gather(results, (enc.dim,))
+        out = np.zeros_like(values)
+        out[order] = values
+        return out, ok, []
+
+    def encode_images(self, paths: list[str], report: _Reporter):
         """(N,) poster paths -> ((N, dim), ok (N,), [(path, problem)])."""
         enc = self.image_encoder
-        feats = np.zeros((len(paths), enc.dim), dtype=np.float32)
-        ok = np.zeros(len(paths), dtype=bool)
-        problems: list[tuple[str, str]] = []
+        results = self._run("image", paths, self.cfg.image_batch_size, enc.encode, report)
+        return self._gather(results, (enc.dim,))
 
-        def load(path: str):
-            decoded = enc.decode(path)
-            if decoded.image is None:
-                return None, decoded.problem
-            return enc.resized_pixels(decoded.image), None  # (S, S, 3) uint8, no torch
-
-        bs = int(self.cfg.image_batch_size)
-        with self._pool() as pool:
-            batch, rows = [], []
-            for i, (tensor, problem) in enumerate(_prefetch(load, paths, pool, 2 * bs)):
-                if tensor is None:
-                    problems.append((paths[i], problem))
-                else:
-                    batch.append(tensor)
-                    rows.append(i)
-                if len(batch) == bs or (i == len(paths) - 1 and batch):
-                    pixels = enc.normalize_batch(np.stack(batch))  # (B, 3, S, S)
-                    feats[rows] = enc.encode_tensors(pixels)  # (B, dim)
-                    ok[rows] = True
-                    self.computed["image"] += len(batch)
-                    batch, rows = [], []
-                report.advance(1)
-        return feats, ok, problems
-
-    def encode_audio(
-        self, paths: list[str], report: _Reporter
-    ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+    def encode_audio(self, paths: list[str], report: _Reporter):
         """(N,) clip paths -> ((N, T, F), ok (N,), [(path, problem)])."""
         from mmrec.features.audio import AudioDecodeError
 
         _, shape = self.audio_spec()
-        out = np.zeros((len(paths), *shape), dtype=np.float32)
-        ok = np.zeros(len(paths), dtype=bool)
-        problems: list[tuple[str, str]] = []
         aisfx = self.cfg.audio_kind == "aisfx"
-        # the pool decodes (libsndfile releases the GIL); spectrograms and the aisfx CNN run
-        # batched in torch here, so only torch's own threads do the heavy maths
-        frontend = self.aisfx_encoder if aisfx else self.audio_frontend
-        work = frontend.clip
+        # a worker takes each clip from file to spectrogram (libsndfile and torch release the
+        # GIL); for aisfx it then runs the CNN on its batch of clips
+        prepare = self.aisfx_encoder.clip_blocks if aisfx else self.audio_frontend.sequence
 
-        def load(path: str):
-            try:
-                return work(path), None
-            except AudioDecodeError as exc:
-                return None, str(exc)
+        def work(batch: list[str]):
+            values, ok, problems = [], np.zeros(len(batch), bool), []
+            for j, path in enumerate(batch):
+                try:
+                    values.append(prepare(path))
+                    ok[j] = True
+                except AudioDecodeError as exc:
+                    problems.append((path, str(exc)))
+            out = np.zeros((len(batch), *shape), np.float32)
+            if values:
+                stacked = np.stack(values)  # (b, T, F) or aisfx (b, T_blocks, 100, 96)
+                out[ok] = self.aisfx_encoder.encode_blocks(stacked) if aisfx else stacked
+            return out, ok, problems
 
-        per_batch = max(1, self.cfg.aisfx_batch_size // shape[0]) if aisfx else 32
-        with self._pool() as pool:
-            batch, rows = [], []
-            for i, (value, problem) in enumerate(
-                _prefetch(load, paths, pool, 2 * max(per_batch, self.cfg.decode_workers))
-            ):
-                if value is None:
-                    problems.append((paths[i], problem))
-                else:
-                    batch.append(value)
-                    rows.append(i)
-                if len(batch) == per_batch or (i == len(paths) - 1 and batch):
-                    out[rows] = frontend.sequences(np.stack(batch))  # (B, T, F)
-                    ok[rows] = True
-                    self.computed["audio"] += len(batch)
-                    batch, rows = [], []
-                report.advance(1)
-        return out, ok, problems
+        batch = max(1, self.cfg.aisfx_batch_size // shape[0]) if aisfx else 8
+        return self._gather(self._run("audio", paths, batch, work, report), shape)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -581,9 +574,9 @@ def compute_features(
         if todo:
             rows = list(todo.values())
             result = encode([sources[i] for i in rows], report)
-            values, ok, probs = result if isinstance(result, tuple) else (result, None, [])
+            values, ok, probs = result
             for j, key in enumerate(todo):
-                if ok is None or ok[j]:
+                if ok[j]:
                     cache.add(key, values[j])
             _warn_problems(probs, modality, data_dir, problems)
             live = {k for k in keys if k is not None}

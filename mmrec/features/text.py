@@ -12,6 +12,7 @@ differentiable forwards.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,7 @@ class TextEncoder:
         self.model = AutoModel.from_pretrained(self.model_dir, local_files_only=True)
         self.model.eval().requires_grad_(False).to(self.device)
         self.max_tokens = int(cfg.text_max_tokens)
+        self._tokenizer_lock = threading.Lock()
         # encode() runs at this precision; the differentiable forwards run at whatever the
         # caller sets up (float32 by default, which attribution methods want)
         self.precision = resolve_precision(cfg.precision, self.device)
@@ -106,13 +108,16 @@ class TextEncoder:
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Fixed-length tokens: ``input_ids`` / ``attention_mask`` / ``token_type_ids``,
         each (B, max_tokens) int64 on the encoder's device."""
-        enc = self.tokenizer(
-            list(texts),
-            padding="max_length",
-            truncation=True,
-            max_length=self.max_tokens,
-            return_tensors="pt",
-        )
+        # the Rust tokenizer raises "Already borrowed" when two threads set its padding /
+        # truncation at once; tokenizing is cheap next to the model, so it is serialised
+        with self._tokenizer_lock:
+            enc = self.tokenizer(
+                list(texts),
+                padding="max_length",
+                truncation=True,
+                max_length=self.max_tokens,
+                return_tensors="pt",
+            )
         return {k: v.to(self.device) for k, v in enc.items()}
 
     def preprocess(self, texts: list[str]) -> dict[str, torch.Tensor]:
