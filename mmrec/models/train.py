@@ -312,10 +312,10 @@ def _train_fusion(
         rate = data["labels"][tr].mean(0).clamp(1e-3, 1 - 1e-3)  # (G,)
         model.genre_head.bias.copy_(torch.log(rate / (1 - rate)))
 
-    rating_ratings = catalog.ratings if ratings is None else ratings
+    rating_rows = catalog.ratings if ratings is None else ratings
     objective = None
-    if cfg.rating_weight > 0 and rating_ratings is not None and len(rating_ratings):
-        objective = RatingObjective(rating_ratings, catalog, train_idx, cfg.embed_dim, device)
+    if cfg.rating_weight > 0 and rating_rows is not None and len(rating_rows):
+        objective = RatingObjective(rating_rows, catalog, train_idx, cfg.embed_dim, device)
     params = list(model.parameters()) + (list(objective.parameters()) if objective else [])
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     val = torch.as_tensor(val_idx, device=device)
