@@ -57,7 +57,7 @@ much each group counts, a bias N(0, .45) and a noise std U(0.25, 0.7) stars. Bec
 text-only, visual style poster-only and audio style trailer-only, a user's preference is
 only fully predictable from all three modalities (plus the ratings, for quality).
 
-Ratings: user u rates n_u movies, n_u = lognormal around sqrt(min * max) * 0.75 (sigma 0.75)
+Ratings: user u rates n_u movies, n_u = lognormal around sqrt(min * max) (sigma 0.75)
 clipped to [``min_ratings_per_user``, ``max_ratings_per_user``] (and to the catalog size).
 Which movies: Gumbel top-n_u on ``log popularity + gamma_u (expected(u, m) - 3)``, gamma_u ~
 U(0.5, 1.5): popular movies are watched much more and people watch what they expect to like
@@ -738,6 +738,11 @@ def _sample_users(cfg: DemoConfig, movies: dict, rng: np.random.Generator) -> Hi
         user_bias=rng.normal(0.0, 0.45, u).astype(np.float32),
         user_noise=rng.uniform(0.25, 0.7, u).astype(np.float32),
         item_quality=movies["quality"],
+        # Calibrated so the *observed* ratings (biased towards liked movies by the watch
+        # choice) look like MovieLens (mean 3.50, std 1.04): 3.46 / 1.05 at the default size,
+        # 3.71 / 0.98 with 5,000 movies (more choice, so people find more they like).
+        offset=0.0,
+        strength=1.8,
         group_scale=group_scales(items, weights, centers),
         feature_names={
             "genre": list(GENRES),
@@ -761,7 +766,7 @@ def _sample_ratings(
     """(userId, movieId, rating, timestamp) rows, sorted by user then movie."""
     n = len(model.movie_ids)
     lo, hi = min(cfg.min_ratings_per_user, n), min(cfg.max_ratings_per_user, n)
-    median = math.sqrt(cfg.min_ratings_per_user * cfg.max_ratings_per_user) * 0.75
+    median = math.sqrt(cfg.min_ratings_per_user * cfg.max_ratings_per_user)  # 63 for 20..200
     counts = np.clip(
         np.round(np.exp(rng.normal(math.log(median), 0.75, len(model.user_ids)))), lo, hi
     )

@@ -89,7 +89,7 @@ class HiddenUserModel:
     user_noise: np.ndarray  # (U,) std of the rating noise, in stars
     item_quality: np.ndarray  # (N,) shared appeal no modality shows
     group_scale: np.ndarray  # (4,) unit-variance normaliser per group
-    offset: float = 0.7  # logit of the average rating: 0.5 + 4.5 * sigmoid(0.7) ~ 3.5
+    offset: float = 0.0  # base logit (the demo's watch choice lifts the observed mean to ~3.5)
     strength: float = 1.8  # how strongly tastes move the logit
     feature_names: dict[str, list[str]] = field(default_factory=dict)  # group -> names (D_g)
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # diagnostics, saved as extra_*
@@ -250,7 +250,11 @@ class HiddenUserModel:
             ) from None
         except (OSError, ValueError) as exc:
             raise HiddenModelError(f"{json_path}: unreadable: {exc}") from None
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        if (
+            not isinstance(meta, dict)
+            or meta.get("format") != FORMAT
+            or meta.get("version") != VERSION
+        ):
             raise HiddenModelError(
                 f"{json_path}: format {meta.get('format')!r} version {meta.get('version')!r}, "
                 f"expected {FORMAT!r} version {VERSION}"
@@ -268,6 +272,8 @@ class HiddenUserModel:
         missing = [k for k in required if k not in arrays]
         if missing:
             raise HiddenModelError(f"{npz_path}: missing arrays {missing}")
+        if not all(isinstance(meta.get(k), (int, float)) for k in ("offset", "strength")):
+            raise HiddenModelError(f"{json_path}: 'offset' and 'strength' must be numbers")
         try:
             return cls(
                 user_ids=arrays["user_ids"],
@@ -280,8 +286,8 @@ class HiddenUserModel:
                 user_noise=arrays["user_noise"],
                 item_quality=arrays["item_quality"],
                 group_scale=arrays["group_scale"],
-                offset=float(meta.get("offset", 0.7)),
-                strength=float(meta.get("strength", 1.8)),
+                offset=float(meta["offset"]),
+                strength=float(meta["strength"]),
                 feature_names={g: list(v) for g, v in meta.get("feature_names", {}).items()},
                 extras={k[len("extra_") :]: v for k, v in arrays.items() if k.startswith("extra_")},
                 meta={k: v for k, v in meta.items() if k not in ("feature_names",)},

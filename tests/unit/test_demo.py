@@ -280,3 +280,20 @@ def test_ogg_serial_rewrite_keeps_valid_crcs():
     assert len(re.findall(b"OggS", fixed)) == len(re.findall(b"OggS", raw))
     decoded, _ = sf.read(io.BytesIO(fixed), dtype="float32")
     assert decoded.shape == (22_050,) and zlib.crc32(fixed) != zlib.crc32(raw)
+
+
+def test_pool_forks_only_without_other_threads():
+    import threading
+
+    # Other tests in the session may have left threads behind; then spawn is the right answer.
+    alone = threading.active_count() == 1
+    assert demo._pool_context().get_start_method() == ("fork" if alone else "spawn")
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        # A Streamlit server or a tokenizer pool would be running threads: never fork those.
+        assert demo._pool_context().get_start_method() == "spawn"
+    finally:
+        stop.set()
+        worker.join()
