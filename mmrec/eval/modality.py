@@ -269,7 +269,7 @@ def evaluate_modality(
     result = {
         "kind": "modality",
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": command or shlex.join([Path(sys.executable).name, *sys.argv]),
+        "command": command or _invocation(),
         "data_dir": str(catalog.data_dir),
         "n_movies": int(catalog.n_movies) if hasattr(catalog, "n_movies") else len(labels),
         "n_evaluated": int(len(pool)),
@@ -321,6 +321,14 @@ def _comparison(rows: list[dict]) -> dict:
             "holds": bool(margin > spread),
         }
     return out
+
+
+def _invocation() -> str:
+    """How this process was started, as a user would type it (``python -m mmrec ...``)."""
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).parts[-2:] == ("mmrec", "__main__.py"):
+        return shlex.join(["python", "-m", "mmrec", *argv[1:]])
+    return shlex.join(["python", *argv])
 
 
 def _machine() -> dict:
