@@ -218,7 +218,7 @@ def seen_mask(next_seen: torch.Tensor, n_items: int) -> torch.Tensor:
 
 def double_dqn_targets(
     next_q_online: torch.Tensor,
-    next_q_target: torch.Tensor,
+    next_q_target,
     next_seen_mask: torch.Tensor,
     rewards: torch.Tensor,
     dones: torch.Tensor,
@@ -226,15 +226,21 @@ def double_dqn_targets(
 ) -> torch.Tensor:
     """``y = r + gamma * (1 - done) * Q_target(s', argmax_{a' unseen} Q_online(s', a'))``.
 
-    Shapes: next_q_* ``(B, N)``, mask ``(B, N)`` True = not allowed, rewards/dones ``(B,)``.
+    Shapes: next_q_online ``(B, N)``, mask ``(B, N)`` True = not allowed, rewards/dones
+    ``(B,)``. ``next_q_target`` is either the target net's ``(B, N)`` values or a function
+    ``best (B,) -> (B,)`` evaluating only the picked items (what training uses: the target
+    tower then runs on B items instead of the whole catalog).
     Double DQN: the online net picks a', the target net values it -- taking the max of one
     noisy estimate (plain DQN) systematically overestimates, worse with thousands of actions.
     Masking matters as much: a' must be a movie the user has not seen, else the target is the
     value of an action the policy can never take.
     """
     masked = next_q_online.masked_fill(next_seen_mask, float("-inf"))  # (B, N)
-    best = masked.argmax(dim=1, keepdim=True)  # (B, 1)
-    next_value = next_q_target.gather(1, best).squeeze(1)  # (B,)
+    best = masked.argmax(dim=1)  # (B,)
+    if callable(next_q_target):
+        next_value = next_q_target(best)  # (B,)
+    else:
+        next_value = next_q_target.gather(1, best[:, None]).squeeze(1)  # (B,)
     # Everything seen (catalog exhausted) -> the episode terminated; no bootstrap value.
     no_action = next_seen_mask.all(dim=1)
     next_value = torch.where(no_action, torch.zeros_like(next_value), next_value)
@@ -343,14 +349,8 @@ class DQNAgent:
         actions = torch.as_tensor(batch["actions"], device=dev)  # (B,)
         rewards = torch.as_tensor(batch["rewards"], device=dev)  # (B,)
         dones = torch.as_tensor(batch["dones"], device=dev)  # (B,)
-        n_items = self.item_x.shape[0]
         with torch.no_grad():
-            mask = seen_mask(torch.as_tensor(batch["next_seen"], device=dev), n_items)  # (B, N)
-            next_q_online = self.q_network(next_states, self.item_x)  # (B, N)
-            next_q_target = self.target_network(next_states, self.item_x)  # (B, N)
-            td_target = double_dqn_targets(
-                next_q_online, next_q_target, mask, rewards, dones, self.cfg.gamma
-            )  # (B,)
+            td_target = self._td_targets(batch, next_states, rewards, dones)  # (B,)
         q = self.q_network.q_sa(states, self.item_x[actions])  # (B,)
         # Huber: a surprising rating (noise) moves the weights by a bounded amount.
         loss = F.smooth_l1_loss(q, td_target)
@@ -366,20 +366,30 @@ class DQNAgent:
             sync_target(self.q_network, self.target_network, 1.0)
         return float(loss.item())
 
+    def _td_targets(self, batch, next_states, rewards, dones) -> torch.Tensor:
+        """Masked double-DQN targets ``(B,)``; call under ``torch.no_grad()``."""
+        n_items = self.item_x.shape[0]
+        mask = seen_mask(torch.as_tensor(batch["next_seen"], device=self.device), n_items)  # (B, N)
+        # The online item tower over the catalog is the acting cache: current weights, and
+        # computed once per gradient step whether acting or learning asks first.
+        vec, bias = self._item_reps()  # (N, E), (N,)
+        next_q_online = self.q_network.states(next_states) @ vec.T + bias  # (B, N)
+
+        def target_value(best: torch.Tensor) -> torch.Tensor:
+            return self.target_network.q_sa(next_states, self.item_x[best])  # (B,)
+
+        return double_dqn_targets(next_q_online, target_value, mask, rewards, dones, self.cfg.gamma)
+
     @_few_threads_method
     def td_loss(self, batch: dict[str, np.ndarray]) -> float:
         """The TD loss of a batch without updating (for tests and telemetry)."""
         dev = self.device
         with torch.no_grad():
-            mask = seen_mask(torch.as_tensor(batch["next_seen"], device=dev), self.item_x.shape[0])
-            ns = torch.as_tensor(batch["next_states"], device=dev)
-            y = double_dqn_targets(
-                self.q_network(ns, self.item_x),
-                self.target_network(ns, self.item_x),
-                mask,
+            y = self._td_targets(
+                batch,
+                torch.as_tensor(batch["next_states"], device=dev),
                 torch.as_tensor(batch["rewards"], device=dev),
                 torch.as_tensor(batch["dones"], device=dev),
-                self.cfg.gamma,
             )
             actions = torch.as_tensor(batch["actions"], device=dev)
             q = self.q_network.q_sa(

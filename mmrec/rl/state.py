@@ -28,6 +28,7 @@ RATING_MID = 2.75
 RATING_HALF_RANGE = 2.25
 LIKED_RATING = 4.0
 PRIOR_MEAN_RATING = 3.5  # typical MovieLens mean, used before any rating is known
+ONBOARDING_TITLE_RATING = 4.5  # a title picked as "liked" at sign-up counts as this rating
 MEAN_PRIOR_COUNT = 5.0  # pseudo-ratings shrinking each movie's mean towards the global mean
 
 
@@ -64,6 +65,22 @@ class UserState:
         return UserState(
             self.user_id, [*self.history, (int(movie_id), float(rating))], list(self.liked_genres)
         )
+
+
+def onboarding_state(
+    user_id: int,
+    liked_genres: Sequence[str] = (),
+    liked_movie_ids: Sequence[int] = (),
+    rating: float = ONBOARDING_TITLE_RATING,
+) -> UserState:
+    """A new user's state from the sign-up choices: ticked genres and a few liked titles.
+
+    Liked titles enter as ratings of ``rating`` (their rating-weighted profile then points at
+    them), so every ranker -- DQN, content, LinUCB, EASE -- can use them from the first call.
+    """
+    return UserState(
+        int(user_id), [(int(m), float(rating)) for m in liked_movie_ids], list(liked_genres)
+    )
 
 
 @dataclass

@@ -38,7 +38,7 @@ from mmrec.rl.dqn import (
 )
 from mmrec.rl.env import MovieRecEnv, split_users, watch_fraction
 from mmrec.rl.simulator import FittedUserModel
-from mmrec.rl.state import CatalogIndex, StateEncoder, UserState, rating_to_unit
+from mmrec.rl.state import CatalogIndex, StateEncoder, UserState, onboarding_state, rating_to_unit
 from mmrec.rl.train import load_policy, save_policy, train_policy
 
 N_MOVIES, N_USERS, DIM = 30, 24, 8
@@ -228,6 +228,15 @@ def test_double_dqn_target_uses_online_argmax_over_unmasked_items():
     # row 1: online picks item 1 (9.0); target values it 20 although target's max is 30
     # row 2: done -> reward only
     assert y.tolist() == pytest.approx([1.0 + 0.9 * 30.0, 0.5 + 0.9 * 20.0, 0.0])
+    # The lazy form training uses (target evaluated only at the picked items) agrees.
+    picked = []
+
+    def target_at(best):
+        picked.append(best.tolist())
+        return target.gather(1, best[:, None]).squeeze(1)
+
+    y_lazy = double_dqn_targets(online, target_at, seen, rewards, dones, gamma=0.9)
+    assert picked == [[2, 1, 2]] and torch.allclose(y_lazy, y)
     all_seen = seen_mask(torch.tensor([[0, 1, 2]]), 3)
     y2 = double_dqn_targets(
         online[:1], target[:1], all_seen, torch.tensor([0.3]), torch.tensor([0.0]), 0.9
@@ -442,6 +451,11 @@ def test_popularity_content_and_supervised_rankers(world):
     comedy = content.score(UserState(1, [], ["Comedy"]), np.arange(N_MOVIES))
     top = np.argsort(-comedy)[:5]
     assert all("Comedy" in catalog.movies.iloc[i]["genres"] for i in top)  # cold start by genre
+    # A few liked titles at sign-up: their genre leads the content ranking at once.
+    liked = [int(catalog.movie_ids[i]) for i in (0, 3)]  # both Action (genre = index % 3)
+    titles = content.score(onboarding_state(7, [], liked), np.arange(N_MOVIES))
+    top = [i for i in np.argsort(-titles) if i not in (0, 3)][:5]
+    assert all("Action" in catalog.movies.iloc[i]["genres"] for i in top)
     sup = SupervisedRanker.fit(catalog.ratings, emb, index, EnvConfig(history_len=3), epochs=30)
     s = sup.score(UserState(1, [], []), np.arange(N_MOVIES))
     assert s.shape == (N_MOVIES,) and np.isfinite(s).all()
