@@ -11,7 +11,7 @@ from mmrec.ui import loaders as L
 v = L.view()
 st.title("Data")
 data_dir, ckpt_dir = L.current_paths()
-st.markdown(f"Data folder `{L.md(data_dir)}` · checkpoints `{L.md(ckpt_dir)}`")
+st.markdown(f"Data folder {L.md(data_dir)} · checkpoints {L.md(ckpt_dir)}")
 
 
 def _build(force_msg: str) -> None:
@@ -91,7 +91,7 @@ else:
 st.subheader("Switch data folder", anchor=False)
 base = L.base_config()
 st.caption(
-    f"Default (demo): `{L.md(base.paths.data_dir)}`. An imported catalog: e.g. the folder written "
+    f"Default (demo): {L.md(base.paths.data_dir)}. An imported catalog: e.g. the folder written "
     "by `python -m mmrec import-movielens --data data/movielens ...`."
 )
 with st.form("switch_form", border=True):

@@ -21,7 +21,7 @@ REPORTS = {
 reports = L.find_reports(v.svc)
 data_dir, ckpt_dir = L.current_paths()
 st.caption(
-    f"Reports read from `reports/*.json`. Data `{L.md(data_dir)}`, checkpoints `{L.md(ckpt_dir)}`."
+    f"Reports read from `reports/*.json`. Data {L.md(data_dir)}, checkpoints {L.md(ckpt_dir)}."
 )
 
 others = [k for k in reports if not any(k == n or k.startswith(n) for n in REPORTS)]

@@ -234,3 +234,15 @@ def drag_slider_to_min(page, key: str) -> float:
         page.keyboard.press("Home")
         wait_idle(page)
     return slider_value(page, key)
+
+
+def card_scores(page) -> list[tuple[int, float]]:
+    """(movie id, Q shown on the card) for every card on the grid, in page order."""
+    import re
+
+    out = []
+    for mid in card_ids(page):
+        text = page.locator(f".st-key-card_{mid}").inner_text()
+        m = re.search(r"\bQ (-?\d+\.\d+)", text)
+        out.append((mid, float(m.group(1)) if m else float("nan")))
+    return out

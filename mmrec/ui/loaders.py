@@ -192,7 +192,9 @@ def view() -> View:
         min_avg_rating=float(ss.get(K_MIN_AVG, 3.5)) if ss.get(K_HIGH) else None,
     )
     user = ss.get(K_USER)
-    user_id = None if user in (None, NEW_USER) else int(user)
+    if isinstance(user, str) and svc is not None:  # a label sent back by the browser
+        user = next((u["user_id"] for u in users(svc) if u["name"] == user), None)
+    user_id = int(user) if isinstance(user, int) and user != NEW_USER else None
     if (
         svc is not None
         and user_id is not None
@@ -380,9 +382,16 @@ def render_sidebar() -> View:
 
     all_users = users(svc)
     ids = [u["user_id"] for u in all_users]
-    names = {u["user_id"]: f"{u['name']} ({u['n_ratings']} ratings)" for u in all_users}
+    # Labels must not change while a user is selected (the browser sends the selected label
+    # back; a label with a rating count would stop matching after the next rating).
+    names = {u["user_id"]: u["name"] for u in all_users}
+    counts = {u["user_id"]: u["n_ratings"] for u in all_users}
     options = ids + [NEW_USER]
-    if ss.get(K_USER) not in options:
+    current = ss.get(K_USER)
+    if isinstance(current, str):  # a stale label: map it back to the id
+        current = next((i for i, n in names.items() if n == current), None)
+        ss[K_USER] = current
+    if current not in options:
         ss[K_USER] = ids[-1] if ids else NEW_USER
     sb.selectbox(
         "User",
@@ -391,6 +400,9 @@ def render_sidebar() -> View:
         format_func=lambda u: "➕ New user …" if u == NEW_USER else names.get(u, str(u)),
         help="Pick an existing user or create a new one (onboarding on the For you page).",
     )
+    if ss.get(K_USER) in counts:
+        n = counts[ss[K_USER]]
+        sb.caption(f"{n} rating{'s' if n != 1 else ''} stored")
 
     sb.markdown("**Modality weights**")
     for m, label in (
@@ -449,7 +461,7 @@ def render_sidebar() -> View:
         help="Clears this session's weights, filters and notes. Your stored ratings stay.",
     )
     data_dir, _ = current_paths()
-    sb.caption(f"Data: `{md(data_dir)}`")
+    sb.caption(f"Data: {md(data_dir)}")
     return view()
 
 
