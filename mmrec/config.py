@@ -230,7 +230,7 @@ class UIConfig:
 
 @dataclass
 class ExplainConfig:
-    text_steps: int = 16  # Integrated Gradients steps on the MiniLM embedding layer (cost ~ steps)
+    text_steps: int = 32  # Integrated Gradients steps on the MiniLM embedding layer (cost ~ steps)
     image_steps: int = 32  # IG steps on the poster (14x14 stage: cheap; pixels: costly)
     audio_steps: int = 32  # IG steps on the log-mel spectrogram
     method: str = "gausslegendre"  # Captum IG quadrature; converges in fewer steps than riemann

@@ -39,11 +39,18 @@ class TrailerAttribution:
     notes: list[str] = field(default_factory=list)
 
 
-def best_span(frame_scores: np.ndarray, width: int) -> tuple[int, float]:
-    """Start frame of the ``width``-frame window with the largest summed score, and that sum."""
-    width = max(1, min(int(width), len(frame_scores)))
-    sums = np.convolve(frame_scores, np.ones(width), mode="valid")  # (frames - width + 1,)
-    start = int(np.argmax(sums))
+def best_span(
+    frame_scores: np.ndarray, width: int, n_active: int | None = None
+) -> tuple[int, float]:
+    """Start frame and summed score of the most influential ``width``-frame window.
+
+    Only windows inside the first ``n_active`` frames (the real audio, not the silence a short
+    clip is padded with) are considered. The window that raises the score most wins; if no
+    window raises it, the one that lowers it most."""
+    n = len(frame_scores) if n_active is None else max(1, min(int(n_active), len(frame_scores)))
+    width = max(1, min(int(width), n))
+    sums = np.convolve(frame_scores[:n], np.ones(width), mode="valid")  # (n - width + 1,)
+    start = int(np.argmax(sums)) if sums.max() > 0 else int(np.argmin(sums))
     return start, float(sums[start])
 
 
@@ -75,13 +82,20 @@ def attribute_trailer(
     heat = attr[0].detach().float()  # (M, frames)
     frame_scores = heat.sum(dim=0).double().numpy()  # (frames,)
     sec_per_frame = float(audio_frontend.cfg.hop_length) / float(audio_frontend.sample_rate)
-    start, span_score = best_span(frame_scores, round(span_seconds / sec_per_frame))
-    width = max(1, min(round(span_seconds / sec_per_frame), len(frame_scores)))
+    sounding = np.flatnonzero((logmel[0] > SILENCE_DB + 1e-3).any(dim=0).numpy())
+    n_active = int(sounding[-1]) + 1 if len(sounding) else len(frame_scores)
+    width = max(1, min(round(span_seconds / sec_per_frame), n_active))
+    start, span_score = best_span(frame_scores, width, n_active)
     with torch.no_grad():
         q_in, q_base = (float(v) for v in forward(torch.cat([logmel, silence])))
     notes = []
     if span_score <= 0:
-        notes.append("no stretch of the trailer raises the score; the span shown lowers it least")
+        notes.append("no stretch of the trailer raises the score; the span shown lowers it most")
+    if n_active < len(frame_scores):
+        notes.append(
+            f"the clip is {n_active * sec_per_frame:.1f} s long; the rest of the "
+            f"{len(frame_scores) * sec_per_frame:.0f} s window is silence and carries no attribution"
+        )
     return TrailerAttribution(
         heatmap=heat,
         logmel=logmel[0],

@@ -347,6 +347,8 @@ class Explainer:
         notes = [f"no {MEDIA[m]} for this movie: its {MEDIA[m]} share is 0" for m in absent]
         notes += [f"{m} weight is 0: the {MEDIA[m]} has no effect on the score" for m in muted]
         parts = self._attributions(qf, ctx, row, step_counts, timings, notes)
+        for part in parts.values():
+            notes.extend(getattr(part, "notes", None) or [])
         for m, part in parts.items():
             # the maps explain Q with the re-encoded input; say so when the feature cache (which
             # may hold bf16-encoded vectors) gives a visibly different Q

@@ -82,8 +82,10 @@ def test_why_this_pick_in_chromium(tiny_built, tmp_path):
 
             # every card carries its modality share bar
             cards = B.card_ids(page)
-            bars = page.locator('[class*="st-key-card_"]').filter(has_text="synopsis").filter(
-                has_text="trailer"
+            bars = (
+                page.locator('[class*="st-key-card_"]')
+                .filter(has_text="synopsis")
+                .filter(has_text="trailer")
             )
             assert bars.count() == len(cards), (bars.count(), len(cards))
             _shot(page, "why-01-home-share-bars")
@@ -107,6 +109,17 @@ def test_why_this_pick_in_chromium(tiny_built, tmp_path):
             assert page.locator("audio").count() >= 1
             assert page.get_by_text("which you rated 5★").count() >= 1
             _shot(page, "why-02-explanation")
+            # Streamlit scrolls inside its own container, so full-page shots stop at the fold:
+            # the heatmaps are also saved as element shots
+            for name, selector in (
+                ("shares", '[data-testid="stPlotlyChart"]'),
+                ("synopsis", ".st-key-why_text"),
+                ("poster", ".st-key-why_poster"),
+                ("trailer", ".st-key-why_trailer"),
+            ):
+                element = page.locator(selector).first
+                element.scroll_into_view_if_needed(timeout=30_000)
+                element.screenshot(path=str(ARTIFACTS / f"why-02-{name}.png"), timeout=30_000)
 
             # the randomisation check shows one correlation per map
             page.locator('[data-testid="stExpander"]').filter(has_text="Sanity check").locator(

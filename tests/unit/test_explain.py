@@ -118,6 +118,8 @@ def test_best_span_and_spearman():
     scores = np.array([0, 1, -1, 2, 3, 1, -5, 0.5])
     assert best_span(scores, 3) == (3, 6.0)
     assert best_span(scores, 100)[0] == 0  # window wider than the clip: the whole clip
+    assert best_span(scores, 2, n_active=3) == (0, 1.0)  # padded silence is never chosen
+    assert best_span(np.array([-1.0, -3.0, -0.5, 0.0, 0.0]), 1, n_active=3) == (1, -3.0)
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert math.isnan(spearman([0, 0, 0, 0], [0, 0, 0, 0]))
@@ -212,6 +214,8 @@ def test_attribution_shapes_match_inputs(svc, explanation):
     start, end = e.trailer.span
     assert 0 <= start < end <= frames * e.trailer.seconds_per_frame + 1e-9
     assert end - start == pytest.approx(svc.cfg.explain.audio_span_seconds, abs=0.05)
+    # the tiny demo's clips are shorter than the encoder's window: the span stays in the sound
+    assert end <= svc.cfg.demo.clip_seconds + 0.1
 
 
 def _check_completeness(part, rel: float) -> None:
