@@ -190,18 +190,24 @@ def evaluate_policy(
     agent=None,
     progress: Progress | None = None,
     command: str | None = None,
+    learning_curves: dict | None = None,
 ) -> dict:
     """Evaluate the DQN (trained per seed unless ``agent`` is given) against every baseline.
 
-    Writes ``out_dir/policy.json`` and ``out_dir/policy.md``; returns the json dict.
+    ``learning_curves``: the given agent's training curves (``train_policy``'s second
+    result), reported as seed "given". Writes ``out_dir/policy.json`` and ``out_dir/policy.md``;
+    returns the json dict.
     """
     with few_threads():
         return _evaluate_policy(
-            catalog, item_emb, user_model, cfg, seeds, Path(out_dir), agent, progress, command
-        )
+            catalog, item_emb, user_model, cfg, seeds, Path(out_dir), agent, progress, command,
+            learning_curves,
+        )  # fmt: skip
 
 
-def _evaluate_policy(catalog, item_emb, user_model, cfg, seeds, out_dir, agent, progress, command):
+def _evaluate_policy(
+    catalog, item_emb, user_model, cfg, seeds, out_dir, agent, progress, command, given_curves
+):
     t0 = time.perf_counter()
     pcfg, ecfg = cfg.policy_eval, cfg.env
     train_users, _ = split_users(user_model.user_ids, ecfg)
@@ -212,6 +218,8 @@ def _evaluate_policy(catalog, item_emb, user_model, cfg, seeds, out_dir, agent, 
 
     per_seed: dict[str, list[dict]] = {}
     curves: dict[str, dict] = {}
+    if agent is not None and given_curves:
+        curves["given"] = given_curves
     notes = []
     total_work = len(seeds) * 8
     done = 0
@@ -276,7 +284,7 @@ def _evaluate_policy(catalog, item_emb, user_model, cfg, seeds, out_dir, agent, 
                 "loss_step": c["loss_step"],
                 "td_loss": c["td_loss"],
                 "epsilon": c["epsilon"],
-                "train_seconds": c["seconds"],
+                "train_seconds": c.get("seconds", float("nan")),
             }
             for s, c in curves.items()
         },

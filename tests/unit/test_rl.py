@@ -459,3 +459,52 @@ def test_popularity_content_and_supervised_rankers(world):
     sup = SupervisedRanker.fit(catalog.ratings, emb, index, EnvConfig(history_len=3), epochs=30)
     s = sup.score(UserState(1, [], []), np.arange(N_MOVIES))
     assert s.shape == (N_MOVIES,) and np.isfinite(s).all()
+
+
+# ----------------------------------------------------------------------------- evaluations
+
+
+def test_evaluate_policy_and_ranking_write_reports(world, tmp_path):
+    import json
+
+    from mmrec.eval.policy import evaluate_policy
+    from mmrec.eval.ranking import evaluate_ranking
+
+    catalog, emb, model = world
+    cfg = small_cfg(total_steps=300)
+    cfg.policy_eval.min_episodes = 12
+    cfg.policy_eval.supervised_epochs = 1
+    cfg.policy_eval.simulator_epochs = 20
+    res = evaluate_policy(catalog, emb, model, cfg, seeds=(0,), out_dir=tmp_path)
+    assert set(res["policies"]) == {
+        "dqn",
+        "random",
+        "popularity",
+        "content",
+        "linucb",
+        "supervised",
+        "ease",
+    }
+    # FittedUserModel tops the 7 held-out users up with synthetic ones to 12 sessions.
+    assert "synthetic" in res["protocol"]["users"] and res["protocol"]["sessions_per_seed"] == 12
+    sat = res["policies"]["random"]["satisfaction"]["mean"]
+    assert 0.5 <= sat <= 5.0 and 0 < res["policies"]["popularity"]["coverage"]["mean"] <= 1
+    lift = res["lifts"]["popularity"]["satisfaction"]
+    dqn, pop = (
+        res["policies"]["dqn"]["satisfaction"]["mean"],
+        res["policies"]["popularity"]["satisfaction"]["mean"],
+    )
+    assert lift["diff"] == pytest.approx(dqn - pop) and lift["relative"] == pytest.approx(
+        (dqn - pop) / pop
+    )
+    assert json.loads((tmp_path / "policy.json").read_text())["learning_curves"]["0"]["binned"][
+        "mean"
+    ]
+    assert "| dqn |" in (tmp_path / "policy.md").read_text()
+    rank = evaluate_ranking(catalog, emb, cfg, out_dir=tmp_path)
+    assert {"popularity", "item_knn", "ease", "content", "supervised", "dqn"} == set(
+        rank["rankers"]
+    )
+    for row in rank["rankers"].values():
+        assert 0.0 <= row["ndcg@10"]["mean"] <= 1.0 and 0.0 <= row["recall@10"]["mean"] <= 1.0
+    assert (tmp_path / "ranking.md").exists()
