@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 CACHE_FORMAT = 1  # bump when the on-disk layout changes
+SAVE_EVERY = 1000  # items encoded between cache writes (each write rewrites the modality file)
 
 
 class FeatureWarning(UserWarning):
@@ -571,19 +572,24 @@ def compute_features(
             if key is not None and key not in cache and key not in todo:
                 todo[key] = i
         report.start(len(todo), modality)
-        if todo:
-            rows = list(todo.values())
-            result = encode([sources[i] for i in rows], report)
-            values, ok, probs = result
-            for j, key in enumerate(todo):
+        live = {k for k in keys if k is not None}
+        writable = True
+        pending = list(todo.items())
+        # saved every SAVE_EVERY items: an interrupted build of 5,000 movies resumes where it
+        # stopped instead of starting over
+        for start in range(0, len(pending), SAVE_EVERY):
+            chunk = pending[start : start + SAVE_EVERY]
+            values, ok, probs = encode([sources[i] for _, i in chunk], report)
+            for j, (key, _) in enumerate(chunk):
                 if ok[j]:
                     cache.add(key, values[j])
             _warn_problems(probs, modality, data_dir, problems)
-            live = {k for k in keys if k is not None}
-            try:
-                cache.save(live)
-            except OSError as exc:  # read-only data folder: features still come back
-                log.warning("%s: could not write feature cache (%s)", cache.folder, exc)
+            if writable:
+                try:
+                    cache.save(live)
+                except OSError as exc:  # read-only data folder: features still come back
+                    log.warning("%s: could not write feature cache (%s)", cache.folder, exc)
+                    writable = False
         values, found = cache.get(keys)
         return values, found, version
 

@@ -379,3 +379,30 @@ def test_vector_cache_survives_corrupt_manifest(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert len(VectorCache(tmp_path, "text", "v1", (3,))) == 0  # recompute, no crash
+
+
+def test_interrupted_build_resumes(tmp_path, extractor, monkeypatch):
+    import mmrec.features.store as store
+
+    monkeypatch.setattr(store, "SAVE_EVERY", 2)  # cache written after every 2 items
+    cfg = FeatureConfig(**CFG)
+    cat = make_catalog(tmp_path / "data", 4)
+    ex = _reset(extractor)
+    real = ex.encode_images
+    calls = []
+
+    def dies_on_second_chunk(paths, report):
+        calls.append(len(paths))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C half way through the posters
+        return real(paths, report)
+
+    monkeypatch.setattr(ex, "encode_images", dies_on_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        compute_features(cat, cfg, progress=lambda d, t, s: None, extractor=ex)
+    monkeypatch.setattr(ex, "encode_images", real)
+    _reset(ex)
+    feats = compute_features(cat, cfg, progress=lambda d, t, s: None, extractor=ex)
+    # text was complete, 2 posters were saved before the interrupt: only the rest is encoded
+    assert ex.computed == {"text": 0, "image": 2, "audio": 4}
+    assert feats.has_image.all() and feats.has_audio.all()
