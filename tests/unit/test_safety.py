@@ -237,5 +237,8 @@ def test_cli_serve_defaults_to_localhost(monkeypatch):
     seen = {}
     monkeypatch.setattr(subprocess, "call", lambda cmd, *a, **k: seen.setdefault("cmd", cmd) and 0)
     cli.main(["serve"])
-    cmd = seen["cmd"]
-    assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1", cmd
+    cmd = [str(c) for c in seen["cmd"]]
+    flags = [i for i, c in enumerate(cmd) if c in ("--address", "--server.address")]
+    # either an explicit localhost address, or none (then main.py / config.toml decide: above)
+    assert all(cmd[i + 1] == "127.0.0.1" for i in flags), cmd
+    assert not any(c.startswith("--server.address=") and not c.endswith("127.0.0.1") for c in cmd)
