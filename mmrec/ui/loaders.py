@@ -270,23 +270,29 @@ def on_rate(movie_id: int, widget_key: str) -> None:
     rated_title = before[movie_id].title if movie_id in before else v.svc.movie(movie_id)["title"]
     try:
         result = v.svc.rate(
-            v.user_id, movie_id, rating, weights=v.weights, filters=v.filters, k=v.k
+            v.user_id,
+            movie_id,
+            rating,
+            weights=v.weights,
+            filters=v.filters,
+            k=v.k,
+            epsilon=v.epsilon,
         )
     except ServiceError as exc:
         st.session_state[K_CHANGE] = {"error": str(exc)}
         return
     _bump()
-    after = current_picks(view())  # the grid the user will see (with exploration)
-    after_ids = {p.movie_id for p in after}
-    titles = {p.movie_id: p.title for p in list(before.values()) + after}
+    # the service's refreshed list (same weights, filters and ε) is the new grid: no re-ranking
+    st.session_state[K_GRID] = {"key": grid_key(v), "picks": result.picks}
+    titles = {p.movie_id: p.title for p in list(before.values()) + result.picks}
     moves = sorted(result.q_moves.items(), key=lambda kv: -abs(kv[1]))
     st.session_state[K_CHANGE] = {
         "kind": "rating",
         "movie_id": movie_id,
         "title": rated_title,
         "rating": rating,
-        "entered": [p.title for p in after if p.movie_id not in before],
-        "left": [p.title for mid, p in before.items() if mid not in after_ids and mid != movie_id],
+        "entered": list(result.entered),
+        "left": list(result.left),
         "q_moves": [(titles.get(mid, str(mid)), dq) for mid, dq in moves[:5] if mid in titles],
         "telemetry": dict(result.telemetry),
     }
