@@ -406,3 +406,22 @@ def test_interrupted_build_resumes(tmp_path, extractor, monkeypatch):
     # text was complete, 2 posters were saved before the interrupt: only the rest is encoded
     assert ex.computed == {"text": 0, "image": 2, "audio": 4}
     assert feats.has_image.all() and feats.has_audio.all()
+
+
+def test_resnet_option_never_downloads(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    cfg = FeatureConfig(**{**CFG, "image_backbone": "resnet18"})
+    with pytest.raises(FileNotFoundError, match=r"resnet18-f37072fd\.pth.*hub"):
+        ImageEncoder(cfg, device="cpu")
+    # a weights file where torch.hub keeps it is loaded strictly (random weights stand in for
+    # torchvision's ImageNet file, which this machine does not have)
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    state = torchvision.models.resnet18(weights=None).state_dict()
+    torch.save(state, tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth")
+    enc = ImageEncoder(cfg, device="cpu")
+    _poster(tmp_path / "p.jpg", 3)
+    feats, ok, problems = enc.encode([tmp_path / "p.jpg"])
+    assert feats.shape == (1, 512) and ok.all() and problems == []
+    assert enc.gradcam_layer is enc.backbone.layer4
