@@ -145,14 +145,17 @@ def _movie_ids(cfg):
 
 
 CKPT_WRITER = r"""
-import sys, torch
+import sys, numpy as np, torch
 from mmrec.checkpoint import save_checkpoint
+torch.set_num_threads(1)  # torch.full under a loaded machine took longer than the write itself
 path = sys.argv[1]
+ones = np.ones((512, 512), dtype=np.float32)
 print("ready", flush=True)
 i = 0
 while True:
-    # ~8 MB per write, every tensor filled with i: a torn write would show mixed values
-    sd = {f"w{j}": torch.full((512, 512), float(i)) for j in range(8)}
+    # ~8 MB per write, every tensor filled with i: a torn write would show mixed values;
+    # building it is quick, so nearly all of the loop is the write (where the kills land)
+    sd = {f"w{j}": torch.from_numpy(ones * i) for j in range(8)}
     save_checkpoint(path, sd, {"hidden": 512, "i": i}, {"i": i})
     print(i, flush=True)
     i += 1
@@ -172,13 +175,20 @@ def test_sigkill_while_writing_checkpoints_keeps_the_previous_one(tmp_path):
             env=_env(),
         )
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()[-3000:]
-        last = _kill_after(proc, acks=2 + round_, extra_delay=rng.uniform(0, 0.15))
+        # kill points spread over one ~100 ms write (temp file, torch.save, fsync, rename)
+        last = _kill_after(
+            proc, acks=2 + round_, extra_delay=0.01 + 0.03 * round_ + rng.uniform(0, 0.01)
+        )
         state, config, meta = load_checkpoint(path)  # never torn
         assert meta["i"] >= last and config["i"] == meta["i"]
         values = {float(t.unique().item()) for t in state.values()}
         assert values == {float(meta["i"])}, "checkpoint mixes two writes"
         kills.append((last + 1, meta["i"] + 1))
-    print(f"\nCRASH checkpoints: (acknowledged, on disk) per kill {kills}; all loaded, none torn")
+    torn = [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    print(
+        f"\nCRASH checkpoints: (acknowledged, on disk) per kill {kills}; all loaded, none torn; "
+        f"{len(torn)} kill(s) landed mid-write (temp file left behind)"
+    )
     # temp files left by killed writers never shadow the checkpoint
     assert {p.name for p in path.parent.iterdir() if not p.name.startswith(".")} == {"policy.pt"}
 
