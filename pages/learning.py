@@ -78,34 +78,50 @@ with tab_live:
 with tab_sim:
     reports = L.find_reports(v.svc)
     policy = reports.get("policy")
-    if not policy:
+    frame = L.report_frame("policy", policy) if policy else None
+    if frame is None or frame.empty:
         st.info("No policy report yet. Generate it with:")
-        st.code("python -m mmrec evaluate policy --seeds 3", language="bash")
+        st.code(L.REPORT_SPECS["policy"]["command"], language="bash")
     else:
-        tables = L.report_tables(policy)
-        for j, (name, frame) in enumerate(tables):
-            st.markdown(f"**{L.md(name) or 'policy'}**")
-            st.dataframe(frame, key=f"learn_policy_table_{j}")
-            numeric = frame.select_dtypes("number")
-            if len(numeric.columns) and len(frame) > 1:
-                col = numeric.columns[0]
-                err = next(
-                    (
-                        c
-                        for c in numeric.columns
-                        if c.lower().startswith(f"{col}_std") or c.lower() in ("std", f"{col}_sd")
-                    ),
-                    None,
-                )
-                fig = px.bar(
-                    frame.reset_index(),
-                    x=frame.index.name or "index",
-                    y=col,
-                    error_y=err,
-                    title=f"{name}: {col}",
-                )
-                st.plotly_chart(fig, key=f"learn_policy_chart_{j}")
-        if isinstance(policy, dict) and policy.get("markdown"):
-            with st.expander("Report text"):
-                st.markdown(policy["markdown"])
-        st.caption("Regenerate: `python -m mmrec evaluate policy --seeds 3`")
+        protocol = policy.get("protocol") or {}
+        st.caption(
+            L.md(
+                f"Simulated sessions: {protocol.get('sessions_per_seed', '?')} per seed, seeds "
+                f"{protocol.get('seeds', '?')}, episode length {protocol.get('episode_length', '?')}; "
+                f"users: {protocol.get('users', '?')}. Bars: mean, error bars: 95% CI."
+            )
+        )
+        metrics = [m for m in L.REPORT_SPECS["policy"]["metrics"] if m in frame.columns]
+        c1, c2 = st.columns(2)
+        for j, metric in enumerate(metrics[:4]):
+            fig = L.report_chart(frame, metric, metric.replace("_", " "), highlight="dqn")
+            (c1 if j % 2 == 0 else c2).plotly_chart(fig, key=f"learn_policy_{metric}")
+        lifts = policy.get("lifts") or {}
+        if lifts:
+            st.markdown(
+                "**DQN minus each baseline** (difference ± 95% CI of the paired difference)"
+            )
+            rows = {
+                base: {
+                    m: f"{d['diff']:+.3f} ± {d.get('diff_ci95', float('nan')):.3f}"
+                    for m, d in per.items()
+                    if isinstance(d, dict) and "diff" in d
+                }
+                for base, per in lifts.items()
+            }
+            st.dataframe(pd.DataFrame(rows).T, key="learn_policy_lifts")
+        curves = policy.get("learning_curves") or {}
+        for name, curve in curves.items() if isinstance(curves, dict) else []:
+            if isinstance(curve, dict):
+                series = {k: v for k, v in curve.items() if isinstance(v, list) and v}
+                if series:
+                    n = max(len(v) for v in series.values())
+                    df = pd.DataFrame({k: v + [None] * (n - len(v)) for k, v in series.items()})
+                    st.plotly_chart(
+                        px.line(df, title=f"Training curve: {name}"), key=f"learn_curve_{name}"
+                    )
+        st.caption(
+            "Regenerate: `"
+            + str(policy.get("command") or L.REPORT_SPECS["policy"]["command"])
+            + "`"
+        )

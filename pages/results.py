@@ -1,6 +1,5 @@
 """Results: the evaluation reports (modality, policy, ranking) as tables and charts."""
 
-import plotly.express as px
 import streamlit as st
 
 from mmrec.ui import loaders as L
@@ -10,50 +9,40 @@ st.title("Results")
 if L.not_ready(v):
     st.stop()
 
-REPORTS = {
-    "modality": ("Per-modality comparison", "python -m mmrec evaluate modality --seeds 3"),
-    "policy": (
-        "Policy: DQN vs baselines in the simulator",
-        "python -m mmrec evaluate policy --seeds 3",
-    ),
-    "ranking": ("Ranking on held-out ratings", "python -m mmrec evaluate ranking"),
-}
 reports = L.find_reports(v.svc)
 data_dir, ckpt_dir = L.current_paths()
 st.caption(
-    f"Reports read from `reports/*.json`. Data {L.md(data_dir)}, checkpoints {L.md(ckpt_dir)}."
+    "Read from reports/\\*.json, written by the commands shown under each section. "
+    f"This session's data folder: {L.md(data_dir)}."
 )
 
-others = [k for k in reports if not any(k == n or k.startswith(n) for n in REPORTS)]
-for name in list(REPORTS) + others:
-    title, command = REPORTS.get(name, (name, "python -m mmrec evaluate ..."))
-    st.header(title, anchor=False)
-    matching = {
-        k: r for k, r in reports.items() if k == name or (name in REPORTS and k.startswith(name))
-    }
-    if not matching:
-        st.info("Not generated yet.")
-    for key, report in matching.items():
-        if key != name:
-            st.subheader(L.md(key), anchor=False)
-        tables = L.report_tables(report)
-        if not tables:
+for kind, spec in L.REPORT_SPECS.items():
+    st.header(spec["title"], anchor=False)
+    names = [n for n in reports if L.report_kind(n) == kind]
+    if not names:
+        st.info("Not generated yet. Generate it with:")
+        st.code(f"{spec['command']} --data {data_dir} --checkpoints {ckpt_dir}", language="bash")
+        continue
+    for name in names:
+        report = reports[name]
+        if len(names) > 1:
+            st.subheader(L.md(name), anchor=False)
+        frame = L.report_frame(name, report)
+        if frame is None or frame.empty:
             st.json(report, expanded=False)
-        for t, (tname, frame) in enumerate(tables):
-            st.markdown(f"**{L.md(tname) or key}**")
-            st.dataframe(frame, key=f"res_{key}_{t}")
-            numeric = frame.select_dtypes("number")
-            if len(numeric.columns) and len(frame) > 1:
-                fig = px.bar(
-                    frame.reset_index(),
-                    x=frame.index.name or "index",
-                    y=list(numeric.columns[:4]),
-                    barmode="group",
-                    title=f"{key}: {tname}",
+        else:
+            st.dataframe(frame, key=f"res_table_{name}")
+            metrics = [m for m in spec["metrics"] if m in frame.columns]
+            if metrics:
+                metric = st.selectbox("Chart", metrics, key=f"res_metric_{name}")
+                highlight = (
+                    "dqn" if kind in ("policy", "ranking") else "fused (text + image + audio)"
                 )
-                st.plotly_chart(fig, key=f"res_chart_{key}_{t}")
-        if isinstance(report, dict) and report.get("markdown"):
-            with st.expander("Report text"):
-                st.markdown(report["markdown"])
-    st.caption("Regenerate with:")
-    st.code(command + f" --data {data_dir} --checkpoints {ckpt_dir}", language="bash")
+                fig = L.report_chart(frame, metric, f"{name}: {metric}", highlight=highlight)
+                st.plotly_chart(fig, key=f"res_chart_{name}")
+        text = L.report_markdown(v.svc, name)
+        if text:
+            with st.expander("Full report (Markdown)"):
+                st.markdown(text)
+        st.caption("Regenerate with:")
+        st.code(str(report.get("command") or spec["command"]), language="bash")

@@ -43,7 +43,9 @@ class AppServer:
         db_path: str | None = None,
         port: int | None = None,
         log_path: str | Path | None = None,
+        cwd: str | Path | None = None,
     ):
+        self.cwd = Path(cwd) if cwd else REPO  # reports/ is read relative to it
         self.data_dir = str(data_dir)
         self.checkpoints_dir = str(checkpoints_dir)
         self.db_path = str(db_path) if db_path else ""
@@ -87,7 +89,7 @@ class AppServer:
             self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             cmd,
-            cwd=REPO,
+            cwd=self.cwd,
             env=env,
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,

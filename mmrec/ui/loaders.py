@@ -527,41 +527,100 @@ def need_user(v: View) -> bool:
 
 # ----------------------------------------------------------------------------- reports
 
+# What each evaluation report holds: where its rows are, what labels them, what to chart.
+REPORT_SPECS = {
+    "modality": {
+        "title": "Per-modality comparison (genre prediction)",
+        "rows": "rows",
+        "label": "variant",
+        "metrics": ["f1_micro", "f1_macro", "subset_accuracy", "hamming_accuracy"],
+        "command": "python -m mmrec evaluate modality --seeds 3",
+    },
+    "policy": {
+        "title": "Policy: DQN vs baselines in the simulator",
+        "rows": "policies",
+        "label": "policy",
+        "metrics": ["reward", "hit_rate", "cold_start_reward", "satisfaction", "watch_minutes"],
+        "command": "python -m mmrec evaluate policy --seeds 3",
+    },
+    "ranking": {
+        "title": "Ranking on held-out ratings",
+        "rows": "rankers",
+        "label": "ranker",
+        "metrics": ["ndcg@10", "recall@10", "coverage@10"],
+        "command": "python -m mmrec evaluate ranking",
+    },
+}
 
-def report_tables(report, name: str = "") -> list[tuple[str, object]]:
-    """Every table inside a report JSON as (path, DataFrame): lists of row dicts and dicts of
-    row dicts (e.g. {"dqn": {"reward": ...}, "random": {...}}), found at any depth."""
+
+def report_kind(name: str) -> str | None:
+    """'modality-demo-masked' -> 'modality'; unknown names -> None."""
+    return next((k for k in REPORT_SPECS if name == k or name.startswith(k + "-")), None)
+
+
+def metric_frame(rows, label: str = "name"):
+    """Rows of metrics -> DataFrame indexed by ``label``; a metric given as {mean, ci95|std}
+    becomes two columns: ``metric`` and ``metric ±``. Lists (per-seed values) are left out."""
     import pandas as pd
 
-    out: list[tuple[str, object]] = []
-    if isinstance(report, list) and report and all(isinstance(r, dict) for r in report):
-        flat = [{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in report]
-        if any(flat):
-            out.append((name, pd.DataFrame(flat)))
-        return out
-    if isinstance(report, dict):
-        values = list(report.values())
-        rowlike = [v for v in values if isinstance(v, dict)]
-        if (
-            rowlike
-            and len(rowlike) == len(values)
-            and all(
-                any(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v.values())
-                for v in rowlike
-            )
-        ):
-            frame = pd.DataFrame(
-                {
-                    k: {c: x for c, x in v.items() if not isinstance(x, (dict, list))}
-                    for k, v in report.items()
-                }
-            ).T
-            out.append((name, frame))
-            return out
-        for key, value in report.items():
-            if isinstance(value, (dict, list)):
-                out.extend(report_tables(value, f"{name}.{key}" if name else str(key)))
-    return out
+    items = rows.items() if isinstance(rows, dict) else ((r.get(label), r) for r in rows or [])
+    out = {}
+    for name, row in items:
+        flat = {}
+        for key, value in (row or {}).items():
+            if isinstance(value, dict) and "mean" in value:
+                flat[key] = value["mean"]
+                spread = value.get("ci95", value.get("std"))
+                if spread is not None:
+                    flat[f"{key} ±"] = spread
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                flat[key] = value
+        out[str(name)] = flat
+    frame = pd.DataFrame.from_dict(out, orient="index")
+    frame.index.name = label
+    return frame
+
+
+def report_frame(name: str, report: dict):
+    """The main table of a report (None when the report has no rows we know)."""
+    kind = report_kind(name)
+    if kind is None or not isinstance(report, dict):
+        return None
+    spec = REPORT_SPECS[kind]
+    rows = report.get(spec["rows"])
+    if not rows:
+        return None
+    return metric_frame(rows, spec["label"])
+
+
+def report_chart(frame, metric: str, title: str, highlight: str | None = None):
+    """Bar chart of one metric with its ± as error bars (plotly figure)."""
+    import plotly.graph_objects as go
+
+    err = frame[f"{metric} ±"] if f"{metric} ±" in frame else None
+    colors = ["#e50914" if str(i) == highlight else "#8ab4f8" for i in frame.index]
+    fig = go.Figure(
+        go.Bar(
+            x=[str(i) for i in frame.index],
+            y=frame[metric],
+            error_y=dict(type="data", array=err.fillna(0).tolist()) if err is not None else None,
+            marker_color=colors,
+        )
+    )
+    fig.update_layout(title=title, yaxis_title=metric, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def report_markdown(svc: Recommender, name: str) -> str | None:
+    """The report's own Markdown rendering (reports/<name>.md) when present."""
+    for folder in (Path("reports"), Path(__file__).resolve().parents[2] / "reports"):
+        path = folder / f"{name}.md"
+        if path.is_file():
+            try:
+                return path.read_text(encoding="utf-8")
+            except OSError:
+                return None
+    return None
 
 
 def find_reports(svc: Recommender) -> dict:

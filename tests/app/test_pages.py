@@ -215,9 +215,7 @@ def test_other_pages_render(env, page):
         assert len(at.get("plotly_chart")) >= 1
     elif page.endswith("results.py"):
         assert [h.value for h in at.header][:3] == [
-            "Per-modality comparison",
-            "Policy: DQN vs baselines in the simulator",
-            "Ranking on held-out ratings",
+            spec["title"] for spec in L.REPORT_SPECS.values()
         ]
     else:
         assert at.button(key="rebuild") is not None
@@ -252,3 +250,24 @@ def test_catalog_text_is_inert_markdown():
     assert re.search(r"(?<!\\)[<>*\[\]()$:]", out) is None, out
     assert out.replace("\\", "") == hostile
     assert L.hover("<b>x</b>") == "&lt;b&gt;x&lt;/b&gt;"
+
+
+def test_report_tables_flatten_mean_and_spread():
+    # the shapes mmrec.eval writes: named rows of {metric: {mean, ci95|std, per_seed}}
+    policy = {
+        "policies": {
+            "dqn": {
+                "reward": {"mean": 7.0, "ci95": 0.5, "per_seed": [6.9, 7.1]},
+                "eval_seconds": 2,
+            },
+            "random": {"reward": {"mean": 5.0, "ci95": 0.4, "per_seed": [5.0, 5.0]}},
+        }
+    }
+    frame = L.report_frame("policy", policy)
+    assert list(frame.index) == ["dqn", "random"]
+    assert frame.loc["dqn", "reward"] == 7.0 and frame.loc["random", "reward ±"] == 0.4
+    assert "per_seed" not in " ".join(frame.columns)
+    modality = {"rows": [{"variant": "text only", "f1_micro": {"mean": 0.5, "std": 0.1}}]}
+    frame = L.report_frame("modality-demo-masked", modality)
+    assert frame.loc["text only", "f1_micro ±"] == 0.1
+    assert L.report_kind("rankingx") is None and L.report_frame("other", {}) is None
