@@ -271,3 +271,26 @@ def test_report_tables_flatten_mean_and_spread():
     frame = L.report_frame("modality-demo-masked", modality)
     assert frame.loc["text only", "f1_micro ±"] == 0.1
     assert L.report_kind("rankingx") is None and L.report_frame("other", {}) is None
+
+
+def test_data_page_validates_and_switches_folders(env, tmp_path):
+    at = onboard("ivy")
+    at.switch_page(L.DATA_PAGE)
+    run_app(at)
+    # a folder without a catalog is refused with a message naming it
+    at.text_input(key="switch_data").input(str(tmp_path / "nothing-here"))
+    [b for b in at.button if b.label == "Use this folder"][0].click()
+    run_app(at)
+    assert any("no movies.csv" in e.value for e in at.error)
+    assert L.K_DATA_DIR not in at.session_state
+    # the built tiny catalog validates and becomes this session's folder
+    data = env["cfg"].paths.data_dir
+    at.text_input(key="switch_data").input(data)
+    at.text_input(key="switch_ckpt").input(env["cfg"].paths.checkpoints_dir)
+    [b for b in at.button if b.label == "Validate"][0].click()
+    run_app(at)
+    assert any("40 movies" in s.value for s in at.success)
+    [b for b in at.button if b.label == "Use this folder"][0].click()
+    run_app(at)
+    assert at.session_state[L.K_DATA_DIR] == data
+    assert at.metric[0].value == "40"
