@@ -131,6 +131,9 @@ def test_why_this_pick_in_chromium(tiny_built, tmp_path):
             assert page.get_by_text("Spearman").count() >= 1
             assert not B.exception_boxes(page), B.exception_boxes(page)
             _shot(page, "why-03-sanity")
+            table = page.locator('[data-testid="stTable"]').first
+            table.scroll_into_view_if_needed(timeout=30_000)
+            table.screenshot(path=str(ARTIFACTS / "why-03-sanity-table.png"), timeout=30_000)
             browser.close()
     finally:
         server.stop()
