@@ -198,7 +198,7 @@ def evaluate_policy(
     result), reported as seed "given". Writes ``out_dir/policy.json`` and ``out_dir/policy.md``;
     returns the json dict.
     """
-    with few_threads():
+    with few_threads(blas=True):
         return _evaluate_policy(
             catalog, item_emb, user_model, cfg, seeds, Path(out_dir), agent, progress, command,
             learning_curves,

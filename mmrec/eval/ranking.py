@@ -71,7 +71,7 @@ def evaluate_ranking(
     seed: int = 0,
 ) -> dict:
     """Full-ranking NDCG@k / Recall@k of every ranker; writes ``ranking.json`` / ``ranking.md``."""
-    with few_threads():
+    with few_threads(blas=True):
         return _evaluate_ranking(
             catalog, item_emb, cfg, Path(out_dir), agent, progress, command, seed
         )

@@ -38,7 +38,7 @@ from mmrec.rl.state import (
 
 
 @contextlib.contextmanager
-def few_threads(n: int = 1):
+def few_threads(n: int = 1, blas: bool = False):
     """Run small-network torch code on ``n`` CPU threads, restoring the setting afterwards.
 
     The towers are tiny (batches of 128 x ~500): with several threads the synchronisation
@@ -50,8 +50,20 @@ def few_threads(n: int = 1):
         yield
         return
     torch.set_num_threads(n)
+    threadpool_limits = None
+    if blas:
+        # numpy's BLAS has the same problem (LinUCB's 65x65 solves: 33 ms -> 4 ms per call).
+        # Entering the limit costs ~10 ms, so only long runs (training, evaluation) ask for it.
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # optional (ships with scikit-learn): only speed is lost
+            pass
     try:
-        yield
+        if threadpool_limits is None:
+            yield
+        else:
+            with threadpool_limits(n):
+                yield
     finally:
         torch.set_num_threads(before)
 

@@ -95,7 +95,7 @@ class FittedUserModel:
         if bad.any():
             row = int(np.where(bad)[0][0])
             raise ValueError(f"ratings row {row}: rating {values[row]} outside [0.5, 5]")
-        with few_threads():
+        with few_threads(blas=True):
             return cls._fit(
                 ratings, movie_ids, item_emb, item_idx, values, factors, epochs, reg, seed
             )

@@ -41,7 +41,7 @@ def train_policy(
     """
     if isinstance(cfg, DQNConfig):
         cfg = Config(dqn=cfg)
-    with few_threads():
+    with few_threads(blas=True):
         return _train_policy(catalog, item_emb, user_model, cfg, seed, progress, index)
 
 
