@@ -506,7 +506,7 @@ def make_title(rng: np.random.Generator, genre_word: str | None) -> str:
         f"{adj} {noun2}: {place}" if genre_word is None else f"{noun}: {adj} {noun2}",
     ]
     title = _pick(rng, patterns)
-    return title.replace("A A", "An A").replace("A E", "An E").replace("A I", "An I")
+    return re.sub(r"^A (?=[AEIOU])", "An ", title)  # "An Orchard for Mara"
 
 
 def make_synopsis(
