@@ -61,6 +61,45 @@ def _save_npz_atomic(path: Path, **arrays) -> None:
     os.replace(tmp, path)
 
 
+def load_branches(path: Path) -> tuple[dict, np.ndarray]:
+    """The cached branch outputs; a damaged file raises ``CheckpointError`` naming it."""
+    import zipfile
+
+    from mmrec.checkpoint import CheckpointError
+
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {k: stored[k] for k in stored.files}  # reads every array: detects truncation
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as exc:
+        raise CheckpointError(
+            f"{path}: damaged ({type(exc).__name__}: {exc}); run `python -m mmrec build --force`"
+        ) from exc
+    if "present" not in arrays:
+        raise CheckpointError(
+            f"{path}: missing the 'present' array; run `python -m mmrec build --force`"
+        )
+    present = arrays.pop("present")
+    arrays.pop("movie_ids", None)
+    return arrays, present
+
+
+def checkpoints_ok(ckpt: Path, log=None) -> bool:
+    """True when every checkpoint file loads; logs what is damaged otherwise."""
+    from mmrec.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        load_checkpoint(ckpt / FUSION)
+        load_checkpoint(ckpt / POLICY)
+        load_branches(ckpt / BRANCHES)
+        return True
+    except (CheckpointError, FileNotFoundError) as exc:
+        if log:
+            log(f"checkpoint problem, rebuilding: {exc}")
+        return False
+
+
 def _cfg_key(*parts) -> str:
     import hashlib
 
@@ -116,6 +155,9 @@ def build(
         or manifest.get("policy_key") != policy_key
         or not (ckpt / POLICY).exists()
     )
+    if not need_fusion and not need_policy and not checkpoints_ok(ckpt, log):
+        # a damaged file (killed write of an older version, disk error) forces a rebuild
+        need_fusion = need_policy = True
     if not need_fusion and not need_policy:
         return {
             "message": f"checkpoints in {ckpt} are up to date with {cfg.paths.data_dir} ({time.time() - t0:.1f} s)",
@@ -142,9 +184,7 @@ def build(
         from mmrec.models.train import load_fusion
 
         model, _ = load_fusion(ckpt / FUSION)
-        stored = np.load(ckpt / BRANCHES, allow_pickle=False)
-        branches = {k: stored[k] for k in stored.files if k not in ("movie_ids", "present")}
-        present = stored["present"]
+        branches, present = load_branches(ckpt / BRANCHES)
 
     item_emb = item_embeddings(model, branches, present, (1.0, 1.0, 1.0))
     user_model, source = load_user_model(cfg, catalog, item_emb)
@@ -209,9 +249,7 @@ def load_built(cfg: Config):
     ckpt = Path(cfg.paths.checkpoints_dir)
     catalog = load_catalog(cfg.paths.data_dir, cfg.data)
     model, meta = load_fusion(ckpt / FUSION)
-    stored = np.load(ckpt / BRANCHES, allow_pickle=False)
-    branches = {k: stored[k] for k in stored.files if k not in ("movie_ids", "present")}
-    present = stored["present"]
+    branches, present = load_branches(ckpt / BRANCHES)
     item_emb = item_embeddings(model, branches, present, (1.0, 1.0, 1.0))
     agent, policy_meta = load_policy(ckpt / POLICY)
     return catalog, model, branches, present, item_emb, agent, policy_meta

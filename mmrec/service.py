@@ -102,12 +102,19 @@ class Recommender:
 
         self.cfg = cfg
         if parts is None:
+            from mmrec.checkpoint import CheckpointError
+
             try:
                 parts = load_built(cfg)
             except FileNotFoundError as exc:
                 raise ServiceError(
                     f"models are not built for {cfg.paths.data_dir}: run `python -m mmrec build "
                     f"--data {cfg.paths.data_dir}` ({exc})"
+                ) from exc
+            except CheckpointError as exc:
+                raise ServiceError(
+                    f"a checkpoint is damaged: {exc}. Rebuild it (Data page, or `python -m mmrec "
+                    f"build --data {cfg.paths.data_dir}`)"
                 ) from exc
         (
             self.catalog,
@@ -361,6 +368,12 @@ class Recommender:
         t0 = time.perf_counter()
         self._check_user(user_id)
         pos = self._movie_pos(movie_id)
+        try:
+            rating = float(rating)
+        except (TypeError, ValueError):
+            raise ServiceError(f"rating {rating!r} is not a number") from None
+        if not (0.5 <= rating <= 5.0):  # also rejects NaN
+            raise ServiceError(f"rating {rating!r} outside 0.5-5.0")
         weights = weights.clipped()
         with self._lock(user_id):
             top0, q0, _x0, _s0, _e0 = self._ranked(user_id, k, weights, filters, epsilon, None)
