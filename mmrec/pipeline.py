@@ -165,7 +165,7 @@ def build(
         }
 
     log(f"features for {catalog.n_movies} movies ...")
-    features = compute_features(catalog, cfg.features, progress=progress)
+    features = compute_features(catalog, cfg.features, progress=progress, cache_dir=cfg.paths.cache)
     if need_fusion:
         log("training the fusion model ...")
         model = train_fusion(features, catalog, cfg.fusion, seed=cfg.seed, progress=progress)
@@ -216,11 +216,11 @@ def _features(cfg: Config, catalog, progress=None, text_transform=None):
     from mmrec.features.store import compute_features
 
     if text_transform is None:
-        return compute_features(catalog, cfg.features, progress=progress)
+        return compute_features(catalog, cfg.features, progress=progress, cache_dir=cfg.paths.cache)
     masked = catalog.movies.copy()
     masked["overview"] = [text_transform(t) for t in masked["overview"]]
     cat2 = dataclasses.replace(catalog, movies=masked)
-    return compute_features(cat2, cfg.features, progress=progress)
+    return compute_features(cat2, cfg.features, progress=progress, cache_dir=cfg.paths.cache)
 
 
 def evaluate_modality(
