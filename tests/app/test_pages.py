@@ -294,3 +294,29 @@ def test_data_page_validates_and_switches_folders(env, tmp_path):
     run_app(at)
     assert at.session_state[L.K_DATA_DIR] == data
     assert at.metric[0].value == "40"
+
+
+def test_filters_and_exploration_shape_the_grid(env):
+    at = onboard("jack")
+    genre = at.multiselect(key=L.K_INCLUDE).options[0]
+    at.multiselect(key=L.K_INCLUDE).select(genre)
+    at.toggle(key=L.K_HIGH).set_value(True)
+    run_app(at)  # the minimum-rating slider is enabled by the toggle
+    at.slider(key=L.K_MIN_AVG).set_value(3.0)
+    run_app(at)
+    picks = at.session_state[L.K_GRID]["picks"]
+    svc = fresh_service(env)
+    assert picks, "the filters left nothing on a catalog that has matching movies"
+    for p in picks:
+        assert genre in p.genres
+        assert svc.movie(p.movie_id)["avg_rating"] >= 3.0
+    # a high exploration rate swaps in exploratory picks, each with its badge
+    at.multiselect(key=L.K_INCLUDE).unselect(genre)
+    at.toggle(key=L.K_HIGH).set_value(False)
+    at.slider(key=L.K_EPS).set_value(0.5)
+    run_app(at)
+    picks = at.session_state[L.K_GRID]["picks"]
+    n_explore = sum(p.exploration for p in picks)
+    assert n_explore > 0
+    badges = [m for m in at.markdown if "exploration" in m.value]
+    assert len(badges) == n_explore
