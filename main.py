@@ -10,9 +10,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent / "streamlit_app.py"
+
+
+def _warm(cfg) -> None:
+    try:
+        from mmrec.ui.loaders import get_service
+
+        get_service(cfg.paths.data_dir, cfg.paths.checkpoints_dir, cfg.paths.db_path)
+    except Exception as exc:  # not built yet, bad folder: the app itself says so
+        print(f"mmrec: models not preloaded ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
 def serve(
@@ -31,7 +41,12 @@ def serve(
 
     from mmrec.config import load_config
 
-    ui = load_config().ui
+    cfg = load_config()
+    ui = cfg.ui
+    # Load the catalog and models while the server boots, into the same st.cache_resource
+    # entry the first session asks for: the first page does not wait for torch and the
+    # checkpoints on top of the server start.
+    threading.Thread(target=_warm, args=(cfg,), name="mmrec-warm", daemon=True).start()
     sys.argv = [
         "streamlit",
         "run",
