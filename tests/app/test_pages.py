@@ -320,3 +320,23 @@ def test_filters_and_exploration_shape_the_grid(env):
     assert n_explore > 0
     badges = [m for m in at.markdown if "exploration" in m.value]
     assert len(badges) == n_explore
+
+
+def test_build_from_the_data_page(env, tmp_path, monkeypatch):
+    """No checkpoints -> the Data page's button builds them (tiny budgets) -> picks appear."""
+    toml = Path(env["cfg"].paths.data_dir).parent / "tiny.toml"
+    monkeypatch.setenv("MMREC_CONFIG", str(toml))
+    monkeypatch.setenv("MMREC_CHECKPOINTS", str(tmp_path / "fresh-checkpoints"))
+    at = run_app(new_app())
+    assert any("not ready" in e.value for e in at.error)
+    at.switch_page(L.DATA_PAGE)
+    run_app(at)
+    at.button(key="build_now").click()
+    at.run(timeout=900)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("built" in s.value for s in at.success), [e.value for e in at.error]
+    assert (tmp_path / "fresh-checkpoints" / "policy.pt").is_file()
+    assert at.button(key="rebuild") is not None  # the page now shows the loaded catalog
+    at.switch_page(L.HOME_PAGE)
+    run_app(at)
+    assert at.text_input(key="onb_name") is not None  # onboarding: the models are loaded
