@@ -126,7 +126,7 @@ with tab_map:
         marker=dict(size=9, opacity=0.85),
     )
     fig.update_layout(
-        margin=dict(l=10, r=10, t=10, b=10),
+        margin=dict(l=10, r=10, t=40, b=10),  # room for plotly's toolbar above the legend
         legend_title_text="primary genre",
         xaxis_title=None,
         yaxis_title=None,

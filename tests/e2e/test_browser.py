@@ -145,6 +145,12 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
             B.wait_idle(page)
             page.wait_for_selector(".js-plotly-plot")
             _shot(page, "12-explore-map")
+            # clicking a point shows that movie's poster and title beside the map
+            point = page.locator(".js-plotly-plot .scatterlayer .point").nth(3).bounding_box()
+            page.mouse.click(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
+            page.wait_for_selector(".st-key-map_open")
+            B.wait_idle(page)
+            _shot(page, "12b-explore-map-selected")
             assert not B.exception_boxes(page)
             assert dialogs == [], dialogs
             browser.close()
