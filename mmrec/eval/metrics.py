@@ -113,6 +113,32 @@ def best_threshold(y_true, probs, grid=None, at_least_one: bool = True) -> float
     return float(grid[order[0]])
 
 
+def roc_auc(labels, scores) -> float:
+    """Area under the ROC curve of one binary label: the chance that a random positive scores
+    above a random negative (ties count half). NaN when only one class is present."""
+    y = np.asarray(labels).astype(bool).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    from scipy.stats import rankdata
+
+    ranks = rankdata(s)  # average ranks for ties
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def macro_roc_auc(y_true, probs) -> float:
+    """Mean per-genre ROC-AUC over genres with both classes present: threshold-free, so it
+    shows what the scores rank before any decision rule is applied."""
+    t = np.asarray(y_true)
+    p = np.asarray(probs, dtype=np.float64)
+    if t.shape != p.shape or t.ndim != 2:
+        raise ValueError(f"y_true {t.shape} and probs {p.shape} must be equal (N, G) arrays")
+    aucs = [roc_auc(t[:, g], p[:, g]) for g in range(t.shape[1])]
+    aucs = [a for a in aucs if not np.isnan(a)]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
 # ============================================================================= ranking
 # Ranking metrics (owned by the policy/ranking evaluation). Conventions: ``ranked`` is a list
 # or array of item ids/rows best first; ``relevant`` is the set of held-out positives.

@@ -217,3 +217,16 @@ def test_evaluate_modality_masked_rows(tmp_path):
     with pytest.raises(ValueError, match="same movies"):
         bad = dataclasses.replace(features, movie_ids=features.movie_ids[::-1].copy())
         evaluate_modality(catalog, features, cfg, seeds=(0,), out_dir=None, masked_features=bad)
+
+
+def test_roc_auc_by_hand():
+    from mmrec.eval.metrics import macro_roc_auc, roc_auc
+
+    # positive/negative pairs: (.9,.8) yes, (.9,.1) yes, (.4,.8) no, (.4,.1) yes -> 3/4
+    assert roc_auc([1, 0, 1, 0], [0.9, 0.8, 0.4, 0.1]) == pytest.approx(0.75)
+    assert roc_auc([1, 0], [0.5, 0.5]) == pytest.approx(0.5)  # a tie counts half
+    assert np.isnan(roc_auc([1, 1], [0.2, 0.3]))
+    y = np.array([[1, 0, 1], [0, 1, 1], [1, 0, 1], [0, 0, 1]])
+    s = np.array([[0.9, 0.1, 0.5], [0.8, 0.7, 0.5], [0.4, 0.2, 0.5], [0.1, 0.3, 0.5]])
+    # genre 0 -> 0.75, genre 1 -> 1.0, genre 2 has no negatives and is skipped
+    assert macro_roc_auc(y, s) == pytest.approx((0.75 + 1.0) / 2)
