@@ -45,4 +45,4 @@ format: venv
 
 # Debian's Chromium for the browser tests (never a browser download).
 e2e-deps:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+	command -v chromium >/dev/null && dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji)

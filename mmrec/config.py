@@ -142,7 +142,9 @@ class FusionConfig:
     user_weight_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # per-user weight search
     user_ridge: float = 0.1  # ridge strength relative to the mean feature energy
     rating_weight: float = 0.0  # weight of the auxiliary user-rating loss (0 = genres only)
-    cpu_threads: int = 1  # torch threads for CPU training: a small model, OpenMP sync made 2 threads 3x slower
+    cpu_threads: int = (
+        1  # torch threads for CPU training: a small model, OpenMP sync made 2 threads 3x slower
+    )
 
 
 # ----------------------------------------------------------------------------- rl: env, DQN, policy evaluation
@@ -237,7 +239,9 @@ class ExplainConfig:
     poster_method: str = "layer_ig"  # "layer_ig" (14x14 EfficientNet stage) or "pixel_ig" (pixels)
     poster_blur_radius: float = 12.0  # Gaussian blur (px at 224) of the poster baseline
     internal_batch_size: int = 16  # interpolation points per forward pass (bounds memory)
-    torch_threads: int = 1  # CPU threads while attributing (1: no OpenMP spin on shared cores); 0 = leave
+    torch_threads: int = (
+        1  # CPU threads while attributing (1: no OpenMP spin on shared cores); 0 = leave
+    )
     audio_span_seconds: float = 3.0  # length of the "most influential" trailer span
     neighbours: int = 3  # liked movies (rating >= liked_rating) quoted in the reasons
     liked_rating: float = 4.0  # a rating at least this counts as "rated highly"
