@@ -101,6 +101,11 @@ class Recommender:
         from mmrec.store import RatingsStore
 
         self.cfg = cfg
+        # Requests are small (a state-tower pass, a fuse over N items): one torch thread each is
+        # faster than two threads contending for two cores, and sessions run in parallel threads.
+        import torch
+
+        torch.set_num_threads(1)
         if parts is None:
             from mmrec.checkpoint import CheckpointError
 
