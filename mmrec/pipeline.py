@@ -190,7 +190,7 @@ def build(
     user_model, source = load_user_model(cfg, catalog, item_emb)
     log(f"training the DQN policy in the simulator ({source}) ...")
     agent, curves = train_policy(
-        catalog, item_emb, user_model, cfg.dqn, seed=cfg.seed, progress=progress
+        catalog, item_emb, user_model, cfg, seed=cfg.seed, progress=progress
     )
     save_policy(
         ckpt / POLICY, agent, {"fingerprint": fingerprint, "curves": curves, "user_model": source}
