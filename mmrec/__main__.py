@@ -131,6 +131,9 @@ def cmd_evaluate(args) -> int:
     else:
         result = pipeline.evaluate_ranking(cfg, out_dir=out, log=print)
     md = result.get("markdown") if isinstance(result, dict) else None
+    report = out / f"{args.what}.md"
+    if not md and report.exists():
+        md = report.read_text()
     if md:
         print(md)
     return 0

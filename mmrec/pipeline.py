@@ -255,16 +255,35 @@ def load_built(cfg: Config):
     return catalog, model, branches, present, item_emb, agent, policy_meta
 
 
+def _command(what: str, cfg: Config, extra: str = "") -> str:
+    """The command line that reproduces a report (written into the report)."""
+    return (
+        f"python -m mmrec evaluate {what} --data {cfg.paths.data_dir} "
+        f"--checkpoints {cfg.paths.checkpoints_dir}{extra}"
+    )
+
+
 def evaluate_policy(cfg: Config, seeds=(0, 1, 2), out_dir=Path("reports"), log=_noop) -> dict:
     from mmrec.eval.policy import evaluate_policy as run
 
     catalog, _model, _branches, _present, item_emb, agent, _meta = load_built(cfg)
     user_model, _source = load_user_model(cfg, catalog, item_emb)
-    return run(catalog, item_emb, user_model, cfg, seeds=seeds, out_dir=Path(out_dir), agent=agent)
+    return run(
+        catalog,
+        item_emb,
+        user_model,
+        cfg,
+        seeds=seeds,
+        out_dir=Path(out_dir),
+        agent=agent,
+        command=_command("policy", cfg),
+    )
 
 
 def evaluate_ranking(cfg: Config, out_dir=Path("reports"), log=_noop) -> dict:
     from mmrec.eval.ranking import evaluate_ranking as run
 
     catalog, _model, _branches, _present, item_emb, agent, _meta = load_built(cfg)
-    return run(catalog, item_emb, cfg, out_dir=Path(out_dir), agent=agent)
+    return run(
+        catalog, item_emb, cfg, out_dir=Path(out_dir), agent=agent, command=_command("ranking", cfg)
+    )
