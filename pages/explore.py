@@ -73,10 +73,7 @@ with tab_search:
         with st.container(border=True, key="explore_detail"):
             c1, c2 = st.columns([1, 2])
             with c1:
-                if movie.get("poster"):
-                    st.image(movie["poster"], width=260)
-                else:
-                    st.caption("no poster")
+                L.show_poster(movie.get("poster"), 260)
             with c2:
                 st.markdown("### " + L.title_line(movie["title"], movie.get("year")))
                 st.caption(L.md(" · ".join(movie.get("genres") or ())))
@@ -97,8 +94,7 @@ with tab_search:
             for j, (nid, _title, sim) in enumerate(neighbours):
                 nb = v.svc.movie(nid)
                 with ncols[j % len(ncols)]:
-                    if nb.get("poster"):
-                        st.image(nb["poster"], width=110)
+                    L.show_poster(nb.get("poster"), 110)
                     st.markdown(L.title_line(nb["title"], nb.get("year")))
                     st.caption(f"similarity {sim:.3f}")
 
@@ -144,8 +140,7 @@ with tab_map:
                 picked = None
             if picked is not None:
                 movie = v.svc.movie(picked)
-                if movie.get("poster"):
-                    st.image(movie["poster"], width=200)
+                L.show_poster(movie.get("poster"), 200)
                 st.markdown(L.title_line(movie["title"], movie.get("year")))
                 st.caption(L.md(" · ".join(movie.get("genres") or ())))
                 st.button("Show details", key="map_open", on_click=_open_from_map, args=(picked,))

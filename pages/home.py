@@ -39,7 +39,9 @@ if v.user_id is None:
         st.multiselect(
             "Popular movies you liked",
             [mid for mid, _ in popular],
-            format_func=lambda mid: titles.get(mid, str(mid)),
+            format_func=lambda mid: (
+                f"{titles.get(mid, mid)} (#{mid})"
+            ),  # same-titled remakes stay apart
             key="onb_movies",
         )
         st.form_submit_button("Show my picks", type="primary", on_click=_onboard)
@@ -169,10 +171,7 @@ for row_start in range(0, len(picks), ncol):
         with col.container(border=True, key=f"card_{mid}"):
             left, right = st.columns([2, 3])
             with left:
-                if p.poster:
-                    st.image(p.poster, width=v.ui.thumbnail_width)
-                else:
-                    st.caption("no poster")
+                L.show_poster(p.poster, v.ui.thumbnail_width)
             with right:
                 st.markdown(f"{p.rank}\\. {L.title_line(p.title, p.year)}")
                 if p.exploration:

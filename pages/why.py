@@ -39,7 +39,7 @@ movie_id = st.selectbox(
     "Movie",
     options,
     index=options.index(wanted) if wanted in options else 0,
-    format_func=lambda mid: titles[mid],
+    format_func=lambda mid: f"{titles[mid]} (#{mid})",  # ids keep same-titled movies apart
     key="why_select",
 )
 st.session_state[L.K_WHY] = movie_id
@@ -50,8 +50,7 @@ movie = v.svc.movie(movie_id)
 pick = by_id.get(movie_id)
 left, right = st.columns([1, 2])
 with left:
-    if movie.get("poster"):
-        st.image(movie["poster"], width=240)
+    L.show_poster(movie.get("poster"), 240)
     if movie.get("audio"):
         st.audio(movie["audio"], format=L.audio_mime(movie["audio"]))
 with right:

@@ -630,3 +630,38 @@ def find_reports(svc: Recommender) -> dict:
         repo_reports = Path(__file__).resolve().parents[2] / "reports"
         found = svc.reports(repo_reports)
     return found
+
+
+# ----------------------------------------------------------------------------- posters
+
+POSTER_THUMB_PIXELS = 448  # longest side of a displayed poster (the grid shows ~110-260 px)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def poster_thumbnail(path: str, max_pixels: int):
+    """An RGB thumbnail of a poster, decoded once with the encoder's bounded decoder.
+
+    ``st.image(path)`` would decode the file itself on every render, in full, and fails on
+    modes it cannot re-encode (16-bit greyscale, CMYK with some profiles). Returns
+    ``(image or None, problem or None)``.
+    """
+    from mmrec.features.image import decode_image
+
+    decoded = decode_image(path, max_pixels, target=POSTER_THUMB_PIXELS)
+    if decoded.image is None:
+        return None, decoded.problem
+    img = decoded.image.copy()
+    img.thumbnail((POSTER_THUMB_PIXELS, POSTER_THUMB_PIXELS))
+    return img, None
+
+
+def show_poster(path: str | None, width: int, max_pixels: int = 40_000_000) -> None:
+    """Render a poster thumbnail, or a caption saying why there is none."""
+    if not path:
+        st.caption("no poster")
+        return
+    img, problem = poster_thumbnail(str(path), max_pixels)
+    if img is None:
+        st.caption(f"poster unavailable ({md(problem or 'unreadable')})")
+        return
+    st.image(img, width=width)
