@@ -266,7 +266,7 @@ def _command(what: str, cfg: Config, extra: str = "") -> str:
 def evaluate_policy(cfg: Config, seeds=(0, 1, 2), out_dir=Path("reports"), log=_noop) -> dict:
     from mmrec.eval.policy import evaluate_policy as run
 
-    catalog, _model, _branches, _present, item_emb, agent, _meta = load_built(cfg)
+    catalog, _model, _branches, _present, item_emb, agent, policy_meta = load_built(cfg)
     user_model, _source = load_user_model(cfg, catalog, item_emb)
     return run(
         catalog,
@@ -277,6 +277,7 @@ def evaluate_policy(cfg: Config, seeds=(0, 1, 2), out_dir=Path("reports"), log=_
         out_dir=Path(out_dir),
         agent=agent,
         command=_command("policy", cfg),
+        learning_curves=policy_meta.get("curves"),  # from the build that trained this agent
     )
 
 
