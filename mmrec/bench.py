@@ -449,20 +449,36 @@ def bench_markdown(r: dict) -> str:
         lines.append(
             f"| explanation, cached | {e['cached']['median_ms']:.2f} ms | {e['cached']['p95_ms']:.2f} ms |"
         )
-    f = r.get("features", {})
-    if f and "error" not in f:
-        lines += [
-            "",
-            "Feature extraction: "
-            + ", ".join(
-                f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}" for k, v in f.items()
-            ),
-        ]
     a = r.get("app")
     if a:
         lines += [
             "",
-            f"App: healthy after {a.get('health_s', float('nan')):.1f} s, first page rendered after {a.get('first_page_s')} s, RSS {a.get('rss_mb', 0):.0f} MB.",
+            f"App (`{a.get('launcher')}`): first page rendered {a.get('first_page_s', float('nan')):.1f} s "
+            f"after start; a new user's first picks {a.get('first_picks_after_onboarding_s', float('nan')):.1f} s "
+            f"after onboarding ({a.get('first_picks_from_start_s', float('nan')):.1f} s from start); "
+            f"peak RSS of the app process {a.get('peak_rss_mb', 0):.0f} MB.",
+        ]
+        server = a.get("server_time") or {}
+        rows = [(k, v) for k, v in server.items() if isinstance(v, dict) and "median_ms" in v]
+        if rows:
+            lines += [
+                "",
+                "Dashboard server time per interaction (AppTest: one full script run, ms):",
+                "",
+            ]
+            lines += ["| interaction | median | p90 | max |", "|---|---:|---:|---:|"]
+            lines += [
+                f"| {k} | {v['median_ms']} | {v['p90_ms']} | {v['max_ms']} |" for k, v in rows
+            ]
+    f = r.get("features", {})
+    if f and "error" not in f:
+        mps = f.get("movies_per_s", {})
+        lines += [
+            "",
+            f"Feature extraction ({f.get('n')} demo movies, cold cache, {f.get('precision')}): "
+            + ", ".join(f"{k} {v:.0f}/s" for k, v in mps.items())
+            + f"; all three modalities {f.get('all_three_movies_per_s', float('nan')):.1f} movies/s "
+            f"({f.get('cold_s', float('nan')):.1f} s cold incl. encoder loading); unchanged rerun {f.get('warm_rerun_s', float('nan')):.2f} s.",
         ]
     return "\n".join(lines) + "\n"
 
