@@ -234,6 +234,8 @@ def evaluate_modality(
     transform = (lambda t: mask_genre_words(t, catalog.genres)) if mask_genres else None
     features = _features(cfg, catalog, text_transform=transform)
     tag = "-masked" if mask_genres else ""
+    if cfg.features.audio_kind != "logmel":  # keep each audio front end's table apart
+        tag = f"-{cfg.features.audio_kind}{tag}"
     name = Path(cfg.paths.data_dir).name
     return run(
         catalog, features, cfg.fusion, seeds=seeds, out_dir=Path(out_dir), tag=f"-{name}{tag}"
