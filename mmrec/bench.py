@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mmrec.atomic import atomic_write_text
 from mmrec.config import Config
 from mmrec.pipeline import machine_info
 
@@ -393,10 +394,7 @@ def run_bench(
     if not quick:
         result["app"] = bench_app(cfg, log)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=2, default=float))
-    os.replace(tmp_out, out)
+    atomic_write_text(out, json.dumps(result, indent=2, default=float))
     sc = result["scaling"]
     latency_chart(
         [r["n_items"] for r in sc],
@@ -405,7 +403,7 @@ def run_bench(
         [r["bandwidth_floor_ms"] for r in sc],
         out.with_name(out.stem + "-latency.png"),
     )
-    out.with_suffix(".md").write_text(bench_markdown(result))
+    atomic_write_text(out.with_suffix(".md"), bench_markdown(result))
     log(bench_markdown(result))
     return result
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmrec.atomic import atomic_write, atomic_write_text
 from mmrec.config import Config
 
 MANIFEST = "manifest.json"
@@ -48,17 +49,11 @@ def _read_manifest(ckpt: Path) -> dict:
 
 
 def _write_manifest(ckpt: Path, manifest: dict) -> None:
-    tmp = ckpt / f".{MANIFEST}.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    os.replace(tmp, ckpt / MANIFEST)
+    atomic_write_text(ckpt / MANIFEST, json.dumps(manifest, indent=2, default=str))
 
 
 def _save_npz_atomic(path: Path, **arrays) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 def load_branches(path: Path) -> tuple[dict, np.ndarray]:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mmrec.atomic import atomic_write_text
 from mmrec.config import DataConfig
 
 MOVIE_COLUMNS = ("movieId", "title", "year", "genres", "overview", "poster", "audio")
@@ -219,10 +220,8 @@ class _FileChecks:
         if not self.dirty:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps({"version": FILECHECK_VERSION, "entries": self.entries}))
-            os.replace(tmp, self.path)
+            payload = {"version": FILECHECK_VERSION, "entries": self.entries}
+            atomic_write_text(self.path, json.dumps(payload))
         except OSError:
             pass  # a read-only data folder still loads; it just re-checks next time
 

@@ -28,13 +28,13 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from mmrec.atomic import atomic_write_text
 from mmrec.config import Config, pick_device
 from mmrec.eval.metrics import catalog_coverage, mean_ci
 from mmrec.rl.baselines import (
@@ -62,17 +62,8 @@ Progress = Callable[[int, int, str], None]
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write text via a temp file in the same folder + ``os.replace`` (never a torn report)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write a report atomically (never a torn report)."""
+    atomic_write_text(path, text)
 
 
 def machine_info() -> dict:
