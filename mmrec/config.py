@@ -93,7 +93,7 @@ class FeatureConfig:
     image_size: int = 224  # posters resized to image_size x image_size
     image_batch_size: int = 32  # posters per forward pass
     max_image_pixels: int = 40_000_000  # decompression-bomb guard (same meaning as DataConfig)
-    audio_kind: str = "logmel"  # "logmel": (T=audio_steps, F=n_mels); "aisfx": (T=blocks, F=512)
+    audio_kind: str = "aisfx"  # "aisfx": pretrained CNN (T=windows, F=512); "logmel" (T, n_mels)
     sample_rate: int = 22_050  # log-mel path resamples every clip to this rate (mono)
     clip_seconds: float = 15.0  # clips padded/truncated to this length: fixed T for the LSTM
     max_audio_seconds: float = 120.0  # AudioFrontend.load decodes at most this much from the start
@@ -101,8 +101,9 @@ class FeatureConfig:
     n_fft: int = 2048  # STFT window (93 ms at 22.05 kHz)
     hop_length: int = 512  # STFT hop (23 ms at 22.05 kHz)
     audio_steps: int = 128  # T: log-mel frames average-pooled to this many steps
-    aisfx_hop: float = 0.5  # aisfx embedding hop as a fraction of its ~2.3 s block
-    aisfx_batch_size: int = 64  # aisfx spectrogram blocks per forward pass
+    aisfx_hop: float = 0.5  # aisfx embedding hop as a fraction of its ~2.3 s window
+    aisfx_batch_size: int = 4  # whole clips per aisfx forward pass
+    aisfx_precision: str = "auto"  # "int8" / "float"; auto -> int8 on CPU (x86/fbgemm engine)
 
 
 # ----------------------------------------------------------------------------- movielens import

@@ -120,7 +120,22 @@ def mel_power(waves: torch.Tensor, n_fft: int, hop: int, mel_basis: torch.Tensor
         return_complex=True,
     )  # (B, n_fft//2+1, frames)
     power = spec.real.square() + spec.imag.square()  # (B, n_fft//2+1, frames)
+    if mel_basis.layout == torch.sparse_csr:  # 2 % of the bank is non-zero: 2.5x faster
+        batch, bins, frames = power.shape
+        flat = power.transpose(0, 1).reshape(bins, batch * frames)  # (bins, B * frames)
+        mel = torch.sparse.mm(mel_basis, flat)  # (M, B * frames)
+        return mel.reshape(-1, batch, frames).transpose(0, 1)  # (B, M, frames)
     return torch.matmul(mel_basis, power)  # (B, M, frames)
+
+
+def sparse_bank(basis: np.ndarray) -> torch.Tensor:
+    """A mel filter bank (M, bins) as a sparse CSR tensor for ``mel_power`` (each FFT bin
+    feeds at most two triangular filters)."""
+    import warnings
+
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(basis.astype(np.float32)).to_sparse_csr()
 
 
 def logmel_to_sequence(logmel: torch.Tensor, steps: int) -> torch.Tensor:
@@ -144,19 +159,6 @@ def logmel_version(cfg: FeatureConfig) -> str:
         f":hop={cfg.hop_length}:mels={cfg.n_mels}:steps={cfg.audio_steps}"
         f":scale={LOGMEL_CENTER_DB}/{LOGMEL_SCALE_DB}:v1"
     )
-
-
-def aisfx_version(cfg: FeatureConfig, precision: str) -> str:
-    """Everything that changes the aisfx sequences; part of the feature-cache key."""
-    size = aisfx_checkpoint_path().stat().st_size
-    return f"audio:aisfx:{size}:clip={cfg.clip_seconds}:hop={cfg.aisfx_hop}:{precision}:v1"
-
-
-def aisfx_steps(cfg: FeatureConfig) -> int:
-    """T_blocks of one clip: whole ~2.3 s blocks only (aisfx's drop_partial_block), >= 1."""
-    n_frames = 1 + int(round(cfg.clip_seconds * AISFX_SAMPLE_RATE)) // AISFX_HOP
-    hop = max(1, int(round(AISFX_BLOCK * cfg.aisfx_hop)))
-    return max(1, (n_frames - AISFX_BLOCK) // hop + 1)
 
 
 class AudioFrontend:
@@ -198,7 +200,7 @@ class AudioFrontend:
 
             c = self.cfg
             basis = librosa.filters.mel(sr=self.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels)
-            self._mel_basis = torch.from_numpy(basis.astype(np.float32))
+            self._mel_basis = sparse_bank(basis)
         return self._mel_basis
 
     def clip(self, path: str | Path) -> np.ndarray:
@@ -290,29 +292,207 @@ def build_aisfx(path: str | Path | None = None) -> torch.nn.Module:
     return model.eval()
 
 
-class AisfxEncoder:
-    """Frozen aisfx CNN: clip -> (T_blocks, 512).
+AISFX_POOL = 8  # the CNN's time (and frequency) downsampling: three 2x2 max pools
+AISFX_CAL_TRACKS = 6  # bundled music tracks used to calibrate the int8 activation ranges
+AISFX_CAL_SECONDS = 15.0
 
-    ``spectrogram(wave)`` -> (frames, 96); ``blocks(spec)`` -> (T_blocks, 100, 96);
-    ``forward(blocks (B, 100, 96))`` -> (B, 512) differentiable; ``sequence(path)``.
+
+def aisfx_precision(cfg: FeatureConfig, device: str | torch.device, precision: str) -> str:
+    """``"int8"`` when ``cfg.aisfx_precision`` asks for it (``"auto"``: on a CPU whose torch has
+    the x86/fbgemm quantized engine, 2.5x the bf16 speed here); else the float precision the
+    other encoders use (``precision``, already resolved). Part of the cache version."""
+    want = str(cfg.aisfx_precision)
+    if want not in ("auto", "int8", "float"):
+        raise ValueError(f"features.aisfx_precision='{want}': expected auto, int8 or float")
+    if want == "float" or not str(device).startswith("cpu"):
+        return precision
+    engines = set(torch.backends.quantized.supported_engines)
+    if {"x86", "fbgemm"} & engines:
+        return "int8"
+    if want == "int8":
+        raise RuntimeError("features.aisfx_precision='int8' needs torch's x86 or fbgemm engine")
+    return precision
+
+
+def aisfx_version(cfg: FeatureConfig, precision: str) -> str:
+    """Everything that changes the aisfx sequences; part of the feature-cache key.
+    ``precision``: the resolved aisfx precision (``aisfx_precision``)."""
+    size = aisfx_checkpoint_path().stat().st_size
+    win, hop = aisfx_window(cfg)
+    return (
+        f"audio:aisfx:{size}:clip={cfg.clip_seconds}:win={win}:hop={hop}:{precision}"
+        f":cal={AISFX_CAL_TRACKS}x{AISFX_CAL_SECONDS}:v2"
+    )
+
+
+def aisfx_window(cfg: FeatureConfig) -> tuple[int, int]:
+    """(width, hop) of one embedding window in feature-map steps: a ~2.3 s block of 100
+    spectrogram frames is 12 steps of the CNN's last map (8 frames each)."""
+    width = AISFX_BLOCK // AISFX_POOL
+    return width, max(1, int(round(width * cfg.aisfx_hop)))
+
+
+def aisfx_frames(cfg: FeatureConfig) -> int:
+    """Spectrogram frames of one clip (centred STFT: 1 + samples // hop)."""
+    return 1 + int(round(cfg.clip_seconds * AISFX_SAMPLE_RATE)) // AISFX_HOP
+
+
+def aisfx_steps(cfg: FeatureConfig) -> int:
+    """T of one clip's aisfx sequence: whole windows over the CNN's last map, >= 1."""
+    width, hop = aisfx_window(cfg)
+    map_t = aisfx_frames(cfg) // AISFX_POOL  # three floor-halvings of the time axis
+    return max(1, (max(map_t, width) - width) // hop + 1)
+
+
+def _conv_bn_relu(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> list[torch.nn.Module]:
+    import copy
+
+    return [copy.deepcopy(conv), copy.deepcopy(bn), torch.nn.ReLU()]
+
+
+class AisfxTrunk(torch.nn.Module):
+    """aisfx's EmbeddingNet as one convolutional stack over a whole clip.
+
+    The published model embeds ~2.3 s blocks (100 frames) one by one: 4 conv blocks, then the
+    mean over frequency and the max over time. Convolutions and pooling commute with cutting
+    the time axis, so running the stack once over the whole spectrogram and taking the max
+    over 12-step windows of its last map (12 x 8 = 96 frames) gives every block's embedding
+    at once, without recomputing the overlap (11 overlapping blocks cost 1.7x the whole clip).
+    The only difference is at block edges, where a lone block sees zero padding and the
+    whole-clip map sees the neighbouring audio.
+
+    ``forward(spec (B, frames, 96))`` -> last feature map (B, 512, frames // 8, 12);
+    ``QuantStub``/``DeQuantStub`` make it quantizable (identity while float).
+    """
+
+    def __init__(self, embedding_net: torch.nn.Module):
+        from torch.ao.quantization import DeQuantStub, QuantStub
+
+        super().__init__()
+        layers: list[torch.nn.Module] = []
+        blocks = [getattr(embedding_net, f"conv_block{i}") for i in range(1, 5)]
+        for i, block in enumerate(blocks):
+            layers += _conv_bn_relu(block.conv1, block.bn1)
+            layers += _conv_bn_relu(block.conv2, block.bn2)
+            if i < 3:  # the last block pools with (1, 1): identity
+                layers.append(torch.nn.MaxPool2d(2))
+        self.body = torch.nn.Sequential(*layers)
+        self.quant, self.dequant = QuantStub(), DeQuantStub()
+
+    def fusable(self) -> list[list[str]]:
+        """Names of every (conv, bn, relu) triple, for ``fuse_modules``."""
+        mods = list(self.body)
+        return [
+            [f"body.{i}", f"body.{i + 1}", f"body.{i + 2}"]
+            for i, m in enumerate(mods)
+            if isinstance(m, torch.nn.Conv2d)
+        ]
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        return self.dequant(self.body(self.quant(spec.unsqueeze(1))))
+
+
+def pool_windows(feature_map: torch.Tensor, width: int, hop: int, steps: int) -> torch.Tensor:
+    """Last map (B, C, T', F') -> (B, steps, C): aisfx's pooling (mean over frequency, max over
+    time) inside each window. Differentiable; short maps are zero-padded to one window."""
+    x = feature_map.mean(dim=3)  # (B, C, T')
+    need = (steps - 1) * hop + width
+    if x.shape[2] < need:
+        x = F.pad(x, (0, need - x.shape[2]))
+    windows = x[:, :, :need].unfold(2, width, hop)  # (B, C, steps, width)
+    return windows.amax(dim=3).transpose(1, 2)  # (B, steps, C)
+
+
+def calibration_spectrograms(encoder: AisfxEncoder) -> torch.Tensor:
+    """(n, frames, 96) spectrograms of the first ``AISFX_CAL_SECONDS`` of a fixed, evenly
+    spaced set of the bundled immich-memories-music tracks (plus one silent clip): the same on
+    every machine and independent of the catalog, so adding movies never changes the int8
+    scales of movies already cached."""
+    from mmrec.data.demo import list_tracks
+
+    tracks = [path for _, _, path in list_tracks()]
+    if not tracks:
+        raise RuntimeError("immich-memories-music has no tracks to calibrate aisfx int8 with")
+    step = max(1, len(tracks) // AISFX_CAL_TRACKS)
+    chosen = tracks[::step][:AISFX_CAL_TRACKS]
+    n = encoder.n_samples
+    clips = [fix_length(decode_audio(p, AISFX_CAL_SECONDS, AISFX_SAMPLE_RATE), n) for p in chosen]
+    clips.append(np.zeros(n, np.float32))
+    with torch.inference_mode():
+        return encoder.spectrogram_batch(torch.from_numpy(np.stack(clips)))
+
+
+def quantize_trunk(trunk: AisfxTrunk, calibration: torch.Tensor) -> torch.nn.Module:
+    """Static int8 copy of ``trunk``: conv+BN+ReLU fused, per-channel symmetric int8 weights,
+    activation ranges from min/max over ``calibration`` (B, frames, 96). Embeddings keep a
+    cosine of ~0.999 to the float trunk on trailer clips (tested)."""
+    import copy
+
+    from torch.ao.quantization import QConfig, convert, fuse_modules, prepare
+    from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObserver
+
+    engines = torch.backends.quantized.supported_engines
+    torch.backends.quantized.engine = "x86" if "x86" in engines else "fbgemm"
+    q = fuse_modules(copy.deepcopy(trunk).eval(), trunk.fusable())
+    q.qconfig = QConfig(
+        # 7-bit activations: no overflow in fbgemm's AVX2 u8 x s8 kernels either
+        activation=MinMaxObserver.with_args(quant_min=0, quant_max=127),
+        weight=PerChannelMinMaxObserver.with_args(
+            dtype=torch.qint8, qscheme=torch.per_channel_symmetric
+        ),
+    )
+    prepare(q, inplace=True)
+    with torch.inference_mode():
+        for i in range(0, len(calibration), 2):
+            q(calibration[i : i + 2])
+    with warnings.catch_warnings():
+        # torch 2.14 flags its eager quantized tensors as deprecated (pytorch#184982); they
+        # work in the pinned release, and aisfx_precision="float" avoids them entirely
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+        convert(q, inplace=True)
+    return q.eval()
+
+
+class AisfxEncoder:
+    """Frozen aisfx CNN: clip -> (T, 512), one 512-d vector per ~2.3 s window.
+
+    ``spectrogram(wave)`` -> (frames, 96); ``feature_map(spec (B, frames, 96))`` -> the float
+    trunk's last map (B, 512, T', 12), differentiable (explanations); ``sequence_from_map`` ->
+    (B, T, 512); ``sequences(clips)`` is the fast batched path the feature store uses (int8 on
+    CPU, see ``aisfx_precision``). ``forward(blocks (B, 100, 96))`` is the published
+    block-by-block embedding, kept as the reference the whole-clip path is tested against.
     """
 
     def __init__(self, cfg: FeatureConfig, device: str | torch.device = "cpu"):
         self.cfg = cfg
         self.device = torch.device(device)
-        # channels_last: faster oneDNN convolutions on CPU, same maths
-        self.model = build_aisfx().requires_grad_(False)
-        self.model.to(self.device, memory_format=torch.channels_last)
+        self.model = build_aisfx().requires_grad_(False)  # float reference, CPU
         self.n_samples = int(round(cfg.clip_seconds * AISFX_SAMPLE_RATE))
-        self.block_hop = max(1, int(round(AISFX_BLOCK * cfg.aisfx_hop)))
+        self.width, self.hop = aisfx_window(cfg)
         self.steps = aisfx_steps(cfg)
-        self.precision = resolve_precision(cfg.precision, self.device)
+        self.float_precision = resolve_precision(cfg.precision, self.device)
+        self.precision = aisfx_precision(cfg, self.device, self.float_precision)
         self.dim = AISFX_DIM
         self._mel_basis: torch.Tensor | None = None
+        # float trunk (explanations; the fast path on CUDA), channels_last for oneDNN on CPU
+        self.trunk = AisfxTrunk(self.model.embedding_net).eval().requires_grad_(False)
+        self.trunk.to(self.device, memory_format=torch.channels_last)
+        self._fast: torch.nn.Module | None = None
 
     @property
     def version(self) -> str:
         return aisfx_version(self.cfg, self.precision)
+
+    @property
+    def fast(self) -> torch.nn.Module:
+        """The trunk the feature store runs: int8 (calibrated on first use, ~1-2 s) or float."""
+        if self._fast is None:
+            if self.precision == "int8":
+                self._fast = quantize_trunk(self.trunk.cpu(), calibration_spectrograms(self))
+                self.trunk.to(self.device)
+            else:
+                self._fast = self.trunk
+        return self._fast
 
     def clip(self, path: str | Path) -> np.ndarray:
         """File -> (clip_samples,) float32 at 44.1 kHz, silence-padded if short."""
@@ -334,7 +514,7 @@ class AisfxEncoder:
                 htk=True,
                 norm=1.0,
             )
-            self._mel_basis = torch.from_numpy(basis.astype(np.float32))
+            self._mel_basis = sparse_bank(basis)
         return self._mel_basis
 
     def spectrogram_batch(self, waves: torch.Tensor) -> torch.Tensor:
@@ -353,45 +533,60 @@ class AisfxEncoder:
         waves = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None]  # (1, S)
         return self.spectrogram_batch(waves)[0].numpy()
 
-    def blocks(self, spec: np.ndarray) -> np.ndarray:
-        """(frames, 96) -> (T_blocks, 100, 96) overlapping windows (zero-padded if short)."""
-        need = (self.steps - 1) * self.block_hop + AISFX_BLOCK
-        if len(spec) < need:
-            spec = np.pad(spec, ((0, need - len(spec)), (0, 0)))
-        starts = np.arange(self.steps) * self.block_hop
-        return np.stack([spec[s : s + AISFX_BLOCK] for s in starts])  # (T_blocks, 100, 96)
-
-    def clip_blocks(self, path: str | Path) -> np.ndarray:
-        """File -> (T_blocks, 100, 96) model input."""
-        return self.blocks(self.spectrogram(self.clip(path)))
+    def clip_spectrogram(self, path: str | Path) -> np.ndarray:
+        """File -> (frames, 96): the model input of one clip (what the store batches)."""
+        return self.spectrogram(self.clip(path))
 
     def preprocess(self, path: str | Path) -> torch.Tensor:
-        """File -> (T_blocks, 100, 96) tensor, the input of ``forward``."""
-        return torch.from_numpy(self.clip_blocks(path))
+        """File -> (frames, 96) tensor, the input of ``feature_map`` (attributions live here)."""
+        return torch.from_numpy(self.clip_spectrogram(path))
+
+    # -- reference: the published block-by-block embedding ------------------------------------
+    def blocks(self, spec: np.ndarray, hop_frames: int | None = None) -> np.ndarray:
+        """(frames, 96) -> (T, 100, 96) windows of 100 frames every ``hop_frames`` (default the
+        whole-clip path's hop, 8 frames per map step), zero-padded if short."""
+        hop = int(hop_frames or self.hop * AISFX_POOL)
+        need = (self.steps - 1) * hop + AISFX_BLOCK
+        if len(spec) < need:
+            spec = np.pad(spec, ((0, need - len(spec)), (0, 0)))
+        starts = np.arange(self.steps) * hop
+        return np.stack([spec[s : s + AISFX_BLOCK] for s in starts])  # (T, 100, 96)
 
     def forward(self, blocks: torch.Tensor) -> torch.Tensor:
-        """(B, 100, 96) -> (B, 512) embeddings."""
+        """(B, 100, 96) -> (B, 512) embeddings, the published per-block model."""
         return self.model.get_embedding(blocks)  # (B, 512)
 
+    # -- the whole-clip path ---------------------------------------------------------------------
+    def feature_map(self, spec: torch.Tensor) -> torch.Tensor:
+        """(B, frames, 96) -> float trunk's last map (B, 512, frames // 8, 12); differentiable."""
+        return self.trunk(spec.to(self.device))
+
+    def sequence_from_map(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """(B, 512, T', 12) -> (B, T, 512): the windowed aisfx pooling; differentiable."""
+        return pool_windows(feature_map, self.width, self.hop, self.steps)
+
     @torch.inference_mode()
-    def encode_blocks(self, blocks: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """(N, T_blocks, 100, 96) -> (N, T_blocks, 512) float32."""
-        n = blocks.shape[0]
-        flat = torch.from_numpy(blocks.reshape(n * self.steps, AISFX_BLOCK, AISFX_MELS))
-        batch_size = int(batch_size or self.cfg.aisfx_batch_size)
-        with autocast(self.precision, self.device):
-            out = [
-                self.forward(flat[i : i + batch_size].to(self.device)).float().cpu()
-                for i in range(0, len(flat), batch_size)
-            ]
-        return torch.cat(out).reshape(n, self.steps, self.dim).numpy()
+    def encode_spectrograms(self, spec: np.ndarray | torch.Tensor, batch_size: int = 4):
+        """(N, frames, 96) -> (N, T, 512) float32 with the fast trunk."""
+        spec = torch.as_tensor(spec)
+        model, out = self.fast, []
+        ctx = autocast(self.precision, self.device) if self.precision != "int8" else None
+        for i in range(0, len(spec), batch_size):
+            x = spec[i : i + batch_size]
+            if ctx is None:
+                fm = model(x)
+            else:
+                with autocast(self.precision, self.device):
+                    fm = model(x.to(self.device))
+            out.append(self.sequence_from_map(fm.float()).cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, self.steps, self.dim), np.float32)
 
     def sequence(self, path: str | Path) -> np.ndarray:
-        """File -> (T_blocks, 512) float32."""
-        return self.encode_blocks(self.clip_blocks(path)[None])[0]
+        """File -> (T, 512) float32."""
+        return self.encode_spectrograms(self.clip_spectrogram(path)[None])[0]
 
     def sequences(self, clips: np.ndarray) -> np.ndarray:
-        """(B, clip_samples) clips at 44.1 kHz -> (B, T_blocks, 512) float32, batched."""
+        """(B, clip_samples) clips at 44.1 kHz -> (B, T, 512) float32, batched."""
         with torch.inference_mode():
-            spec = self.spectrogram_batch(torch.from_numpy(clips)).numpy()  # (B, frames, 96)
-        return self.encode_blocks(np.stack([self.blocks(s) for s in spec]))
+            spec = self.spectrogram_batch(torch.from_numpy(clips))  # (B, frames, 96)
+        return self.encode_spectrograms(spec)

@@ -345,7 +345,8 @@ class FeatureExtractor:
         if c.audio_kind == "logmel":
             return audio.logmel_version(c), (c.audio_steps, c.n_mels)
         if c.audio_kind == "aisfx":
-            return audio.aisfx_version(c, self.precision), (audio.aisfx_steps(c), audio.AISFX_DIM)
+            prec = audio.aisfx_precision(c, self.device, self.precision)
+            return audio.aisfx_version(c, prec), (audio.aisfx_steps(c), audio.AISFX_DIM)
         raise ValueError(f"features.audio_kind='{c.audio_kind}': expected logmel or aisfx")
 
     # batched loops -----------------------------------------------------------------
@@ -409,6 +410,7 @@ class FeatureExtractor:
     def encode_images(self, paths: list[str], report: _Reporter):
         """(N,) poster paths -> ((N, dim), ok (N,), [(path, problem)])."""
         enc = self.image_encoder
+        _ = enc.fast  # fold the batch norms once, before the workers share the model
         results = self._run("image", paths, self.cfg.image_batch_size, enc.encode, report)
         return self._gather(results, (enc.dim,))
 
@@ -420,7 +422,7 @@ class FeatureExtractor:
         aisfx = self.cfg.audio_kind == "aisfx"
         # a worker takes each clip from file to spectrogram (libsndfile and torch release the
         # GIL); for aisfx it then runs the CNN on its batch of clips
-        prepare = self.aisfx_encoder.clip_blocks if aisfx else self.audio_frontend.sequence
+        prepare = self.aisfx_encoder.clip_spectrogram if aisfx else self.audio_frontend.sequence
 
         def work(batch: list[str]):
             values, ok, problems = [], np.zeros(len(batch), bool), []
@@ -432,11 +434,13 @@ class FeatureExtractor:
                     problems.append((path, str(exc)))
             out = np.zeros((len(batch), *shape), np.float32)
             if values:
-                stacked = np.stack(values)  # (b, T, F) or aisfx (b, T_blocks, 100, 96)
-                out[ok] = self.aisfx_encoder.encode_blocks(stacked) if aisfx else stacked
+                stacked = np.stack(values)  # (b, T, F) or aisfx (b, frames, 96)
+                out[ok] = self.aisfx_encoder.encode_spectrograms(stacked) if aisfx else stacked
             return out, ok, problems
 
-        batch = max(1, self.cfg.aisfx_batch_size // shape[0]) if aisfx else 8
+        if aisfx:
+            _ = self.aisfx_encoder.fast  # calibrate int8 once, before the workers share it
+        batch = max(1, self.cfg.aisfx_batch_size) if aisfx else 8
         return self._gather(self._run("audio", paths, batch, work, report), shape)
 
 

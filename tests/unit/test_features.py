@@ -181,6 +181,95 @@ def test_aisfx_weights_load_strictly_and_embed(tmp_path):
     assert np.isfinite(seq).all() and seq.std() > 0
 
 
+def _chirp(seconds: float, sr: int = 44_100, seed: int = 0) -> np.ndarray:
+    """A rising tone with a beat and some noise: changes over time, so windows differ."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    wave = np.sin(2 * np.pi * (200 + 150 * t) * t) * (1 + 0.8 * np.sin(2 * np.pi * 1.5 * t))
+    return (0.3 * wave + 0.02 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def aisfx_encoder():
+    from mmrec.features.audio import AisfxEncoder
+
+    return AisfxEncoder(FeatureConfig(clip_seconds=8.0), "cpu")
+
+
+def test_aisfx_whole_clip_matches_the_published_blockwise_model(aisfx_encoder):
+    """One convolutional pass over the clip + windowed pooling == aisfx run block by block,
+    except near block edges (zero padding vs real neighbours)."""
+    enc = aisfx_encoder
+    spec = enc.spectrogram(fix_length_wave(_chirp(8.0), enc.n_samples))  # (frames, 96)
+    with torch.no_grad():
+        whole = enc.sequence_from_map(enc.feature_map(torch.from_numpy(spec)[None]))[0]
+        blockwise = enc.forward(torch.from_numpy(enc.blocks(spec)))  # (T, 512)
+    assert whole.shape == blockwise.shape == (enc.steps, 512)
+    cos = torch.nn.functional.cosine_similarity(whole, blockwise, dim=1)  # (T,)
+    assert float(cos.mean()) > 0.95 and float(cos.min()) > 0.9, cos
+    # and it is not trivially similar: a different clip's windows are further away
+    other = enc.spectrogram(fix_length_wave(_chirp(8.0, seed=1)[::-1].copy(), enc.n_samples))
+    with torch.no_grad():
+        far = enc.forward(torch.from_numpy(enc.blocks(other)))
+    assert float(torch.nn.functional.cosine_similarity(whole, far, dim=1).mean()) < float(
+        cos.mean()
+    )
+
+
+def test_aisfx_int8_path_close_to_float_and_batch_independent(aisfx_encoder):
+    enc = aisfx_encoder
+    if enc.precision != "int8":
+        pytest.skip(f"no int8 engine here (aisfx precision {enc.precision})")
+    clips = np.stack([fix_length_wave(_chirp(8.0, seed=s), enc.n_samples) for s in range(3)])
+    fast = enc.sequences(clips)  # (3, T, 512) int8 trunk
+    with torch.no_grad():
+        spec = enc.spectrogram_batch(torch.from_numpy(clips))
+        ref = enc.sequence_from_map(enc.feature_map(spec)).numpy()  # float trunk
+    cos = (fast * ref).sum(-1) / (np.linalg.norm(fast, axis=-1) * np.linalg.norm(ref, axis=-1))
+    assert cos.mean() > 0.99 and cos.min() > 0.97, cos
+    # calibration is fixed (bundled music), so a clip's vector does not depend on its batch:
+    # adding movies never changes the cached vectors of the others
+    np.testing.assert_array_equal(enc.sequences(clips[2:3])[0], fast[2])
+    assert ":int8:" in enc.version
+
+
+def test_aisfx_precision_choice():
+    from mmrec.features.audio import aisfx_precision
+
+    cfg = FeatureConfig()
+    assert aisfx_precision(replace_cfg(cfg, aisfx_precision="float"), "cpu", "bf16") == "bf16"
+    assert aisfx_precision(cfg, "cuda", "fp32") == "fp32"  # int8 eager kernels are CPU-only
+    if {"x86", "fbgemm"} & set(torch.backends.quantized.supported_engines):
+        assert aisfx_precision(cfg, "cpu", "bf16") == "int8"
+    with pytest.raises(ValueError, match="aisfx_precision"):
+        aisfx_precision(replace_cfg(cfg, aisfx_precision="int4"), "cpu", "fp32")
+
+
+def test_image_fast_path_folds_batchnorm_exactly(extractor):
+    enc: ImageEncoder = extractor.image_encoder
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        ref = enc.forward(x)  # float backbone (explanations)
+    fast = torch.from_numpy(enc.encode_tensors(x))  # folded (and bf16 where native)
+    cos = torch.nn.functional.cosine_similarity(fast, ref, dim=1)
+    assert float(cos.min()) > (0.999 if enc.precision == "bf16" else 0.99999), cos
+    folded = [m for m in enc.fast.modules() if type(m).__name__ == "BatchNormAct2d"]
+    assert folded == []
+    assert any(type(m).__name__ == "BatchNormAct2d" for m in enc.backbone.modules())
+
+
+def fix_length_wave(wave: np.ndarray, n: int) -> np.ndarray:
+    from mmrec.features.audio import fix_length
+
+    return fix_length(wave, n)
+
+
+def replace_cfg(cfg: FeatureConfig, **kw) -> FeatureConfig:
+    from dataclasses import replace
+
+    return replace(cfg, **kw)
+
+
 # ----------------------------------------------------------------------------- text
 
 
@@ -289,7 +378,7 @@ def test_store_missing_corrupt_and_warnings(tmp_path, extractor):
 
     assert feats.movie_ids.tolist() == [1, 2, 3, 4]
     assert feats.text.shape == (4, 384) and feats.image.shape == (4, 1280)
-    assert feats.audio.shape == (4, 16, 64) and feats.audio_kind == "logmel"
+    assert feats.audio.shape == (4, ex.aisfx_encoder.steps, 512) and feats.audio_kind == "aisfx"
     assert feats.has_text.all()
     assert feats.has_image.tolist() == [True, True, False, True]
     assert feats.has_audio.tolist() == [True, False, True, False]
@@ -347,7 +436,7 @@ def test_store_incremental_and_poster_change(tmp_path, extractor, monkeypatch):
     assert grown.movie_ids.tolist() == list(range(1, 10))
 
     # a different encoder setting never reuses these vectors
-    other = FeatureConfig(**{**CFG, "audio_steps": 8})
+    other = FeatureConfig(**{**CFG, "audio_kind": "logmel", "audio_steps": 8})
     with pytest.raises(ValueError, match="another FeatureConfig"):
         compute_features(bigger, other, extractor=ex)
     fresh = FeatureExtractor(other, device="cpu")
