@@ -473,7 +473,8 @@ def bench_markdown(r: dict) -> str:
         mps = f.get("movies_per_s", {})
         lines += [
             "",
-            f"Feature extraction ({f.get('n')} demo movies, cold cache, {f.get('precision')}): "
+            f"Feature extraction ({f.get('n')} demo movies, cold cache, {f.get('precision')}; "
+            f"audio {f.get('audio_kind')} {f.get('audio_precision', '')}): "
             + ", ".join(f"{k} {v:.0f}/s" for k, v in mps.items())
             + f"; all three modalities {f.get('all_three_movies_per_s', float('nan')):.1f} movies/s "
             f"({f.get('cold_s', float('nan')):.1f} s cold incl. encoder loading); unchanged rerun {f.get('warm_rerun_s', float('nan')):.2f} s.",
