@@ -45,6 +45,14 @@ def _tqdm_progress():
     return progress
 
 
+def _folds(value: str) -> int:
+    """argparse type for --folds: k-fold cross-validation needs k >= 2."""
+    folds = int(value)
+    if folds < 2:
+        raise argparse.ArgumentTypeError(f"--folds must be >= 2 (got {folds})")
+    return folds
+
+
 def cmd_demo(args) -> int:
     from mmrec.data.demo import generate_demo
 
@@ -123,8 +131,15 @@ def cmd_evaluate(args) -> int:
     seeds = tuple(range(args.seeds))
     out = Path(args.out)
     if args.what == "modality":
+        bar = _tqdm_progress()
         result = pipeline.evaluate_modality(
-            cfg, seeds=seeds, out_dir=out, mask_genres=args.mask_genre_words, log=print
+            cfg,
+            seeds=seeds,
+            out_dir=out,
+            mask_genres=args.mask_genre_words,
+            log=print,
+            folds=args.folds,
+            progress=lambda done, total, _variant: bar(done, total, "modality models"),
         )
     elif args.what == "policy":
         result = pipeline.evaluate_policy(cfg, seeds=seeds, out_dir=out, log=print)
@@ -205,8 +220,14 @@ def main(argv=None) -> int:
     p = sub.add_parser("evaluate", help="write reports/*.json and markdown tables")
     p.add_argument("what", choices=["modality", "policy", "ranking"])
     data_args(p)
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--out", default="reports")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    p.add_argument(
+        "--folds",
+        type=_folds,
+        default=5,
+        help="modality: cross-validation folds per seed (>= 2; each movie tested once per seed)",
+    )
+    p.add_argument("--out", default="reports", help="folder for the report files")
     p.add_argument(
         "--mask-genre-words", action="store_true", help="modality: mask genre words in synopses"
     )

@@ -219,8 +219,15 @@ def _features(cfg: Config, catalog, progress=None, text_transform=None):
 
 
 def evaluate_modality(
-    cfg: Config, seeds=(0, 1, 2), out_dir=Path("reports"), mask_genres=False, log=_noop
+    cfg: Config,
+    seeds=(0, 1, 2),
+    out_dir=Path("reports"),
+    mask_genres=False,
+    log=_noop,
+    folds: int = 5,
+    progress=None,
 ) -> dict:
+    """Table 5.1 for ``cfg``'s catalog: ``folds``-fold cross-validation by movie per seed."""
     from mmrec.data.catalog import load_catalog
     from mmrec.eval.modality import evaluate_modality as run
     from mmrec.eval.modality import mask_genre_words
@@ -233,7 +240,14 @@ def evaluate_modality(
         tag = f"-{cfg.features.audio_kind}{tag}"
     name = Path(cfg.paths.data_dir).name
     return run(
-        catalog, features, cfg.fusion, seeds=seeds, out_dir=Path(out_dir), tag=f"-{name}{tag}"
+        catalog,
+        features,
+        cfg.fusion,
+        seeds=seeds,
+        out_dir=Path(out_dir),
+        tag=f"-{name}{tag}",
+        folds=folds,
+        progress=progress,
     )
 
 

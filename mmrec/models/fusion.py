@@ -12,11 +12,17 @@ connected layers. The model is split in two so the dashboard stays fast:
 Each branch vector is multiplied by ``weight * present`` before fusion. A weight of 0 or a
 missing modality is replaced by an exact zero (``torch.where``, not a multiplication, so even
 NaN/inf inputs cannot leak through), which makes the embedding independent of that input.
+
+With ``init_seed`` every part (each branch, the early and late fusion layers, the genre head)
+draws its initial weights from its own seed ``init_seed * 1009 + part``, so a text-only model
+starts from the same text weights whatever the audio input size is: the rows of the modality
+table stay comparable across audio front ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -52,10 +58,25 @@ def gate(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return torch.where(g > 0, x * g, torch.zeros((), dtype=x.dtype, device=x.device))  # (B, H)
 
 
+@contextlib.contextmanager
+def seeded_init(init_seed: int | None, part: int) -> Iterator[None]:
+    """Build one part of the model from the CPU RNG seeded by ``(init_seed, part)``; the global
+    RNG is restored afterwards. ``init_seed=None``: the global RNG as it stands (old behaviour).
+    """
+    if init_seed is None:
+        yield
+        return
+    # Only the CPU generator: parameters are created on the CPU, and torch.manual_seed would
+    # also reseed CUDA generators that fork_rng(devices=[]) does not restore.
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(init_seed * 1009 + part)
+        yield
+
+
 class FusionModel(nn.Module):
     """Multimodal item encoder with a multi-label genre head."""
 
-    def __init__(self, cfg: FusionConfig, n_genres: int):
+    def __init__(self, cfg: FusionConfig, n_genres: int, init_seed: int | None = None):
         super().__init__()
         unknown = set(cfg.modalities) - set(MODALITIES)
         if unknown or not cfg.modalities:
@@ -63,25 +84,31 @@ class FusionModel(nn.Module):
         self.cfg = cfg
         self.n_genres = n_genres
         hidden = cfg.hidden_dim
-        self.text_branch = MLPBranch(cfg.text_dim, hidden, cfg.dropout)
-        self.image_branch = MLPBranch(cfg.image_dim, hidden, cfg.dropout)
-        self.audio_branch = AudioLSTM(
-            cfg.audio_dim, cfg.audio_lstm_hidden, hidden, cfg.audio_max_steps, cfg.dropout
-        )
+        with seeded_init(init_seed, 0):
+            self.text_branch = MLPBranch(cfg.text_dim, hidden, cfg.dropout)
+        with seeded_init(init_seed, 1):
+            self.image_branch = MLPBranch(cfg.image_dim, hidden, cfg.dropout)
+        with seeded_init(init_seed, 2):
+            self.audio_branch = AudioLSTM(
+                cfg.audio_dim, cfg.audio_lstm_hidden, hidden, cfg.audio_max_steps, cfg.dropout
+            )
         # Early fusion: poster and trailer are both "look and feel" signals of one item.
-        self.early = nn.Sequential(
-            nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Dropout(cfg.dropout)
-        )
+        with seeded_init(init_seed, 3):
+            self.early = nn.Sequential(
+                nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Dropout(cfg.dropout)
+            )
         # Late fusion: the synopsis joins the audiovisual vector through FC layers.
-        self.late = nn.Sequential(
-            nn.Linear(2 * hidden, hidden),
-            nn.ReLU(),
-            nn.Dropout(cfg.dropout),
-            nn.Linear(hidden, cfg.embed_dim),
-        )
+        with seeded_init(init_seed, 4):
+            self.late = nn.Sequential(
+                nn.Linear(2 * hidden, hidden),
+                nn.ReLU(),
+                nn.Dropout(cfg.dropout),
+                nn.Linear(hidden, cfg.embed_dim),
+            )
         # Linear head: genres stay linearly readable from the embedding, which is what the
         # recommender's linear/ridge user models and kNN rely on.
-        self.genre_head = nn.Linear(cfg.embed_dim, n_genres)
+        with seeded_init(init_seed, 5):
+            self.genre_head = nn.Linear(cfg.embed_dim, n_genres)
         enabled = torch.tensor([m in cfg.modalities for m in MODALITIES], dtype=torch.float32)
         self.register_buffer("enabled", enabled)  # (3,) 1 for the modalities this model uses
 

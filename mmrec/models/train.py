@@ -292,7 +292,9 @@ def _train_fusion(
             f"items have a genre and one of {cfg.modalities}; need at least 2 and 1"
         )
 
-    model = FusionModel(cfg, labels.shape[1]).to(device)
+    # Each part's initial weights come from (seed, part) alone: a text-only model starts the
+    # same whatever the audio input size, and the global RNG (dropout masks) is left untouched.
+    model = FusionModel(cfg, labels.shape[1], init_seed=seed).to(device)
     data = _tensors(features, device)
     data["labels"] = torch.as_tensor(labels, device=device)
     data["present"] = data["present"] & torch.as_tensor(enabled, device=device)

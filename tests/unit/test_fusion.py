@@ -1,5 +1,6 @@
 """Fusion model: weight-0 / missing modality independence, training, caching, user weights."""
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -196,6 +197,43 @@ def test_training_is_seedable():
     a = train_fusion(features, catalog, cfg, seed=3, device="cpu").state_dict()
     b = train_fusion(features, catalog, cfg, seed=3, device="cpu").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_init_of_each_part_depends_only_on_seed_and_part():
+    narrow = FusionModel(SMALL, n_genres=4, init_seed=5).state_dict()
+    wide = FusionModel(FusionConfig(**{**vars(SMALL), "audio_dim": 9}), 4, init_seed=5)
+    wide = wide.state_dict()
+    shared = [k for k in narrow if not k.startswith("audio_branch.")]
+    assert all(torch.equal(narrow[k], wide[k]) for k in shared)  # bit-identical
+    assert narrow["audio_branch.lstm.weight_ih_l0"].shape[1] == 6
+    other_seed = FusionModel(SMALL, n_genres=4, init_seed=6).state_dict()
+    assert not torch.equal(
+        narrow["text_branch.net.1.weight"], other_seed["text_branch.net.1.weight"]
+    )
+    # building a seeded model leaves the global RNG where it was
+    torch.manual_seed(0)
+    FusionModel(SMALL, n_genres=4, init_seed=5)
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(3))
+
+
+def test_text_only_model_does_not_depend_on_the_audio_features():
+    catalog, features = tiny_catalog(n=60, steps=10)
+    rng = np.random.default_rng(3)
+    other = dataclasses.replace(  # another audio front end: 11 features per step, 5 steps
+        features, audio=rng.normal(size=(60, 5, 11)).astype(np.float32)
+    )
+    cfg = FusionConfig(**{**vars(TRAIN_CFG), "max_epochs": 3, "modalities": ("text",)})
+    a = train_fusion(features, catalog, cfg, seed=2, device="cpu")
+    b = train_fusion(other, catalog, cfg, seed=2, device="cpu")
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa if not k.startswith("audio_branch."))
+    present = present_matrix(features)
+    np.testing.assert_array_equal(
+        genre_probabilities(a, branch_outputs(a, features), present),
+        genre_probabilities(b, branch_outputs(b, other), present),
+    )
 
 
 def test_training_rejects_misaligned_features():

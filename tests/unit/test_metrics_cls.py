@@ -18,7 +18,7 @@ from mmrec.eval.metrics import (
     subset_accuracy,
     threshold_predictions,
 )
-from mmrec.eval.modality import evaluate_modality, mask_genre_words
+from mmrec.eval.modality import cv_folds, evaluate_modality, mask_genre_words
 from mmrec.features.store import ItemFeatures
 
 # 4 items x 3 genres. Per genre: g0 tp=2 fp=0 fn=0; g1 tp=1 fp=0 fn=1; g2 tp=1 fp=1 fn=1.
@@ -217,6 +217,114 @@ def test_evaluate_modality_masked_rows(tmp_path):
     with pytest.raises(ValueError, match="same movies"):
         bad = dataclasses.replace(features, movie_ids=features.movie_ids[::-1].copy())
         evaluate_modality(catalog, features, cfg, seeds=(0,), out_dir=None, masked_features=bad)
+
+
+def test_cv_folds_partition_the_items_and_never_overlap():
+    n = 37
+    triples = cv_folds(n, folds=5, val_share=0.15, seed=4)
+    assert len(triples) == 5
+    tests = np.concatenate([test for _, _, test in triples])
+    assert np.array_equal(np.sort(tests), np.arange(n))  # every item tested exactly once
+    for train, val, test in triples:
+        assert len(val) == round(0.15 * n)
+        assert not (set(train) & set(val) or set(train) & set(test) or set(val) & set(test))
+        assert len(train) + len(val) + len(test) == n
+    vals = [set(val) for _, val, _ in triples]
+    assert vals[0] != vals[1]  # validation rotates with the fold
+    again = cv_folds(n, folds=5, val_share=0.15, seed=4)
+    assert all(np.array_equal(a, b) for t1, t2 in zip(triples, again) for a, b in zip(t1, t2))
+    other = cv_folds(n, folds=5, val_share=0.15, seed=5)
+    assert not np.array_equal(triples[0][2], other[0][2])
+
+
+@pytest.mark.parametrize("folds", [1, 0, -3, 2.5])
+def test_cv_folds_needs_at_least_two_folds(folds):
+    with pytest.raises(ValueError, match="folds must be an integer >= 2"):
+        cv_folds(50, folds=folds)
+
+
+def test_cv_folds_rejects_a_validation_share_that_leaves_no_training():
+    with pytest.raises(ValueError, match="val_share"):
+        cv_folds(50, folds=2, val_share=0.49)
+    with pytest.raises(ValueError, match="val_share"):
+        cv_folds(50, folds=5, val_share=0.0)
+
+
+CV_CFG = FusionConfig(hidden_dim=8, embed_dim=4, max_epochs=6, patience=3, batch_size=32, lr=1e-2)
+
+
+def test_evaluate_modality_tests_every_evaluable_movie_once_per_seed(monkeypatch):
+    import mmrec.eval.modality as modality
+
+    catalog, features = synthetic_catalog(n=80)
+    # five movies with no modality at all are not evaluable
+    features.has_text[:5] = False
+    features.has_image[:5] = False
+    features.text[:5] = 0
+    features.image[:5] = 0
+    pool = set(range(5, 80))
+    calls = []
+    real = modality.train_fusion
+
+    def spy(features, catalog, cfg, seed, train_idx, val_idx):
+        calls.append((seed, cfg.modalities, set(train_idx.tolist()), set(val_idx.tolist())))
+        return real(features, catalog, cfg, seed=seed, train_idx=train_idx, val_idx=val_idx)
+
+    monkeypatch.setattr(modality, "train_fusion", spy)
+    result = evaluate_modality(catalog, features, CV_CFG, seeds=(0, 1), out_dir=None, folds=3)
+    assert len(calls) == 2 * 3 * 3  # seeds x variants x folds
+    for seed in (0, 1):
+        by_variant: dict[tuple, list] = {}
+        for s, mods, train, val in calls:
+            if s == seed:
+                by_variant.setdefault(mods, []).append((train, val))
+        runs = list(by_variant.values())
+        assert all(r == runs[0] for r in runs)  # every variant sees the same folds
+        tested = []
+        for train, val in runs[0]:
+            assert not train & val and train | val <= pool
+            assert len(val) == round(0.15 * len(pool))
+            tested += sorted(pool - train - val)
+        assert sorted(tested) == sorted(pool)  # each evaluable movie tested exactly once
+    for row in result["rows"]:
+        if "na" in row:
+            continue
+        for run in row["per_seed"]:
+            assert run["n_test"] == len(pool) == result["n_evaluated"]
+            assert sum(f["n_test"] for f in run["folds"]) == len(pool)
+            assert [f["fold"] for f in run["folds"]] == [0, 1, 2]
+            assert all(0 < f["threshold"] < 1 and f["epochs"] >= 1 for f in run["folds"])
+    assert result["protocol"] == {
+        "kind": "repeated k-fold",
+        "folds": 3,
+        "val_share": 0.15,
+        "unit": "movie",
+    }
+    assert "- protocol: 3-fold cross-validation by movie" in result["markdown"]
+    assert "15% of movies as validation" in result["markdown"]
+
+
+def test_evaluate_modality_is_reproducible_and_rejects_one_fold():
+    catalog, features = synthetic_catalog(n=60)
+
+    def numbers(seed):
+        result = evaluate_modality(catalog, features, CV_CFG, seeds=(seed,), out_dir=None, folds=2)
+        out = []
+        for row in result["rows"]:
+            if "na" in row:
+                continue
+            for run in row["per_seed"]:  # everything but the wall-clock times
+                run.pop("train_seconds")
+                for fold in run["folds"]:
+                    fold.pop("train_seconds")
+            out.append(({m: row[m] for m in ("f1_micro", "roc_auc_macro")}, row["per_seed"]))
+        return out
+
+    first = numbers(3)
+    assert numbers(3) == first
+    assert numbers(4) != first  # the seed does reach the folds and the models
+    with pytest.raises(ValueError, match="folds must be an integer >= 2"):
+        evaluate_modality(catalog, features, CV_CFG, seeds=(0,), out_dir=None, folds=1)
 
 
 def test_roc_auc_by_hand():
