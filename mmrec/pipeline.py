@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mmrec.atomic import atomic_write, atomic_write_text
-from mmrec.config import Config
+from mmrec.config import Config, FeatureConfig
 
 MANIFEST = "manifest.json"
 FUSION = "fusion.pt"
@@ -236,7 +236,7 @@ def evaluate_modality(
     transform = (lambda t: mask_genre_words(t, catalog.genres)) if mask_genres else None
     features = _features(cfg, catalog, text_transform=transform)
     tag = "-masked" if mask_genres else ""
-    if cfg.features.audio_kind != "logmel":  # keep each audio front end's table apart
+    if cfg.features.audio_kind != FeatureConfig.audio_kind:  # keep each front end's table apart
         tag = f"-{cfg.features.audio_kind}{tag}"
     name = Path(cfg.paths.data_dir).name
     return run(
