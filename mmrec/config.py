@@ -59,7 +59,7 @@ class DataConfig:
 
 @dataclass
 class DemoConfig:
-    movies: int = 600  # default demo size: quick first run (make run)
+    movies: int = 2000  # default demo size: a few-minute first run; enough movies for Table 5.1
     users: int = (
         1700  # simulated users: 30% held out gives >= 500 evaluation users (cheap: no media)
     )
