@@ -150,7 +150,7 @@ if e is not None:
             start, end = e.trailer.span
             st.caption(
                 f"Most influential: {start:.1f}–{end:.1f} s · {e.trailer.steps} steps, silent "
-                f"baseline · delta {e.trailer.delta:.2e}"
+                f"baseline · {e.trailer.resolution} · delta {e.trailer.delta:.2e}"
             )
             st.markdown(f"▶ Play from {int(start)} s")
             st.audio(e.audio_path, format=L.audio_mime(e.audio_path), start_time=int(start))

@@ -1,17 +1,43 @@
-"""Trailer attributions: Integrated Gradients on the log-mel spectrogram.
+"""Trailer attributions: Integrated Gradients onto the trailer's log-mel spectrogram.
 
-The clip is decoded and turned into the same fixed-length log-mel spectrogram the feature
-store pooled (``AudioFrontend.clip_logmel``); Integrated Gradients then walks from digital
-silence (every bin at the -100 dB floor, the value a silent or padded stretch has) to the
-trailer's spectrogram through the differentiable pooling (``sequence_from_logmel``), the audio
-LSTM, the fusion and Q. The result is a signed ``(n_mels, frames)`` map that sums to
+Both audio front ends (``FeatureConfig.audio_kind``) give the same result: a signed
+``(n_mels, frames)`` map over the clip's spectrogram (low frequencies first) that sums to
 ``Q(trailer) - Q(silence)`` up to the convergence delta. Summed over mel bands it gives a score
 per frame; the window of ``span_seconds`` with the largest positive sum is the "most
-influential" stretch the page plays from.
+influential" stretch the page plays from. How the map is obtained differs:
+
+- ``"logmel"`` (:func:`attribute_trailer`): the clip is decoded and turned into the same
+  fixed-length log-mel spectrogram the feature store pooled (``AudioFrontend.clip_logmel``);
+  Integrated Gradients walks from digital silence (every bin at the -100 dB floor, the value a
+  silent or padded stretch has) to the trailer's spectrogram through the differentiable pooling
+  (``sequence_from_logmel``), the audio LSTM, the fusion and Q. One attribution per
+  spectrogram bin (64 mels x ~23 ms frames).
+
+- ``"aisfx"`` (:func:`attribute_trailer_aisfx`): a *layer* attribution, like the poster's
+  feature-map stage, not one on the raw spectrogram bins. The clip's normalised 96-mel
+  spectrogram (``AisfxEncoder.preprocess``) runs once through the float aisfx CNN to its last
+  feature map ``(512, frames // 8, 12)``, as does digital silence (all zeros; computed once per
+  encoder and cached). Integrated Gradients then walks from the silence map to the clip's map
+  through the windowed pooling (``sequence_from_map``), the audio LSTM, the fusion and Q, which
+  is cheap per step. (IG on the raw spectrogram would need the CNN forward and backward at
+  every step: too slow for the page's budget on a CPU.) Summed over the 512 channels this is a
+  ``(frames // 8, 12)`` grid of cells of 8 frames x 8 mel bands (~0.19 s each); every cell's
+  attribution is spread evenly over the 64 spectrogram bins it covers, so the map is drawn on
+  the spectrogram and still sums to the same total. The map's resolution is that grid: it says
+  which ~0.19 s x 8-band patches of the CNN's last map the score comes from, not which single
+  bins (each cell's receptive field in the spectrogram is wider than the patch it is drawn
+  on). Cells no pooling window reads (the map's last steps, and the ``frames % 8`` frames the
+  CNN's pooling drops) get 0. Two properties of aisfx's pooling show in the map: the max over
+  each window passes gradient only to the step where a channel peaks, and the mean over
+  frequency gives a channel the same gradient in all 12 bands at a step, so differences between
+  bands come from how strongly each band activates the channels the model weighs. The feature
+  store encodes with an int8 copy of this CNN (cosine ~0.999 to float), so ``q_input`` may
+  differ slightly from the ranked Q; the explainer notes it when it does.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,12 +47,18 @@ from captum.attr import IntegratedGradients
 from mmrec.explain.forward import QForward
 
 SILENCE_DB = -100.0  # 10 * log10(LOGMEL_FLOOR): the log-mel value of digital silence
+AISFX_SILENCE = 0.0  # aisfx's normalised log10(1e4 x + 1) of digital silence
+AISFX_SECONDS_PER_FRAME = 1024 / 44_100  # aisfx spectrogram hop / sample rate
+
+# feature map of an all-silent clip per aisfx encoder and clip length: the same for every
+# trailer, so it is computed once (a CNN forward is the costly part of a trailer explanation)
+_SILENCE_MAPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass
 class TrailerAttribution:
     heatmap: torch.Tensor  # (n_mels, frames) signed attributions, low frequencies first
-    logmel: torch.Tensor  # (n_mels, frames) the clip's log-mel spectrogram in dB
+    logmel: torch.Tensor  # (n_mels, frames) the clip's log-mel spectrogram (dB or aisfx 0..1)
     frame_scores: np.ndarray  # (frames,) attributions summed over mel bands
     seconds_per_frame: float  # hop / sample rate
     span: tuple[float, float]  # (start s, end s) of the most influential stretch
@@ -37,6 +69,17 @@ class TrailerAttribution:
     delta: float  # convergence delta
     steps: int
     notes: list[str] = field(default_factory=list)
+    method: str = "logmel"  # "logmel": IG per spectrogram bin; "aisfx": IG on the CNN's last map
+
+    @property
+    def resolution(self) -> str:
+        """What one independent value of the heatmap covers, in words (for captions)."""
+        if self.method == "aisfx":
+            from mmrec.features.audio import AISFX_POOL
+
+            cell = AISFX_POOL * self.seconds_per_frame
+            return f"aisfx CNN feature map, {cell:.2f} s × {AISFX_POOL} mel bands per cell"
+        return "one value per spectrogram bin"
 
 
 def best_span(
@@ -54,6 +97,78 @@ def best_span(
     return start, float(sums[start])
 
 
+def sounding_frames(spec: torch.Tensor, silence: float) -> int:
+    """Frames up to the last one with any band above ``silence`` (the clip's real audio; the
+    rest is the padding of a short clip). ``spec (n_mels, frames)``; all silent -> all frames.
+    Padding is digital silence, exactly ``silence`` in both front ends."""
+    sounding = np.flatnonzero((spec > silence + 1e-6 * max(1.0, abs(silence))).any(dim=0).numpy())
+    return int(sounding[-1]) + 1 if len(sounding) else int(spec.shape[1])
+
+
+def trailer_result(
+    heat: torch.Tensor,
+    spec: torch.Tensor,
+    silence: float,
+    seconds_per_frame: float,
+    span_seconds: float,
+    q: tuple[float, float],
+    delta: float,
+    steps: int,
+    method: str,
+) -> TrailerAttribution:
+    """The part both front ends share: frame scores, the influential span, notes.
+
+    ``heat``, ``spec`` ``(n_mels, frames)``; ``silence`` the spectrogram value of digital
+    silence; ``q`` (Q with the trailer, Q with the silent baseline)."""
+    heat = heat.detach().float().cpu()  # (M, frames)
+    spec = spec.detach().float().cpu()  # (M, frames)
+    frame_scores = heat.sum(dim=0).double().numpy()  # (frames,)
+    n_active = sounding_frames(spec, silence)
+    width = max(1, min(round(span_seconds / seconds_per_frame), n_active))
+    start, span_score = best_span(frame_scores, width, n_active)
+    notes = []
+    if span_score <= 0:
+        notes.append("no stretch of the trailer raises the score; the span shown lowers it most")
+    if n_active < len(frame_scores):
+        notes.append(
+            f"the clip is {n_active * seconds_per_frame:.1f} s long; the rest of the "
+            f"{len(frame_scores) * seconds_per_frame:.0f} s window is silence and carries no "
+            "attribution"
+        )
+    return TrailerAttribution(
+        heatmap=heat,
+        logmel=spec,
+        frame_scores=frame_scores,
+        seconds_per_frame=float(seconds_per_frame),
+        span=(start * seconds_per_frame, (start + width) * seconds_per_frame),
+        span_score=span_score,
+        total=float(heat.double().sum()),
+        q_input=float(q[0]),
+        q_baseline=float(q[1]),
+        delta=float(delta),
+        steps=int(steps),
+        notes=notes,
+        method=method,
+    )
+
+
+def _integrated_gradients(forward, inputs, baseline, steps, method, internal_batch_size):
+    """Captum IG of ``forward`` from ``baseline`` to ``inputs`` (both ``(1, ...)``) ->
+    (attributions ``(1, ...)``, |convergence delta|, (Q(inputs), Q(baseline)))."""
+    ig = IntegratedGradients(forward)
+    attr, delta = ig.attribute(
+        inputs,
+        baselines=baseline,
+        n_steps=int(steps),
+        method=method,
+        internal_batch_size=internal_batch_size,
+        return_convergence_delta=True,
+    )
+    with torch.no_grad():
+        q_in, q_base = (float(v) for v in forward(torch.cat([inputs, baseline])))
+    return attr.detach(), float(delta.abs().max()), (q_in, q_base)
+
+
 def attribute_trailer(
     qf: QForward,
     audio_frontend,
@@ -63,50 +178,86 @@ def attribute_trailer(
     span_seconds: float = 3.0,
     internal_batch_size: int | None = None,
 ) -> TrailerAttribution:
-    """Spectrogram heatmap of ``Q_u(s, a)`` for this trailer (see the module docstring)."""
+    """Log-mel front end: spectrogram heatmap of ``Q_u(s, a)`` for this trailer, one value per
+    bin (see the module docstring)."""
     logmel = torch.from_numpy(audio_frontend.clip_logmel(clip)).unsqueeze(0)  # (1, M, frames)
     silence = torch.full_like(logmel, SILENCE_DB)  # (1, M, frames)
 
     def forward(spec: torch.Tensor) -> torch.Tensor:
         return qf.from_logmel(audio_frontend, spec)  # (B,)
 
-    ig = IntegratedGradients(forward)
-    attr, delta = ig.attribute(
-        logmel,
-        baselines=silence,
-        n_steps=int(steps),
-        method=method,
-        internal_batch_size=internal_batch_size,
-        return_convergence_delta=True,
+    attr, delta, q = _integrated_gradients(
+        forward, logmel, silence, steps, method, internal_batch_size
     )
-    heat = attr[0].detach().float()  # (M, frames)
-    frame_scores = heat.sum(dim=0).double().numpy()  # (frames,)
     sec_per_frame = float(audio_frontend.cfg.hop_length) / float(audio_frontend.sample_rate)
-    sounding = np.flatnonzero((logmel[0] > SILENCE_DB + 1e-3).any(dim=0).numpy())
-    n_active = int(sounding[-1]) + 1 if len(sounding) else len(frame_scores)
-    width = max(1, min(round(span_seconds / sec_per_frame), n_active))
-    start, span_score = best_span(frame_scores, width, n_active)
+    return trailer_result(
+        attr[0], logmel[0], SILENCE_DB, sec_per_frame, span_seconds, q, delta, steps, "logmel"
+    )
+
+
+def silence_map(aisfx_encoder, frames: int) -> torch.Tensor:
+    """``(1, 512, frames // 8, 12)``: the float CNN's last map of an all-silent clip, cached
+    per encoder and clip length."""
+    maps = _SILENCE_MAPS.setdefault(aisfx_encoder, {})
+    if frames not in maps:
+        from mmrec.features.audio import AISFX_MELS
+
+        silence = torch.full((1, frames, AISFX_MELS), AISFX_SILENCE)  # (1, frames, 96)
+        with torch.no_grad():
+            maps[frames] = aisfx_encoder.feature_map(silence).float().contiguous()
+    return maps[frames]
+
+
+def spread_cells(cells: torch.Tensor, frames: int, n_mels: int) -> torch.Tensor:
+    """``cells (T', F')`` -> ``(n_mels, frames)``, low frequencies first: each cell's value
+    divided evenly over the 8 frames (the CNN's time pooling) x ``n_mels // F'`` bins it covers
+    (cell ``(t, f)``: frames ``[8t, 8t + 8)``, bins ``[8f, 8f + 8)`` for aisfx). Frames past
+    ``8 T'`` get 0, so the map sums to what the cells sum to."""
+    from mmrec.features.audio import AISFX_POOL
+
+    n_f = cells.shape[1]
+    k_t, k_f = AISFX_POOL, n_mels // n_f
+    dense = cells.repeat_interleave(k_t, dim=0).repeat_interleave(k_f, dim=1) / (k_t * k_f)
+    dense = dense[:frames]  # (min(8 T', frames), n_mels)
+    out = torch.zeros(frames, n_mels, dtype=cells.dtype, device=cells.device)  # (frames, M)
+    out[: dense.shape[0]] = dense
+    return out.T.contiguous()  # (n_mels, frames)
+
+
+def attribute_trailer_aisfx(
+    qf: QForward,
+    aisfx_encoder,
+    clip: str,
+    steps: int,
+    method: str = "gausslegendre",
+    span_seconds: float = 3.0,
+    internal_batch_size: int | None = None,
+) -> TrailerAttribution:
+    """aisfx front end: Integrated Gradients on the CNN's last feature map, spread back onto
+    the clip's ``(96, frames)`` spectrogram in 8-frame x 8-band cells (see the module
+    docstring)."""
+    spec = aisfx_encoder.preprocess(clip).unsqueeze(0)  # (1, frames, 96)
+    frames, n_mels = int(spec.shape[1]), int(spec.shape[2])
     with torch.no_grad():
-        q_in, q_base = (float(v) for v in forward(torch.cat([logmel, silence])))
-    notes = []
-    if span_score <= 0:
-        notes.append("no stretch of the trailer raises the score; the span shown lowers it most")
-    if n_active < len(frame_scores):
-        notes.append(
-            f"the clip is {n_active * sec_per_frame:.1f} s long; the rest of the "
-            f"{len(frame_scores) * sec_per_frame:.0f} s window is silence and carries no attribution"
-        )
-    return TrailerAttribution(
-        heatmap=heat,
-        logmel=logmel[0],
-        frame_scores=frame_scores,
-        seconds_per_frame=sec_per_frame,
-        span=(start * sec_per_frame, (start + width) * sec_per_frame),
-        span_score=span_score,
-        total=float(attr.sum()),
-        q_input=q_in,
-        q_baseline=q_base,
-        delta=float(delta.abs().max()),
-        steps=int(steps),
-        notes=notes,
+        fm = aisfx_encoder.feature_map(spec).float().contiguous()  # (1, 512, T', 12)
+    fm_silence = silence_map(aisfx_encoder, frames)  # (1, 512, T', 12)
+
+    def forward(feature_map: torch.Tensor) -> torch.Tensor:
+        return qf.from_aisfx_map(aisfx_encoder, feature_map)  # (B,)
+
+    attr, delta, q = _integrated_gradients(
+        forward, fm, fm_silence, steps, method, internal_batch_size
+    )
+    cells = attr[0].sum(dim=0).float().cpu()  # (T', 12): channels summed, sign kept
+    heat = spread_cells(cells, frames, n_mels)  # (96, frames)
+    return trailer_result(
+        heat,
+        spec[0].T,  # (96, frames)
+        AISFX_SILENCE,
+        AISFX_SECONDS_PER_FRAME,
+        span_seconds,
+        q,
+        delta,
+        steps,
+        "aisfx",
     )

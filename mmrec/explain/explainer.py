@@ -22,7 +22,12 @@ import torch
 
 from mmrec.config import ExplainConfig
 from mmrec.explain import reasons as R
-from mmrec.explain.audio import TrailerAttribution, attribute_trailer
+from mmrec.explain.audio import (
+    TrailerAttribution,
+    attribute_trailer,
+    attribute_trailer_aisfx,
+    silence_map,
+)
 from mmrec.explain.forward import ItemContext, QForward, randomized_copy, state_vector
 from mmrec.explain.image import PosterAttribution, attribute_poster
 from mmrec.explain.shares import coalition_values, normalise, shapley
@@ -30,6 +35,7 @@ from mmrec.explain.text import TextAttribution, attribute_text
 from mmrec.models.fusion import MODALITIES
 
 MEDIA = {"text": "synopsis", "image": "poster", "audio": "trailer"}
+AUDIO_KINDS = ("logmel", "aisfx")  # audio front ends with a trailer attribution
 
 
 @dataclass
@@ -191,18 +197,34 @@ class Explainer:
                 from mmrec.features.image import ImageEncoder
 
                 enc = ImageEncoder(fcfg, self.device)
-            else:
+            elif fcfg.audio_kind == "aisfx":
+                from mmrec.features.audio import AisfxEncoder
+
+                enc = AisfxEncoder(fcfg, self.device)
+            elif fcfg.audio_kind == "logmel":
                 from mmrec.features.audio import AudioFrontend
 
                 enc = AudioFrontend(fcfg)
+            else:
+                raise ValueError(f"features.audio_kind={fcfg.audio_kind!r}: expected {AUDIO_KINDS}")
             self._encoders[modality] = enc
         return self._encoders[modality]
 
     def warm(self) -> float:
-        """Load the three encoders now (seconds taken); otherwise the first explanation does."""
+        """Load the three encoders now (seconds taken); otherwise the first explanation does.
+        The audio front end's mel filter bank (librosa import, ~1 s) and, for aisfx, the CNN
+        map of the silent baseline (one forward, the same for every trailer) are built too."""
         t0 = time.perf_counter()
         for m in MODALITIES:
-            self.encoder(m)
+            if m == "audio" and self.svc.cfg.features.audio_kind not in AUDIO_KINDS:
+                continue  # explain() says why there is no trailer map
+            enc = self.encoder(m)
+            if m == "audio":
+                enc.mel_basis  # noqa: B018  (a lazily built property)
+                if self.svc.cfg.features.audio_kind == "aisfx":
+                    from mmrec.features.audio import aisfx_frames
+
+                    silence_map(enc, aisfx_frames(self.svc.cfg.features))
         return time.perf_counter() - t0
 
     # ----------------------------------------------------------------- context
@@ -378,6 +400,7 @@ class Explainer:
                 notes.append(
                     f"re-encoding the {MEDIA[m]} gives Q {part.q_input:.4f} where the cached "
                     f"features give {q_check:.4f}; the {MEDIA[m]} map explains the former"
+                    + self._encoding_gap(m)
                 )
 
         t = time.perf_counter()
@@ -407,6 +430,15 @@ class Explainer:
             notes=notes,
             timings=timings,
         )
+
+    def _encoding_gap(self, modality: str) -> str:
+        """Why re-encoding may not reproduce the cached features exactly (appended to the note)."""
+        precision = getattr(self._encoders.get(modality), "precision", None)
+        if precision == "int8":
+            return " (the feature cache holds the int8 aisfx CNN's output, the map the float CNN's)"
+        if precision == "bf16":
+            return " (the feature cache holds bf16-encoded features, the map is computed in fp32)"
+        return ""
 
     def _attributions(self, qf, ctx, row, step_counts, timings, notes) -> dict:
         """Text / poster / trailer attributions for the active modalities (None otherwise)."""
@@ -438,25 +470,35 @@ class Explainer:
                         c.poster_blur_radius,
                         ibs,
                     )
-                elif self.svc.cfg.features.audio_kind == "logmel":
-                    out[m] = attribute_trailer(
-                        qf,
-                        self.encoder("audio"),
-                        row["audio"],
-                        step_counts["audio"],
-                        c.method,
-                        c.audio_span_seconds,
-                        ibs,
-                    )
                 else:
-                    notes.append(
-                        "trailer heatmaps need the log-mel audio features "
-                        f"(features.audio_kind is {self.svc.cfg.features.audio_kind!r})"
-                    )
+                    out[m] = self._trailer(qf, row["audio"], step_counts["audio"], notes)
             except Exception as exc:  # a file that decoded at build time may be gone now
                 notes.append(f"{MEDIA[m]} attribution failed: {type(exc).__name__}: {exc}")
             timings[m] = time.perf_counter() - t
         return out
+
+    def _trailer(self, qf, clip, steps, notes) -> TrailerAttribution | None:
+        """The trailer map for the configured audio front end, or None with a note saying why."""
+        c = self.cfg
+        kind = self.svc.cfg.features.audio_kind
+        if kind not in AUDIO_KINDS:
+            notes.append(
+                f"trailer attribution unavailable: features.audio_kind={kind!r} is not one of "
+                f"{', '.join(AUDIO_KINDS)}"
+            )
+            return None
+        enc = self.encoder("audio")
+        model_dim = int(self.svc.model.cfg.audio_dim)
+        if int(enc.dim) != model_dim:  # a runtime config other than the one the build used
+            notes.append(
+                f"trailer attribution unavailable: features.audio_kind={kind!r} gives "
+                f"{enc.dim}-d audio frames but the model was trained on {model_dim}-d ones; "
+                "run with the config the checkpoint was built with"
+            )
+            return None
+        attribute = attribute_trailer_aisfx if kind == "aisfx" else attribute_trailer
+        ibs = c.internal_batch_size or None
+        return attribute(qf, enc, clip, steps, c.method, c.audio_span_seconds, ibs)
 
     # ----------------------------------------------------------------- sanity check
     def sanity_check(

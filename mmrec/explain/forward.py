@@ -9,9 +9,10 @@ What is explained is exactly the score that ranked the movie for this user
 with the user's state vector ``state_tower(s) + delta_u`` held fixed (it depends on the
 history, not on movie a). :class:`QForward` is that function of the three branch outputs
 ``(t, i, a)``; its ``from_*`` methods re-enter one frozen encoder each (MiniLM token embeddings,
-the poster's last conv feature map or pixels, the log-mel spectrogram) while the other two
-branches stay at their cached values. Captum attributes through these callables; nothing here
-calls Captum, so the same forward also serves completeness checks and the sanity check.
+the poster's last conv feature map or pixels, the log-mel spectrogram or the aisfx CNN's last
+feature map) while the other two branches stay at their cached values. Captum attributes
+through these callables; nothing here calls Captum, so the same forward also serves
+completeness checks and the sanity check.
 
 This module is the only place explanations re-enter the frozen encoders (house style:
 attribution code lives apart from the model, as one small wrapper forward over the modalities).
@@ -132,6 +133,11 @@ class QForward:
     def from_pixels(self, image_encoder, pixels: torch.Tensor) -> torch.Tensor:
         """Normalised poster pixels ``(B, 3, S, S)`` -> Q ``(B,)``."""
         return self.from_image_features(image_encoder.forward(pixels))
+
+    def from_aisfx_map(self, aisfx_encoder, feature_map: torch.Tensor) -> torch.Tensor:
+        """aisfx CNN's last feature map ``(B, 512, T', 12)`` -> the encoder's windowed pooling
+        ``(B, T, 512)`` (differentiable) -> Q ``(B,)``."""
+        return self.from_audio_features(aisfx_encoder.sequence_from_map(feature_map))
 
     def from_logmel(self, audio_frontend, logmel: torch.Tensor) -> torch.Tensor:
         """Log-mel spectrogram in dB ``(B, n_mels, frames)`` -> the frontend's pooled

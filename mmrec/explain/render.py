@@ -66,7 +66,10 @@ def spectrogram_image(
     height_per_band: int = 3,
 ) -> Image.Image:
     """Log-mel spectrogram (grey, low frequencies at the bottom) with the signed attribution
-    heatmap over it, the influential ``span`` framed, and a time axis in seconds."""
+    heatmap over it, the influential ``span`` framed, and a time axis in seconds.
+
+    The grey runs between the spectrogram's own 2nd and 99.5th percentiles, so any value scale
+    works: dB (the log-mel front end) as well as aisfx's normalised 0..1 (0 = silence)."""
     mel = _as_array(logmel)  # (M, frames)
     lo, hi = np.percentile(mel, 2), np.percentile(mel, 99.5)
     grey = np.clip((mel - lo) / max(hi - lo, 1e-6), 0, 1)[::-1] * 200.0 + 30.0  # (M, frames)

@@ -207,9 +207,17 @@ def test_attribution_shapes_match_inputs(svc, explanation):
         assert overview[start:end] == word
     # poster: the model's square frame
     assert tuple(e.poster.heatmap.shape) == (fcfg.image_size, fcfg.image_size)
-    # trailer: exactly the log-mel spectrogram the encoder reads
-    frames = 1 + int(round(fcfg.clip_seconds * fcfg.sample_rate)) // fcfg.hop_length
-    assert tuple(e.trailer.heatmap.shape) == tuple(e.trailer.logmel.shape) == (fcfg.n_mels, frames)
+    # trailer: exactly the spectrogram the configured audio front end reads
+    if fcfg.audio_kind == "aisfx":
+        from mmrec.features.audio import AISFX_MELS, aisfx_frames
+
+        n_mels, frames = AISFX_MELS, aisfx_frames(fcfg)
+        assert e.trailer.seconds_per_frame == pytest.approx(1024 / 44_100)
+    else:
+        n_mels = fcfg.n_mels
+        frames = 1 + int(round(fcfg.clip_seconds * fcfg.sample_rate)) // fcfg.hop_length
+    assert e.trailer.method == fcfg.audio_kind
+    assert tuple(e.trailer.heatmap.shape) == tuple(e.trailer.logmel.shape) == (n_mels, frames)
     assert e.trailer.frame_scores.shape == (frames,)
     start, end = e.trailer.span
     assert 0 <= start < end <= frames * e.trailer.seconds_per_frame + 1e-9
@@ -328,6 +336,31 @@ def test_randomising_the_q_network_changes_the_maps(svc, user_and_picks):
     assert set(rho) == {"text", "image", "audio"}
     for modality, r in rho.items():
         assert np.isfinite(r) and r < 0.9, (modality, r)
+
+
+def test_trailer_front_end_follows_audio_kind(svc, user_and_picks):
+    # the configured front end is the one re-entered; a runtime config whose audio front end
+    # does not match the built model, or an unknown one, gives no map but a note saying why
+    import copy
+    import dataclasses
+
+    from mmrec.explain import Explainer
+    from mmrec.features.audio import AisfxEncoder, AudioFrontend
+
+    uid, picks = user_and_picks
+    kind = svc.cfg.features.audio_kind
+    enc = svc._get_explainer().encoder("audio")
+    assert isinstance(enc, AisfxEncoder if kind == "aisfx" else AudioFrontend)
+    other = "logmel" if kind == "aisfx" else "aisfx"
+    for audio_kind, why in ((other, "was trained on"), ("wav2vec", "not one of")):
+        twin = copy.copy(svc)
+        twin.cfg = dataclasses.replace(
+            svc.cfg, features=dataclasses.replace(svc.cfg.features, audio_kind=audio_kind)
+        )
+        e = Explainer(twin).explain(uid, picks[0].movie_id, steps=2)
+        assert e.trailer is None and e.status("audio") == "failed"
+        assert why in e.missing_message("audio") and audio_kind in e.missing_message("audio")
+        assert e.text is not None and e.poster is not None  # the rest still comes
 
 
 def test_reasons_name_a_liked_movie(svc, user_and_picks, explanation):
