@@ -237,7 +237,7 @@ class UIConfig:
 class ExplainConfig:
     text_steps: int = 32  # Integrated Gradients steps on the MiniLM embedding layer (cost ~ steps)
     image_steps: int = 32  # IG steps on the poster (14x14 stage: cheap; pixels: costly)
-    audio_steps: int = 32  # IG steps on the log-mel spectrogram
+    audio_steps: int = 32  # IG steps on the trailer (log-mel spectrogram or aisfx feature map)
     method: str = "gausslegendre"  # Captum IG quadrature; converges in fewer steps than riemann
     poster_method: str = "layer_ig"  # "layer_ig" (14x14 EfficientNet stage) or "pixel_ig" (pixels)
     poster_blur_radius: float = 12.0  # Gaussian blur (px at 224) of the poster baseline
