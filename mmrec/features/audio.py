@@ -306,11 +306,18 @@ def aisfx_precision(cfg: FeatureConfig, device: str | torch.device, precision: s
         raise ValueError(f"features.aisfx_precision='{want}': expected auto, int8 or float")
     if want == "float" or not str(device).startswith("cpu"):
         return precision
+    import importlib.util
+
     engines = set(torch.backends.quantized.supported_engines)
-    if {"x86", "fbgemm"} & engines:
+    has_engine = bool({"x86", "fbgemm"} & engines)
+    has_tracks = importlib.util.find_spec("immich_memories_music") is not None  # calibration
+    if has_engine and has_tracks:
         return "int8"
     if want == "int8":
-        raise RuntimeError("features.aisfx_precision='int8' needs torch's x86 or fbgemm engine")
+        raise RuntimeError(
+            "features.aisfx_precision='int8' needs torch's x86 or fbgemm engine and the "
+            "immich-memories-music package (its tracks calibrate the int8 ranges)"
+        )
     return precision
 
 
