@@ -53,6 +53,14 @@ def _folds(value: str) -> int:
     return folds
 
 
+def _non_negative(value: str) -> int:
+    """argparse type for counts where 0 means off (--bootstrap)."""
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (got {number})")
+    return number
+
+
 def cmd_demo(args) -> int:
     from mmrec.data.demo import generate_demo
 
@@ -139,6 +147,7 @@ def cmd_evaluate(args) -> int:
             mask_genres=args.mask_genre_words,
             log=print,
             folds=args.folds,
+            bootstrap=args.bootstrap,
             progress=lambda done, total, _variant: bar(done, total, "modality models"),
         )
     elif args.what == "policy":
@@ -226,6 +235,12 @@ def main(argv=None) -> int:
         type=_folds,
         default=5,
         help="modality: cross-validation folds per seed (>= 2; each movie tested once per seed)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=_non_negative,
+        default=1000,
+        help="modality: paired bootstrap resamples of the movies for fused vs best single (0: off)",
     )
     p.add_argument("--out", default="reports", help="folder for the report files")
     p.add_argument(

@@ -226,8 +226,10 @@ def evaluate_modality(
     log=_noop,
     folds: int = 5,
     progress=None,
+    bootstrap: int = 1000,
 ) -> dict:
-    """Table 5.1 for ``cfg``'s catalog: ``folds``-fold cross-validation by movie per seed."""
+    """Table 5.1 for ``cfg``'s catalog: ``folds``-fold cross-validation by movie per seed;
+    ``bootstrap`` paired resamples of the movies for fused vs best single (0: off)."""
     from mmrec.data.catalog import load_catalog
     from mmrec.eval.modality import evaluate_modality as run
     from mmrec.eval.modality import mask_genre_words
@@ -248,6 +250,7 @@ def evaluate_modality(
         tag=f"-{name}{tag}",
         folds=folds,
         progress=progress,
+        bootstrap=bootstrap,
     )
 
 

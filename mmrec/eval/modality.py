@@ -11,6 +11,11 @@ spread). Every variant within a seed uses the same folds, so differences between
 paired. Test movies never influence their own model or threshold. Every number is a mean +-
 sample standard deviation over the seeds.
 
+That seed spread only measures training and fold noise on one fixed set of movies. The
+fused-vs-best-single comparison therefore adds a paired bootstrap over movies
+(:func:`paired_bootstrap`): resample the evaluated movies, score both models on the same draw,
+and read the interval of the difference, i.e. the sampling uncertainty of having only N movies.
+
 Wikipedia leads usually name the genre outright ("...is a 2014 American musical romantic
 comedy-drama film"), so a text classifier partly reads its labels. ``mask_genre_words``
 removes those words; the caller computes text features from masked synopses and passes them
@@ -31,6 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,7 +45,9 @@ from mmrec.eval.metrics import (
     best_threshold,
     macro_roc_auc,
     multilabel_report,
+    resample_counts,
     threshold_predictions,
+    weighted_classification_metrics,
 )
 from mmrec.models.fusion import MODALITIES
 from mmrec.models.train import (
@@ -63,6 +71,9 @@ METRICS = (
     "f1_macro",
     "roc_auc_macro",
 )
+COMPARED = ("f1_micro", "f1_macro", "subset_accuracy", "roc_auc_macro")  # fused vs best single
+BOOTSTRAP = 1000  # paired bootstrap resamples of the movies for fused vs best single; 0: off
+BOOTSTRAP_SEED = 0  # fixed, so the same predictions always give the same interval
 
 # ----------------------------------------------------------------------------- genre masking
 
@@ -149,6 +160,14 @@ class Variant:
     name: str  # row label in the table
     modalities: tuple[str, ...]  # branches switched on
     features: object  # ItemFeatures to train and test on
+
+
+class Pooled(NamedTuple):
+    """One variant's pooled out-of-fold test predictions of one seed (evaluated movies only)."""
+
+    labels: np.ndarray  # (N, G) 0/1 true genres
+    pred: np.ndarray  # (N, G) 0/1 thresholded predictions
+    scores: np.ndarray  # (N, G) genre probabilities
 
 
 def _variants(features, masked_features, cfg: FusionConfig) -> tuple[list[Variant], dict[str, str]]:
@@ -242,6 +261,7 @@ def evaluate_modality(
     progress: Callable[[int, int, str], None] | None = None,
     folds: int = FOLDS,
     val_share: float = VAL_SHARE,
+    bootstrap: int = BOOTSTRAP,
 ) -> dict:
     """Cross-validate text-only, image-only, audio-only and fused models over ``seeds``.
 
@@ -253,6 +273,8 @@ def evaluate_modality(
     :func:`mask_genre_words` synopses; adds masked rows. Writes ``out_dir/modality{tag}.json``
     and ``.md`` (unless ``out_dir`` is None) and returns the JSON dict. ``progress(done, total,
     stage)`` is called after each trained model (``folds`` per variant and seed).
+    ``bootstrap``: resamples of the paired bootstrap over movies in the fused-vs-best-single
+    comparison (:func:`paired_bootstrap`); 0 skips it.
     """
     started = time.perf_counter()
     cfg = getattr(cfg, "fusion", cfg) or FusionConfig()
@@ -263,6 +285,8 @@ def evaluate_modality(
     labels = np.asarray(catalog.genre_matrix(), dtype=np.float32)  # (N, G)
     present = present_matrix(features)  # (N, 3)
     pool = np.flatnonzero((labels.sum(1) > 0) & present.any(1))
+    if int(bootstrap) != bootstrap or bootstrap < 0:
+        raise ValueError(f"bootstrap must be an integer >= 0, got {bootstrap!r}")
     if len(pool) < 20:
         raise ValueError(
             f"catalog {catalog.data_dir}: only {len(pool)} movies have a genre and a modality; "
@@ -272,6 +296,9 @@ def evaluate_modality(
     variants, skipped = _variants(features, masked_features, cfg)
     total = len(variants) * len(seeds) * folds
     per_seed: dict[str, list[dict]] = {v.name: [] for v in variants}
+    # Per variant, per seed: the pooled (labels, predictions, scores) of the evaluated movies,
+    # for the bootstrap; kept in memory only, never written to the JSON.
+    pooled: dict[str, list[Pooled]] = {v.name: [] for v in variants}
     done = 0
     for seed in seeds:
         # Catalog rows of each fold, shared by every variant of this seed (paired rows).
@@ -326,6 +353,7 @@ def evaluate_modality(
                 folds=fold_runs,
             )
             per_seed[variant.name].append(report)
+            pooled[variant.name].append(Pooled(labels[pool], pred_oof[pool], probs_oof[pool]))
 
     rows = []
     for variant in variants:
@@ -366,7 +394,7 @@ def evaluate_modality(
         "std": "sample standard deviation over seeds (ddof=1); each seed's value is computed "
         "on the pooled out-of-fold predictions of all evaluated movies",
         "rows": rows,
-        "fused_vs_best_single": _comparison(rows),
+        "fused_vs_best_single": _comparison(rows, pooled, bootstrap),
         "seconds": round(time.perf_counter() - started, 1),
     }
     if out_dir is not None:
@@ -377,12 +405,17 @@ def evaluate_modality(
     return result
 
 
-def _comparison(rows: list[dict]) -> dict:
-    """Fused vs the best single modality on the unmasked features, per F1 average.
+def _comparison(
+    rows: list[dict], pooled: dict[str, list[Pooled]] | None = None, bootstrap: int = BOOTSTRAP
+) -> dict:
+    """Fused vs the best single modality on the unmasked features, per metric of ``COMPARED``.
 
     ``holds`` is True when the fused mean beats the best single-modality mean by more than
     the larger of the two seed-to-seed standard deviations. The paired per-seed differences
-    (same folds within a seed) are reported too.
+    (same folds within a seed) are reported too. With ``pooled`` predictions and
+    ``bootstrap`` > 0 each metric also gets a paired bootstrap over movies
+    (:func:`paired_bootstrap`): the seed spread only measures training / fold noise on these
+    movies, the bootstrap the uncertainty of having evaluated only these N movies.
     """
     out = {}
     scored = [r for r in rows if "na" not in r and not r["masked_text"]]
@@ -391,8 +424,20 @@ def _comparison(rows: list[dict]) -> dict:
     if not fused or not singles:
         return {"note": "needs a fused row and at least one single-modality row"}
     fused_row = fused[0]
-    for metric in ("f1_micro", "f1_macro", "subset_accuracy", "roc_auc_macro"):
-        best = max(singles, key=lambda r: r[metric]["mean"])
+    best_of = {m: max(singles, key=lambda r: r[m]["mean"]) for m in COMPARED}
+    boot: dict[str, dict] = {}
+    if pooled is not None and bootstrap > 0:
+        started = time.perf_counter()
+        boot = paired_bootstrap(
+            pooled[fused_row["variant"]],
+            {m: pooled[best_of[m]["variant"]] for m in COMPARED},
+            resamples=bootstrap,
+        )
+        seconds = round(time.perf_counter() - started, 2)
+        for summary in boot.values():
+            summary["seconds"] = seconds  # the whole bootstrap, all metrics together
+    for metric in COMPARED:
+        best = best_of[metric]
         margin = fused_row[metric]["mean"] - best[metric]["mean"]
         spread = max(fused_row[metric]["std"], best[metric]["std"])
         diffs = [f[metric] - b[metric] for f, b in zip(fused_row["per_seed"], best["per_seed"])]
@@ -402,6 +447,85 @@ def _comparison(rows: list[dict]) -> dict:
             "spread": spread,
             "paired_differences": diffs,
             "holds": bool(margin > spread),
+        }
+        if metric in boot:
+            out[metric]["bootstrap"] = boot[metric]
+    return out
+
+
+def bootstrap_differences(
+    fused: Sequence[Pooled], best: dict[str, Sequence[Pooled]], idx: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Fused minus best single on each resample of movies, averaged over seeds: ``(B,)`` per
+    metric of ``best`` (metric -> that metric's best single variant, one ``Pooled`` per seed).
+
+    ``idx`` is ``(B, N)`` movie indices; both sides of a difference are scored on the same
+    resampled movies (paired). With ``idx = arange(N)[None]`` the one value is the mean over
+    seeds of the per-seed differences in the report.
+    """
+    n_items = len(fused[0].labels)
+    counts = resample_counts(idx, n_items)  # (B, N)
+    cache: dict[int, dict[str, np.ndarray]] = {}  # id(Pooled) -> metrics; best may repeat
+
+    def metrics(run: Pooled) -> dict[str, np.ndarray]:
+        if id(run) not in cache:
+            cache[id(run)] = weighted_classification_metrics(
+                run.labels, run.pred, run.scores, counts
+            )
+        return cache[id(run)]
+
+    out = {}
+    for metric, best_runs in best.items():
+        if len(best_runs) != len(fused):
+            raise ValueError(f"{metric}: {len(best_runs)} seeds of the best single, {len(fused)}")
+        # The seeds score the same N movies, so one resample of movies applies to every seed
+        # and its differences are averaged: the statistic bootstrapped is then exactly the
+        # reported margin (mean over seeds), and the interval shows the uncertainty from the
+        # choice of movies alone. Pooling the seeds' differences instead would mix the
+        # seed-to-seed (training / fold) noise, reported separately as the spread, into it.
+        diffs = [metrics(f)[metric] - metrics(b)[metric] for f, b in zip(fused, best_runs)]
+        out[metric] = np.mean(diffs, axis=0)
+    return out
+
+
+def paired_bootstrap(
+    fused: Sequence[Pooled],
+    best: dict[str, Sequence[Pooled]],
+    resamples: int = BOOTSTRAP,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[str, dict]:
+    """Paired bootstrap over movies of fused minus best single, per metric of ``best``.
+
+    Draws ``resamples`` sets of N movies with replacement (``numpy.random.default_rng(seed)``)
+    and scores both sides of each metric on the same draw (:func:`bootstrap_differences`).
+    Returns per metric ``{"resamples", "mean", "ci95": [lo, hi], "p_fused_wins",
+    "ci_excludes_zero"}``: the 2.5 / 97.5 percentiles, and the share of resamples where fused
+    is strictly ahead. Resamples where a metric is undefined (no genre with both classes for
+    AUC) are dropped and ``resamples`` counts those kept.
+    """
+    n_items = len(fused[0].labels)
+    rng = np.random.default_rng(seed)
+    # Blocks of resamples keep the (block, N) count matrix near 32 MB for any catalog size.
+    block = max(1, min(resamples, 4_000_000 // max(n_items, 1)))
+    parts: dict[str, list[np.ndarray]] = {m: [] for m in best}
+    for start in range(0, resamples, block):
+        idx = rng.integers(0, n_items, size=(min(block, resamples - start), n_items))
+        for metric, diffs in bootstrap_differences(fused, best, idx).items():
+            parts[metric].append(diffs)
+    out = {}
+    for metric, chunks in parts.items():
+        diffs = np.concatenate(chunks)
+        diffs = diffs[np.isfinite(diffs)]
+        if not len(diffs):
+            out[metric] = {"resamples": 0, "note": "metric undefined on every resample"}
+            continue
+        lo, hi = (float(v) for v in np.percentile(diffs, [2.5, 97.5]))
+        out[metric] = {
+            "resamples": int(len(diffs)),
+            "mean": float(diffs.mean()),
+            "ci95": [lo, hi],
+            "p_fused_wins": float((diffs > 0).mean()),
+            "ci_excludes_zero": bool(lo > 0 or hi < 0),
         }
     return out
 
@@ -491,8 +615,36 @@ def render_markdown(result: dict) -> str:
             lines.append(
                 f"- {metric}: fused {verdict} (best single: {c['best_single']}; margin "
                 f"{100 * c['margin']:+.1f}, spread {100 * c['spread']:.1f}; per-seed {diffs})"
+                + _bootstrap_text(c.get("bootstrap"))
             )
+        boot = next((c["bootstrap"] for c in comp.values() if "bootstrap" in c), None)
+        if boot is not None:
+            lines += [
+                "",
+                "The paired bootstrap resamples the evaluated movies with replacement and scores "
+                "fused and the best single modality on the same draw, averaging each draw's "
+                "difference over the seeds: its interval measures the sampling uncertainty of "
+                f"having only these {result['n_evaluated']} movies, while the seed spread above "
+                "only measures training and fold noise on the same movies "
+                f"(bootstrap took {boot.get('seconds', 0):.1f} s).",
+            ]
     return "\n".join(lines) + "\n"
+
+
+def _bootstrap_text(boot: dict | None) -> str:
+    if not boot:
+        return ""
+    if "mean" not in boot:
+        return f"; paired bootstrap over movies: {boot.get('note', 'not computed')}"
+    lo, hi = boot["ci95"]
+    verdict = "CI excludes 0" if boot["ci_excludes_zero"] else "CI includes 0"
+    share = 100 * boot["p_fused_wins"]
+    share_text = f"{share:.0f}%" if share in (0, 100) else f"{share:.1f}%"
+    return (
+        f"; paired bootstrap over movies: {100 * boot['mean']:+.1f} [{100 * lo:+.1f}, "
+        f"{100 * hi:+.1f}] (95% CI; {verdict}), fused ahead in {share_text} of "
+        f"{boot['resamples']} resamples"
+    )
 
 
 def _write_atomic(path: Path, text: str) -> None:

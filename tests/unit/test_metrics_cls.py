@@ -196,6 +196,14 @@ def test_evaluate_modality_writes_table_and_marks_missing_audio(tmp_path):
     assert saved["n_movies"] == 200 and saved["seeds"] == [0, 1]
     md = (tmp_path / "modality_t.md").read_text()
     assert "| audio only | n/a" in md and "fused (text + image)" in md and "`test`" in md
+    for metric, comp in saved["fused_vs_best_single"].items():
+        boot = comp["bootstrap"]  # default 1000 paired resamples of the movies
+        assert boot["resamples"] == 1000 and 0 <= boot["p_fused_wins"] <= 1
+        assert boot["ci95"][0] <= boot["mean"] <= boot["ci95"][1]
+        line = next(x for x in md.splitlines() if x.startswith(f"- {metric}:"))
+        assert "paired bootstrap over movies:" in line and "of 1000 resamples" in line
+        assert ("CI excludes 0" in line) == boot["ci_excludes_zero"]
+    assert "Pooled" not in json.dumps(saved) and "labels" not in saved  # arrays stay in memory
 
 
 def test_evaluate_modality_masked_rows(tmp_path):
@@ -271,7 +279,17 @@ def test_evaluate_modality_tests_every_evaluable_movie_once_per_seed(monkeypatch
         return real(features, catalog, cfg, seed=seed, train_idx=train_idx, val_idx=val_idx)
 
     monkeypatch.setattr(modality, "train_fusion", spy)
-    result = evaluate_modality(catalog, features, CV_CFG, seeds=(0, 1), out_dir=None, folds=3)
+    bootstrapped = []
+    real_bootstrap = modality.paired_bootstrap
+
+    def bootstrap_spy(fused, best, resamples):
+        bootstrapped.append((fused, best, resamples))
+        return real_bootstrap(fused, best, resamples=resamples)
+
+    monkeypatch.setattr(modality, "paired_bootstrap", bootstrap_spy)
+    result = evaluate_modality(
+        catalog, features, CV_CFG, seeds=(0, 1), out_dir=None, folds=3, bootstrap=50
+    )
     assert len(calls) == 2 * 3 * 3  # seeds x variants x folds
     for seed in (0, 1):
         by_variant: dict[tuple, list] = {}
@@ -301,6 +319,15 @@ def test_evaluate_modality_tests_every_evaluable_movie_once_per_seed(monkeypatch
         "unit": "movie",
     }
     assert "- protocol: 3-fold cross-validation by movie" in result["markdown"]
+    # The bootstrap sees the pooled predictions of the evaluable movies, one set per seed; the
+    # identity "resample" reproduces the reported paired per-seed differences.
+    [(fused, best, resamples)] = bootstrapped
+    assert resamples == 50 and len(fused) == 2
+    assert all(run.labels.shape == (len(pool), 4) for run in fused)
+    identity = modality.bootstrap_differences(fused, best, np.arange(len(pool))[None])
+    for metric, comp in result["fused_vs_best_single"].items():
+        assert identity[metric][0] == pytest.approx(np.mean(comp["paired_differences"]), abs=1e-9)
+        assert comp["bootstrap"]["resamples"] == 50
     assert "15% of movies as validation" in result["markdown"]
 
 
