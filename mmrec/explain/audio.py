@@ -16,19 +16,19 @@ influential" stretch the page plays from. How the map is obtained differs:
 - ``"aisfx"`` (:func:`attribute_trailer_aisfx`): a *layer* attribution, like the poster's
   feature-map stage, not one on the raw spectrogram bins. The clip's normalised 96-mel
   spectrogram (``AisfxEncoder.preprocess``) runs once through the float aisfx CNN to its last
-  feature map ``(512, frames // 8, 12)``, as does digital silence (all zeros; computed once per
-  encoder and cached). Integrated Gradients then walks from the silence map to the clip's map
-  through the windowed pooling (``sequence_from_map``), the audio LSTM, the fusion and Q, which
-  is cheap per step. (IG on the raw spectrogram would need the CNN forward and backward at
-  every step: too slow for the page's budget on a CPU.) Summed over the 512 channels this is a
-  ``(frames // 8, 12)`` grid of cells of 8 frames x 8 mel bands (~0.19 s each); every cell's
-  attribution is spread evenly over the 64 spectrogram bins it covers, so the map is drawn on
-  the spectrogram and still sums to the same total. The map's resolution is that grid: it says
-  which ~0.19 s x 8-band patches of the CNN's last map the score comes from, not which single
-  bins (each cell's receptive field in the spectrogram is wider than the patch it is drawn
-  on). Cells no pooling window reads (the map's last steps, and the ``frames % 8`` frames the
-  CNN's pooling drops) get 0. Two properties of aisfx's pooling show in the map: the max over
-  each window passes gradient only to the step where a channel peaks, and the mean over
+  feature map ``(512, frames_used // 8, 12)`` (the frames any window reads), as does digital
+  silence (all zeros; computed once per encoder and cached). Integrated Gradients then walks
+  from the silence map to the clip's map through the windowed pooling (``sequence_from_map``),
+  the audio LSTM, the fusion and Q, which is cheap per step. (IG on the raw spectrogram would
+  need the CNN forward and backward at every step: too slow for the page's budget on a CPU.)
+  Summed over the 512 channels this is a ``(frames_used // 8, 12)`` grid of cells of 8 frames x
+  8 mel bands (~0.19 s each); every cell's attribution is spread evenly over the 64 spectrogram
+  bins it covers, so the map is drawn on the spectrogram and still sums to the same total. The
+  map's resolution is that grid: it says which ~0.19 s x 8-band patches of the CNN's last map
+  the score comes from, not which single bins (each cell's receptive field in the spectrogram is
+  wider than the patch it is drawn on). Frames no pooling window reads (the clip's last ~0.5 s,
+  which the CNN never sees) get 0. Two properties of aisfx's pooling show in the map: the max
+  over each window passes gradient only to the step where a channel peaks, and the mean over
   frequency gives a channel the same gradient in all 12 bands at a step, so differences between
   bands come from how strongly each band activates the channels the model weighs. The feature
   store encodes with an int8 copy of this CNN (cosine ~0.999 to float), so ``q_input`` may
@@ -196,7 +196,7 @@ def attribute_trailer(
 
 
 def silence_map(aisfx_encoder, frames: int) -> torch.Tensor:
-    """``(1, 512, frames // 8, 12)``: the float CNN's last map of an all-silent clip, cached
+    """``(1, 512, frames_used // 8, 12)``: the float CNN's last map of an all-silent clip, cached
     per encoder and clip length."""
     maps = _SILENCE_MAPS.setdefault(aisfx_encoder, {})
     if frames not in maps:

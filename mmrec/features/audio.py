@@ -328,7 +328,7 @@ def aisfx_version(cfg: FeatureConfig, precision: str) -> str:
     win, hop = aisfx_window(cfg)
     return (
         f"audio:aisfx:{size}:clip={cfg.clip_seconds}:win={win}:hop={hop}:{precision}"
-        f":cal={AISFX_CAL_TRACKS}x{AISFX_CAL_SECONDS}:v2"
+        f":cal={AISFX_CAL_TRACKS}x{AISFX_CAL_SECONDS}:v3"
     )
 
 
@@ -369,6 +369,7 @@ class AisfxTrunk(torch.nn.Module):
     whole-clip map sees the neighbouring audio.
 
     ``forward(spec (B, frames, 96))`` -> last feature map (B, 512, frames // 8, 12);
+    ``AisfxEncoder`` feeds it only the ``frames_used`` frames that some window reads;
     ``QuantStub``/``DeQuantStub`` make it quantizable (identity while float).
     """
 
@@ -485,6 +486,9 @@ class AisfxEncoder:
         self.trunk = AisfxTrunk(self.model.embedding_net).eval().requires_grad_(False)
         self.trunk.to(self.device, memory_format=torch.channels_last)
         self._fast: torch.nn.Module | None = None
+        # frames any window reads (e.g. 624 of a 15-s clip's 646): the CNN never sees the rest,
+        # so no cell is computed that no window pools
+        self.frames_used = ((self.steps - 1) * self.hop + self.width) * AISFX_POOL
 
     @property
     def version(self) -> str:
@@ -565,8 +569,9 @@ class AisfxEncoder:
 
     # -- the whole-clip path ---------------------------------------------------------------------
     def feature_map(self, spec: torch.Tensor) -> torch.Tensor:
-        """(B, frames, 96) -> float trunk's last map (B, 512, frames // 8, 12); differentiable."""
-        return self.trunk(spec.to(self.device))
+        """(B, frames, 96) -> float trunk's last map (B, 512, frames_used // 8, 12) of the
+        frames the windows read; differentiable."""
+        return self.trunk(spec[:, : self.frames_used].to(self.device))
 
     def sequence_from_map(self, feature_map: torch.Tensor) -> torch.Tensor:
         """(B, 512, T', 12) -> (B, T, 512): the windowed aisfx pooling; differentiable."""
@@ -579,7 +584,7 @@ class AisfxEncoder:
         model, out = self.fast, []
         ctx = autocast(self.precision, self.device) if self.precision != "int8" else None
         for i in range(0, len(spec), batch_size):
-            x = spec[i : i + batch_size]
+            x = spec[i : i + batch_size, : self.frames_used]
             if ctx is None:
                 fm = model(x)
             else:
