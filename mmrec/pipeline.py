@@ -106,6 +106,17 @@ def _cfg_key(*parts) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def fusion_build_key(cfg: Config, fingerprint: str) -> str:
+    """What the fusion checkpoint depends on: the data, the feature and fusion settings, and
+    the encoders' version strings (read without loading a model), so a changed encoder (new
+    weights, new preprocessing) retrains even when no setting changed."""
+    from mmrec.features.store import FeatureExtractor
+
+    ex = FeatureExtractor(cfg.features)
+    versions = [ex.text_spec()[0], ex.image_spec()[0], ex.audio_spec()[0]]
+    return _cfg_key(fingerprint, cfg.features, cfg.fusion, versions)
+
+
 def load_user_model(cfg: Config, catalog, item_emb: np.ndarray):
     """Ground truth on the demo (hidden_users.npz), a model fitted from ratings elsewhere."""
     data = Path(cfg.paths.data_dir)
@@ -141,7 +152,7 @@ def build(
         log(f"  {p}")
     fingerprint = catalog.fingerprint()
     manifest = _read_manifest(ckpt)
-    fusion_key = _cfg_key(fingerprint, cfg.features, cfg.fusion)
+    fusion_key = fusion_build_key(cfg, fingerprint)
     policy_key = _cfg_key(fusion_key, cfg.env, cfg.dqn)
     need_fusion = force or manifest.get("fusion_key") != fusion_key or not (ckpt / FUSION).exists()
     need_policy = (
