@@ -15,7 +15,7 @@ influential" stretch the page plays from. How the map is obtained differs:
 
 - ``"aisfx"`` (:func:`attribute_trailer_aisfx`): a *layer* attribution, like the poster's
   feature-map stage, not one on the raw spectrogram bins. The clip's normalised 96-mel
-  spectrogram (``AisfxEncoder.preprocess``) runs once through the float aisfx CNN to its last
+  spectrogram (``AisfxEncoder.preprocess``) runs once through the aisfx CNN to its last
   feature map ``(512, frames_used // 8, 12)`` (the frames any window reads), as does digital
   silence (all zeros; computed once per encoder and cached). Integrated Gradients then walks
   from the silence map to the clip's map through the windowed pooling (``sequence_from_map``),
@@ -30,9 +30,9 @@ influential" stretch the page plays from. How the map is obtained differs:
   which the CNN never sees) get 0. Two properties of aisfx's pooling show in the map: the max
   over each window passes gradient only to the step where a channel peaks, and the mean over
   frequency gives a channel the same gradient in all 12 bands at a step, so differences between
-  bands come from how strongly each band activates the channels the model weighs. The feature
-  store encodes with an int8 copy of this CNN (cosine ~0.999 to float), so ``q_input`` may
-  differ slightly from the ranked Q; the explainer notes it when it does.
+  bands come from how strongly each band activates the channels the model weighs. Both maps come
+  from the same CNN the feature store ran (its int8 copy on CPU), so the pooled clip map is
+  exactly the cached feature and ``q_input`` is the ranked Q.
 """
 
 from __future__ import annotations
@@ -196,15 +196,15 @@ def attribute_trailer(
 
 
 def silence_map(aisfx_encoder, frames: int) -> torch.Tensor:
-    """``(1, 512, frames_used // 8, 12)``: the float CNN's last map of an all-silent clip, cached
-    per encoder and clip length."""
+    """``(1, 512, frames_used // 8, 12)``: the last map of an all-silent clip from the trunk the
+    feature store runs, cached per encoder and clip length."""
     maps = _SILENCE_MAPS.setdefault(aisfx_encoder, {})
     if frames not in maps:
         from mmrec.features.audio import AISFX_MELS
 
         silence = torch.full((1, frames, AISFX_MELS), AISFX_SILENCE)  # (1, frames, 96)
         with torch.no_grad():
-            maps[frames] = aisfx_encoder.feature_map(silence).float().contiguous()
+            maps[frames] = aisfx_encoder.fast_feature_map(silence).contiguous()
     return maps[frames]
 
 
@@ -238,8 +238,7 @@ def attribute_trailer_aisfx(
     docstring)."""
     spec = aisfx_encoder.preprocess(clip).unsqueeze(0)  # (1, frames, 96)
     frames, n_mels = int(spec.shape[1]), int(spec.shape[2])
-    with torch.no_grad():
-        fm = aisfx_encoder.feature_map(spec).float().contiguous()  # (1, 512, T', 12)
+    fm = aisfx_encoder.fast_feature_map(spec).contiguous()  # (1, 512, T', 12), as cached
     fm_silence = silence_map(aisfx_encoder, frames)  # (1, 512, T', 12)
 
     def forward(feature_map: torch.Tensor) -> torch.Tensor:

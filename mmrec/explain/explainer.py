@@ -434,8 +434,6 @@ class Explainer:
     def _encoding_gap(self, modality: str) -> str:
         """Why re-encoding may not reproduce the cached features exactly (appended to the note)."""
         precision = getattr(self._encoders.get(modality), "precision", None)
-        if precision == "int8":
-            return " (the feature cache holds the int8 aisfx CNN's output, the map the float CNN's)"
         if precision == "bf16":
             return " (the feature cache holds bf16-encoded features, the map is computed in fp32)"
         return ""

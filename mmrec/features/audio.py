@@ -577,20 +577,29 @@ class AisfxEncoder:
         """(B, 512, T', 12) -> (B, T, 512): the windowed aisfx pooling; differentiable."""
         return pool_windows(feature_map, self.width, self.hop, self.steps)
 
+    def fast_feature_map(self, spec: torch.Tensor) -> torch.Tensor:
+        """(B, frames, 96) -> (B, 512, T', 12) float32 from the trunk the feature store runs
+        (int8 on CPU): the map whose pooled windows are the cached features, so attributions
+        that start from it explain exactly the ranked score. Not differentiable (IG runs on the
+        map, not through the CNN)."""
+        model = self.fast
+        with torch.no_grad():
+            x = spec[:, : self.frames_used]
+            if self.precision == "int8":
+                fm = model(x.cpu())
+            else:
+                with autocast(self.precision, self.device):
+                    fm = model(x.to(self.device))
+        return fm.float()
+
     @torch.inference_mode()
     def encode_spectrograms(self, spec: np.ndarray | torch.Tensor, batch_size: int = 4):
         """(N, frames, 96) -> (N, T, 512) float32 with the fast trunk."""
         spec = torch.as_tensor(spec)
-        model, out = self.fast, []
-        ctx = autocast(self.precision, self.device) if self.precision != "int8" else None
-        for i in range(0, len(spec), batch_size):
-            x = spec[i : i + batch_size, : self.frames_used]
-            if ctx is None:
-                fm = model(x)
-            else:
-                with autocast(self.precision, self.device):
-                    fm = model(x.to(self.device))
-            out.append(self.sequence_from_map(fm.float()).cpu())
+        out = [
+            self.sequence_from_map(self.fast_feature_map(spec[i : i + batch_size])).cpu()
+            for i in range(0, len(spec), batch_size)
+        ]
         return torch.cat(out).numpy() if out else np.zeros((0, self.steps, self.dim), np.float32)
 
     def sequence(self, path: str | Path) -> np.ndarray:

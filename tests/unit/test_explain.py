@@ -293,11 +293,14 @@ def test_reencoded_inputs_reproduce_the_cached_features(svc, explanation):
         ref = torch.from_numpy(np.asarray(getattr(cached, name)[pos], np.float32)).flatten()
         cos = torch.nn.functional.cosine_similarity(vec, ref, dim=0)
         assert cos >= 0.998, (name, float(cos))
-    # and the maps explain a Q within 1 % of the ranked one
-    for part in (explanation.text, explanation.poster, explanation.trailer):
+    # and the maps explain a Q within 1 % of the ranked one (text, poster: re-encoded in fp32)
+    for part in (explanation.text, explanation.poster):
         assert part.q_input == pytest.approx(
             explanation.q_check, abs=0.01 * max(1.0, abs(explanation.q))
         )
+    # the aisfx trailer map comes from the store's own trunk (int8 on CPU): the same Q
+    tol = 1e-3 * max(1.0, abs(explanation.q)) if svc.cfg.features.audio_kind == "aisfx" else 0.01
+    assert explanation.trailer.q_input == pytest.approx(explanation.q_check, abs=tol)
 
 
 def test_audio_weight_zero_gives_zero_audio_share(svc, user_and_picks):
