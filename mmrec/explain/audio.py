@@ -42,9 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients
 
-from mmrec.explain.forward import QForward
+from mmrec.explain.forward import QForward, integrated_gradients
 
 SILENCE_DB = -100.0  # 10 * log10(LOGMEL_FLOOR): the log-mel value of digital silence
 AISFX_SILENCE = 0.0  # aisfx's normalised log10(1e4 x + 1) of digital silence
@@ -152,23 +151,6 @@ def trailer_result(
     )
 
 
-def _integrated_gradients(forward, inputs, baseline, steps, method, internal_batch_size):
-    """Captum IG of ``forward`` from ``baseline`` to ``inputs`` (both ``(1, ...)``) ->
-    (attributions ``(1, ...)``, |convergence delta|, (Q(inputs), Q(baseline)))."""
-    ig = IntegratedGradients(forward)
-    attr, delta = ig.attribute(
-        inputs,
-        baselines=baseline,
-        n_steps=int(steps),
-        method=method,
-        internal_batch_size=internal_batch_size,
-        return_convergence_delta=True,
-    )
-    with torch.no_grad():
-        q_in, q_base = (float(v) for v in forward(torch.cat([inputs, baseline])))
-    return attr.detach(), float(delta.abs().max()), (q_in, q_base)
-
-
 def attribute_trailer(
     qf: QForward,
     audio_frontend,
@@ -186,7 +168,7 @@ def attribute_trailer(
     def forward(spec: torch.Tensor) -> torch.Tensor:
         return qf.from_logmel(audio_frontend, spec)  # (B,)
 
-    attr, delta, q = _integrated_gradients(
+    attr, delta, q = integrated_gradients(
         forward, logmel, silence, steps, method, internal_batch_size
     )
     sec_per_frame = float(audio_frontend.cfg.hop_length) / float(audio_frontend.sample_rate)
@@ -244,7 +226,7 @@ def attribute_trailer_aisfx(
     def forward(feature_map: torch.Tensor) -> torch.Tensor:
         return qf.from_aisfx_map(aisfx_encoder, feature_map)  # (B,)
 
-    attr, delta, q = _integrated_gradients(
+    attr, delta, q = integrated_gradients(
         forward, fm, fm_silence, steps, method, internal_batch_size
     )
     cells = attr[0].sum(dim=0).float().cpu()  # (T', 12): channels summed, sign kept

@@ -172,3 +172,22 @@ def randomized_copy(q_network: nn.Module, seed: int) -> nn.Module:
     finally:
         torch.random.set_rng_state(gen_state)
     return clone.eval().requires_grad_(False)
+
+
+def integrated_gradients(forward, inputs, baseline, steps, method, internal_batch_size):
+    """Captum IG of ``forward`` from ``baseline`` to ``inputs`` (both ``(1, ...)``) ->
+    (attributions ``(1, ...)``, |convergence delta|, (Q(inputs), Q(baseline)))."""
+    from captum.attr import IntegratedGradients
+
+    ig = IntegratedGradients(forward)
+    attr, delta = ig.attribute(
+        inputs,
+        baselines=baseline,
+        n_steps=int(steps),
+        method=method,
+        internal_batch_size=internal_batch_size,
+        return_convergence_delta=True,
+    )
+    with torch.no_grad():
+        q_in, q_base = (float(v) for v in forward(torch.cat([inputs, baseline])))
+    return attr.detach(), float(delta.abs().max()), (q_in, q_base)

@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from captum.attr import IntegratedGradients
 from PIL import Image, ImageFilter
 
-from mmrec.explain.forward import QForward
+from mmrec.explain.forward import QForward, integrated_gradients
 
 POSTER_METHODS = ("layer_ig", "pixel_ig")
 
@@ -115,14 +114,8 @@ def attribute_poster(
         def forward(px: torch.Tensor) -> torch.Tensor:
             return qf.from_pixels(image_encoder, px)  # (B,)
 
-    ig = IntegratedGradients(forward)
-    attr, delta = ig.attribute(
-        inputs,
-        baselines=baseline,
-        n_steps=int(steps),
-        method=method,
-        internal_batch_size=internal_batch_size,
-        return_convergence_delta=True,
+    attr, delta, (q_in, q_base) = integrated_gradients(
+        forward, inputs, baseline, steps, method, internal_batch_size
     )
     grid = attr.sum(dim=1)[0].detach().float()  # (h, w): channels summed, sign kept
     heatmap = grid
@@ -133,15 +126,13 @@ def attribute_poster(
         # per pixel: each cell's attribution is spread over the pixels it covers, so the map
         # still sums (up to interpolation at the borders) to the attribution total
         heatmap = heatmap * (grid.numel() / heatmap.numel())
-    with torch.no_grad():
-        q_in, q_base = (float(v) for v in forward(torch.cat([inputs, baseline])))
     return PosterAttribution(
         heatmap=heatmap.cpu(),
         grid=grid.cpu(),
         total=float(attr.sum()),
         q_input=q_in,
         q_baseline=q_base,
-        delta=float(delta.abs().max()),
+        delta=delta,
         steps=int(steps),
         method=poster_method,
     )
