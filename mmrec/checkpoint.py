@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from mmrec.atomic import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -48,33 +49,7 @@ def save_checkpoint(
         "config": dict(config),
         "meta": dict(meta or {}),
     }
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        # Never leave half-written temp files next to the real checkpoints.
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    # fsync the folder so the rename itself survives a power cut (POSIX only).
-    if hasattr(os, "O_DIRECTORY"):
-        try:
-            dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return path
-        try:
-            os.fsync(dir_fd)
-        except OSError:
-            pass
-        finally:
-            os.close(dir_fd)
-    return path
+    return atomic_write(path, lambda fh: torch.save(payload, fh), fsync_dir=True)
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict, dict]:

@@ -103,6 +103,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmrec.atomic import atomic_write
 from mmrec.config import DemoConfig
 from mmrec.data.hidden import GROUPS, HiddenUserModel, group_scales
 
@@ -1419,23 +1420,10 @@ def encode_ogg(samples: np.ndarray, sr: int, compression: float, serial: int) ->
 
 
 def _atomic_write_bytes(path: Path, data: bytes, fsync: bool = True) -> None:
-    """Temp file in the same folder + os.replace: readers never see a half-written file.
-
-    Media files skip the fsync: thousands of them would cost minutes, and a crash can only
-    leave an older complete file (movies.csv, written last, is always fsynced).
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o644)  # mkstemp makes 0600; catalogs are shared read-only
-            fh.write(data)
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Readers never see a half-written file. Media files skip the fsync: thousands of them
+    would cost minutes, and a crash can only leave an older complete file (movies.csv, written
+    last, is always fsynced)."""
+    atomic_write(path, lambda fh: fh.write(data), fsync=fsync)
 
 
 def _render_chunk(out_dir: str, tasks: list[dict], tracks, seconds: float, sr: int, quality: float):

@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mmrec.atomic import atomic_write
+
 GROUPS = ("genre", "theme", "visual", "audio")  # taste groups, order of user_alpha / group_scale
 NPZ_NAME = "hidden_users.npz"
 JSON_NAME = "hidden_users.json"
@@ -233,9 +235,9 @@ class HiddenUserModel:
             n_users=int(len(self.user_ids)),
             n_movies=int(len(self.movie_ids)),
         )
-        _atomic_write(data_dir / NPZ_NAME, lambda fh: _write_npz(fh, arrays))
+        atomic_write(data_dir / NPZ_NAME, lambda fh: _write_npz(fh, arrays))
         text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
-        _atomic_write(data_dir / JSON_NAME, lambda fh: fh.write(text.encode("utf-8")))
+        atomic_write(data_dir / JSON_NAME, lambda fh: fh.write(text.encode("utf-8")))
 
     @classmethod
     def load(cls, data_dir) -> HiddenUserModel:
@@ -304,18 +306,3 @@ def _write_npz(fh, arrays: dict[str, np.ndarray]) -> None:
             info.compress_type = zipfile.ZIP_DEFLATED
             with zf.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asarray(arrays[name]), allow_pickle=False)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temp file in the same folder + fsync + os.replace (never a torn file)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o644)  # mkstemp makes 0600; catalogs are shared read-only
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

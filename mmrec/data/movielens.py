@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from mmrec.atomic import atomic_write, atomic_write_text
 from mmrec.config import DataConfig, MovieLensConfig
 
 log = logging.getLogger(__name__)
@@ -537,39 +539,24 @@ def _find_movielens_root(folder: Path) -> Path | None:
 # ----------------------------------------------------------------------------- output
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _atomic_write_csv(path: Path, columns: list[str], rows: list[list]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(columns)
-            writer.writerows(rows)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    def write(fh) -> None:
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        text.flush()
+        text.detach()  # leave the binary handle open for atomic_write's fsync
+
+    atomic_write(path, write)
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
+    def write(fh) -> None:
+        with open(src, "rb") as source:
+            shutil.copyfileobj(source, fh, 1 << 20)
+
+    atomic_write(dst, write, fsync=False)
 
 
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
@@ -744,11 +731,11 @@ def import_movielens(
     # The log carries every problem; the logger only the first max_logged of them.
     problems_log = out_dir / PROBLEMS_LOG
     if problems.messages:
-        _atomic_write_text(problems_log, "\n".join(problems.messages) + "\n")
+        atomic_write_text(problems_log, "\n".join(problems.messages) + "\n")
     else:
         problems_log.unlink(missing_ok=True)  # a stale log from an earlier run would mislead
     counts["seconds"] = round(time.perf_counter() - started, 2)
-    _atomic_write_text(
+    atomic_write_text(
         out_dir / "README.md",
         _readme(movielens_dir, synopses_dir, posters_dir, url if download else None, counts),
     )

@@ -31,7 +31,6 @@ import platform
 import re
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -40,6 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mmrec.atomic import atomic_write_text
 from mmrec.config import FusionConfig, pick_device
 from mmrec.eval.metrics import (
     best_threshold,
@@ -399,8 +399,8 @@ def evaluate_modality(
     }
     if out_dir is not None:
         out_dir = Path(out_dir)
-        _write_atomic(out_dir / f"modality{tag}.json", json.dumps(result, indent=2) + "\n")
-        _write_atomic(out_dir / f"modality{tag}.md", render_markdown(result))
+        atomic_write_text(out_dir / f"modality{tag}.json", json.dumps(result, indent=2) + "\n")
+        atomic_write_text(out_dir / f"modality{tag}.md", render_markdown(result))
     result["markdown"] = render_markdown(result)  # for the CLI to print; not in the JSON
     return result
 
@@ -645,20 +645,3 @@ def _bootstrap_text(boot: dict | None) -> str:
         f"{100 * hi:+.1f}] (95% CI; {verdict}), fused ahead in {share_text} of "
         f"{boot['resamples']} resamples"
     )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

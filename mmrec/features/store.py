@@ -94,10 +94,6 @@ def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
     atomic_write(path, lambda fh: np.save(fh, array, allow_pickle=False))
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_text(path, text)
-
-
 class VectorCache:
     """Content-keyed float32 arrays of one modality and encoder version (see module doc)."""
 
@@ -209,7 +205,7 @@ class VectorCache:
             "generation": gen,
             "count": int(len(keys)),
         }
-        _atomic_write_text(self.folder / "manifest.json", json.dumps(manifest, indent=1))
+        atomic_write_text(self.folder / "manifest.json", json.dumps(manifest, indent=1))
         old = self.generation
         self.generation, self.keys = gen, keys
         self.values = np.load(self.folder / f"values-{gen}.npy", mmap_mode="r")
