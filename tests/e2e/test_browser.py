@@ -11,44 +11,19 @@ Skips when Chromium is missing, unless ``MMREC_REQUIRE_BROWSER=1`` (CI), where i
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+from e2e_helpers import ARTIFACTS, require_browser, shot  # noqa: E402  (tests/e2e is on sys.path)
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 XSS = "<img src=x onerror=alert(1)>"
 XSS_TITLE = f"{XSS} Night"
 
 
-def _require_browser():
-    from mmrec.ui.browser import CHROMIUM
-
-    missing = None
-    if not Path(CHROMIUM).exists():
-        missing = f"{CHROMIUM} not found (apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError as exc:
-            missing = f"playwright (Python package) not importable: {exc}"
-    if missing:
-        if os.environ.get("MMREC_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"MMREC_REQUIRE_BROWSER=1 but {missing}")
-        pytest.skip(f"browser tests need Chromium + Playwright: {missing}")
-
-
 @pytest.fixture(scope="module")
 def hostile_built(tmp_path_factory, tiny_builder):
-    _require_browser()
+    require_browser()
     return tiny_builder(tmp_path_factory.mktemp("e2e"), titles={0: XSS_TITLE})
-
-
-def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_dashboard_in_chromium(hostile_built, tmp_path):
@@ -69,14 +44,14 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
             page.set_default_timeout(60_000)
             page.goto(server.url)
             B.wait_idle(page)
-            _shot(page, "01-onboarding")
+            shot(page, "01-onboarding")
             assert page.get_by_text("Welcome").count() >= 1
 
             # --- create a user (cold start) and get picks at once
             B.onboard(page, "eve", genres=2)
             first = B.card_ids(page)
             assert len(first) >= 6, first
-            _shot(page, "02-home-first-picks")
+            shot(page, "02-home-first-picks")
 
             # --- the trailer player: a real <audio> whose source loads and plays
             assert page.locator("audio").count() == len(first)
@@ -92,19 +67,19 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
                 page.wait_for_selector(f".st-key-card_{mid}", state="detached")
                 B.wait_idle(page)
                 rated.append(mid)
-                _shot(page, f"03-home-rated-{n + 1}")
+                shot(page, f"03-home-rated-{n + 1}")
                 note = page.locator('[data-testid="stAlert"]').filter(has_text="Saved: you rated")
                 assert note.count() == 1, page.locator('[data-testid="stAlert"]').all_inner_texts()
                 assert mid not in B.card_ids(page)
             after_ratings = B.card_ids(page)
             assert after_ratings != first and not set(rated) & set(after_ratings)
             scores_before = B.card_scores(page)
-            _shot(page, "03-home-after-three-ratings")
+            shot(page, "03-home-after-three-ratings")
 
             # --- drag the audio weight to 0: what-if appears, Apply changes the list
             assert B.drag_slider_to_min(page, "w_audio") == 0.0
             page.wait_for_selector(".st-key-whatif_box")
-            _shot(page, "04-home-what-if")
+            shot(page, "04-home-what-if")
             page.locator(".st-key-whatif_apply button").click()
             page.wait_for_selector(".st-key-whatif_box", state="detached")
             B.wait_idle(page)
@@ -112,7 +87,7 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
             # tiny-budget model the audio branch is weak, so the order may survive).
             scores_after = B.card_scores(page)
             assert scores_after != scores_before, "audio weight 0 left the list unchanged"
-            _shot(page, "05-home-audio-off")
+            shot(page, "05-home-audio-off")
 
             # --- "Why this pick" from a card
             page.locator('[class*="st-key-card_"]').first.get_by_role(
@@ -120,7 +95,7 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
             ).click()
             B.wait_idle(page, 300)  # the explanation runs Captum on 2 busy cores
             assert "/why" in page.url and "movie=" in page.url
-            _shot(page, "06-why")
+            shot(page, "06-why")
 
             # --- every other page renders without an exception box
             for title, name in (
@@ -131,7 +106,7 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
             ):
                 B.goto_page(page, title)
                 assert not B.exception_boxes(page), (title, B.exception_boxes(page))
-                _shot(page, name)
+                shot(page, name)
 
             # --- the hostile title renders as literal text, never as an element
             B.goto_page(page, "Explore")
@@ -140,17 +115,17 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
             B.wait_idle(page)
             page.locator(".st-key-explore_detail").get_by_text(XSS, exact=False).first.wait_for()
             assert page.locator('img[src="x"]').count() == 0
-            _shot(page, "11-explore-hostile-title")
+            shot(page, "11-explore-hostile-title")
             page.get_by_role("tab", name="Map of the fused space").click()
             B.wait_idle(page)
             page.wait_for_selector(".js-plotly-plot")
-            _shot(page, "12-explore-map")
+            shot(page, "12-explore-map")
             # clicking a point shows that movie's poster and title beside the map
             point = page.locator(".js-plotly-plot .scatterlayer .point").nth(3).bounding_box()
             page.mouse.click(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
             page.wait_for_selector(".st-key-map_open")
             B.wait_idle(page)
-            _shot(page, "12b-explore-map-selected")
+            shot(page, "12b-explore-map-selected")
             assert not B.exception_boxes(page)
             assert dialogs == [], dialogs
             browser.close()
@@ -174,7 +149,7 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
             assert sidebar.get_by_text("3 ratings stored").count() == 1
             assert not set(rated) & set(B.card_ids(page))
             assert not B.exception_boxes(page)
-            _shot(page, "13-home-after-restart")
+            shot(page, "13-home-after-restart")
             browser.close()
     finally:
         server.stop()

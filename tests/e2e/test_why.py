@@ -11,38 +11,12 @@ Skips when Chromium is missing, unless ``MMREC_REQUIRE_BROWSER=1`` (CI), where i
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from e2e_helpers import ARTIFACTS, require_browser, shot  # noqa: E402  (tests/e2e is on sys.path)
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SLOW = 600.0  # seconds: a cold explanation on a loaded 2-core machine
-
-
-def _require_browser():
-    import os
-
-    from mmrec.ui.browser import CHROMIUM
-
-    missing = None
-    if not Path(CHROMIUM).exists():
-        missing = f"{CHROMIUM} not found (apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError as exc:
-            missing = f"playwright (Python package) not importable: {exc}"
-    if missing:
-        if os.environ.get("MMREC_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"MMREC_REQUIRE_BROWSER=1 but {missing}")
-        pytest.skip(f"browser tests need Chromium + Playwright: {missing}")
-
-
-def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def _decoded_images(page, key: str) -> list[int]:
@@ -51,7 +25,7 @@ def _decoded_images(page, key: str) -> list[int]:
 
 
 def test_why_this_pick_in_chromium(tiny_built, tmp_path):
-    _require_browser()
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     from mmrec.ui import browser as B
@@ -88,7 +62,7 @@ def test_why_this_pick_in_chromium(tiny_built, tmp_path):
                 .filter(has_text="trailer")
             )
             assert bars.count() == len(cards), (bars.count(), len(cards))
-            _shot(page, "why-01-home-share-bars")
+            shot(page, "why-01-home-share-bars")
 
             target = cards[0]
             page.locator(f".st-key-card_{target}").get_by_role(
@@ -108,7 +82,7 @@ def test_why_this_pick_in_chromium(tiny_built, tmp_path):
             assert page.get_by_text("Play from").count() >= 1
             assert page.locator("audio").count() >= 1
             assert page.get_by_text("which you rated 5★").count() >= 1
-            _shot(page, "why-02-explanation")
+            shot(page, "why-02-explanation")
             # Streamlit scrolls inside its own container, so full-page shots stop at the fold:
             # the heatmaps are also saved as element shots
             for name, selector in (
@@ -130,7 +104,7 @@ def test_why_this_pick_in_chromium(tiny_built, tmp_path):
             B.wait_idle(page, SLOW)
             assert page.get_by_text("Spearman").count() >= 1
             assert not B.exception_boxes(page), B.exception_boxes(page)
-            _shot(page, "why-03-sanity")
+            shot(page, "why-03-sanity")
             table = page.locator('[data-testid="stTable"]').first
             table.scroll_into_view_if_needed(timeout=30_000)
             table.screenshot(path=str(ARTIFACTS / "why-03-sanity-table.png"), timeout=30_000)
