@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
+import scipy.linalg.blas
+import scipy.linalg.lapack
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
@@ -176,79 +180,246 @@ class LinUCBRanker:
 
 
 # ----------------------------------------------------------------------------- collaborative
+# Sparse inputs throughout (scipy CSR, float32), as RecBole's ``ease.py``: the user x item
+# matrix is never dense. EASE still needs one dense (M, M) float32 Gram inverse, but only over
+# the M movies with at least one training rating (a movie nobody rated has an all-zero row and
+# column in B anyway), inverted in place by Cholesky: one M x M array alive instead of three
+# float64 N x N ones. Item-kNN keeps a sparse top-k neighbour matrix built block by block.
 
 
-def interaction_matrix(ratings: pd.DataFrame, index: CatalogIndex) -> np.ndarray:
-    """Binary user x item matrix ``(U, N)`` float64 of who rated what (implicit feedback)."""
+def interaction_matrix(ratings: pd.DataFrame, index: CatalogIndex) -> sp.csr_matrix:
+    """Binary user x item matrix ``(U, N)`` float32 CSR of who rated what (implicit feedback).
+
+    Users are numbered in sorted ``userId`` order; duplicate (user, movie) pairs count once.
+    """
     rows = index.positions_lenient(ratings["movieId"].to_numpy())
     keep = rows >= 0
     _, users = np.unique(ratings["userId"].to_numpy()[keep], return_inverse=True)
-    X = np.zeros((users.max() + 1 if len(users) else 0, len(index)), dtype=np.float64)
-    X[users, rows[keep]] = 1.0
+    n_users = int(users.max()) + 1 if len(users) else 0
+    X = sp.csr_matrix(
+        (np.ones(len(users), np.float32), (users, rows[keep])),
+        shape=(n_users, len(index)),
+        dtype=np.float32,
+    )
+    X.data[:] = 1.0  # duplicates were summed by the constructor
     return X
+
+
+def _mirror_lower(P: np.ndarray, block: int = 512) -> None:
+    """Copy the lower triangle of square ``P`` onto its upper one, in place, block by block."""
+    n = P.shape[0]
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        d = P[lo:hi, lo:hi]
+        d[...] = np.tril(d) + np.tril(d, -1).T
+        P[lo:hi, hi:] = P[hi:, lo:hi].T
 
 
 class EASERanker:
     """EASE (Steck 2019): ``B = I - P diag(1/diag(P))``, ``P = (X^T X + lambda I)^-1``, diag 0.
 
-    Scores ``x_u B`` where ``x_u`` marks the movies in the user's history. Cold users (no
-    history) get popularity order.
+    Scores ``x_u B`` where ``x_u`` marks the movies in the user's history. ``B`` is kept only
+    over ``items`` (catalog rows with a training rating); other movies score 0 plus the
+    popularity tie-break. Cold users (no history) get popularity order.
     """
 
     name = "ease"
 
-    def __init__(self, B: np.ndarray, index: CatalogIndex):
-        self.B = B.astype(np.float32)  # (N, N)
+    def __init__(self, B: np.ndarray, index: CatalogIndex, items: np.ndarray | None = None):
+        self.B = np.asarray(B, dtype=np.float32)  # (M, M)
         self.index = index
+        self.items = np.arange(len(index)) if items is None else np.asarray(items, np.int64)
+        self._col = np.full(len(index), -1, np.int64)  # catalog row -> column of B
+        self._col[self.items] = np.arange(len(self.items))
 
     @classmethod
     def fit(cls, ratings: pd.DataFrame, index: CatalogIndex, lam: float = 200.0) -> EASERanker:
-        X = interaction_matrix(ratings, index)  # (U, N)
-        G = X.T @ X + lam * np.eye(X.shape[1])  # (N, N)
-        P = np.linalg.inv(G)
-        B = -P / np.diag(P)[None, :]
-        np.fill_diagonal(B, 0.0)
-        return cls(B, index)
+        X = interaction_matrix(ratings, index)  # (U, N) CSR
+        items = np.flatnonzero(np.asarray(X.sum(axis=0)).ravel() > 0)  # (M,)
+        Xa = X[:, items]  # (U, M)
+        G = np.zeros((len(items), len(items)), np.float32, order="F")  # (M, M) the one dense array
+        for lo in range(
+            0, Xa.shape[0], 2048
+        ):  # lower triangle of X^T X, a block of users at a time
+            D = np.asfortranarray(Xa[lo : lo + 2048].toarray())  # (b, M)
+            G = scipy.linalg.blas.ssyrk(1.0, D, beta=1.0, c=G, trans=1, lower=1, overwrite_c=1)
+        G[np.diag_indices_from(G)] += lam
+        # P = G^-1 in place: Cholesky (G is symmetric positive definite), then the inverse from
+        # the factor; LAPACK fills one triangle, mirrored below.
+        c, info = scipy.linalg.lapack.spotrf(G, lower=True, overwrite_a=True)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"EASE: Gram matrix not positive definite (info {info})")
+        P, info = scipy.linalg.lapack.spotri(c, lower=True, overwrite_c=True)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"EASE: inverse failed (info {info})")
+        _mirror_lower(P)
+        diag = np.diag(P).copy()
+        P /= -diag[None, :]  # B = -P / diag(P), column-wise
+        np.fill_diagonal(P, 0.0)
+        return cls(P, index, items)
+
+    def history_scores(self, rows: np.ndarray) -> np.ndarray:
+        """``x_u B`` over the whole catalog ``(N,)`` float32 (0 for movies outside ``items``)."""
+        cols = self._col[rows]
+        cols = cols[cols >= 0]
+        out = np.zeros(len(self.index), np.float32)
+        if len(cols):
+            out[self.items] = self.B[cols].sum(axis=0)
+        return out
 
     def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
         item_idx = np.asarray(item_idx)
         rows, _ = history_rows(user_state, self.index)
         if len(rows) == 0:
             return _pop_tiebreak(self.index, item_idx) / TIE_BREAK
-        return self.B[rows][:, item_idx].sum(axis=0) + _pop_tiebreak(self.index, item_idx)
+        return self.history_scores(rows)[item_idx] + _pop_tiebreak(self.index, item_idx)
 
 
 class ItemKNNRanker:
     """Item-based kNN: cosine between items' rater sets, top-k neighbours kept per item.
 
-    Score of item i = sum of its similarities to the movies in the user's history.
+    Score of item i = sum of its similarities to the movies in the user's history. ``sim`` is a
+    sparse ``(N, N)`` float32 CSR with at most ``k`` entries per row (row j = neighbours of j).
     """
 
     name = "item_knn"
 
-    def __init__(self, sim: np.ndarray, index: CatalogIndex):
-        self.sim = sim.astype(np.float32)  # (N, N), row j = neighbours of history item j
+    def __init__(self, sim, index: CatalogIndex):
+        self.sim = sp.csr_matrix(sim, dtype=np.float32)  # (N, N)
         self.index = index
 
     @classmethod
-    def fit(cls, ratings: pd.DataFrame, index: CatalogIndex, k: int = 50) -> ItemKNNRanker:
+    def fit(
+        cls, ratings: pd.DataFrame, index: CatalogIndex, k: int = 50, block: int = 1024
+    ) -> ItemKNNRanker:
         X = interaction_matrix(ratings, index)  # (U, N)
-        norms = np.sqrt(X.sum(axis=0))  # (N,)
-        sim = (X.T @ X) / np.maximum(norms[:, None] * norms[None, :], 1e-8)  # (N, N)
-        np.fill_diagonal(sim, 0.0)
-        if k < sim.shape[1]:
-            # Keep each item's k most similar neighbours: the long tail of tiny similarities is
-            # mostly noise from co-rating by heavy users.
-            cut = np.argpartition(-sim, k, axis=1)[:, k:]
-            np.put_along_axis(sim, cut, 0.0, axis=1)
+        Xc = X.tocsc()
+        norms = np.sqrt(np.asarray(X.sum(axis=0)).ravel())  # (N,)
+        inv = np.where(norms > 0, 1.0 / np.maximum(norms, 1e-8), 0.0).astype(np.float32)
+        n = X.shape[1]
+        indptr, indices, data = [0], [], []
+        # Block by block: only a (block, N) dense slice of the co-occurrence is ever alive.
+        for lo in range(0, n, block):
+            hi = min(lo + block, n)
+            co = np.asarray((Xc[:, lo:hi].T @ X).toarray(), dtype=np.float32)  # (b, N)
+            co *= inv[lo:hi, None] * inv[None, :]
+            co[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
+            kk = min(k, n - 1) if n > 1 else 0
+            for r in range(hi - lo):
+                row = co[r]
+                if kk <= 0:
+                    indptr.append(len(indices))
+                    continue
+                # Keep the k most similar neighbours: the long tail of tiny similarities is
+                # mostly noise from co-rating by heavy users.
+                top = np.argpartition(-row, kk - 1)[:kk] if kk < n else np.arange(n)
+                top = top[row[top] > 0]
+                indices.extend(top.tolist())
+                data.extend(row[top].tolist())
+                indptr.append(len(indices))
+        sim = sp.csr_matrix(
+            (np.asarray(data, np.float32), np.asarray(indices, np.int64), np.asarray(indptr)),
+            shape=(n, n),
+        )
         return cls(sim, index)
+
+    def history_scores(self, rows: np.ndarray) -> np.ndarray:
+        """Sum of the history movies' neighbour rows ``(N,)`` float32."""
+        if len(rows) == 0:
+            return np.zeros(len(self.index), np.float32)
+        return np.asarray(self.sim[rows].sum(axis=0), dtype=np.float32).ravel()
 
     def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
         item_idx = np.asarray(item_idx)
         rows, _ = history_rows(user_state, self.index)
         if len(rows) == 0:
             return _pop_tiebreak(self.index, item_idx) / TIE_BREAK
-        return self.sim[rows][:, item_idx].sum(axis=0) + _pop_tiebreak(self.index, item_idx)
+        return self.history_scores(rows)[item_idx] + _pop_tiebreak(self.index, item_idx)
+
+
+class IALSRanker:
+    """Implicit ALS (Hu, Koren & Volinsky 2008), exact alternating least squares.
+
+    Preference ``p_ui = 1`` for a rated movie, confidence ``c_ui = 1 + alpha``; every unrated
+    pair is a zero with confidence 1. Each half-step solves, per user (item), the ridge system
+    ``(Y^T Y + alpha Y_u^T Y_u + reg I) x = (1 + alpha) Y_u^T 1`` with the shared Gram ``Y^T Y``
+    computed once. A user's vector is solved the same way at scoring time from the history, so
+    new users and the app's live ratings need no refit. Movies nobody rated keep vector 0.
+    """
+
+    name = "ials"
+
+    def __init__(self, item_factors: np.ndarray, index: CatalogIndex, alpha: float, reg: float):
+        self.item_factors = np.asarray(item_factors, np.float32)  # (N, F)
+        self.index, self.alpha, self.reg = index, alpha, reg
+        self.gram = (self.item_factors.T @ self.item_factors).astype(np.float64)  # (F, F)
+
+    @staticmethod
+    def _solve_rows(
+        R: sp.csr_matrix, Y: np.ndarray, X: np.ndarray, alpha: float, reg: float, steps: int = 3
+    ) -> np.ndarray:
+        """Factors of every row of ``R`` against the fixed other side ``Y (M, F)``.
+
+        Batched conjugate gradient warm-started at ``X (rows, F)`` (a few steps per half
+        iteration suffice, as in the ``implicit`` package): the products touch only the
+        nonzeros of ``R``, never a per-row F x F system.
+        """
+        gram = (Y.T @ Y).astype(np.float32)  # (F, F)
+        row_of_nz = np.repeat(np.arange(R.shape[0]), np.diff(R.indptr))  # (nnz,)
+        Ynz = Y[R.indices]  # (nnz, F)
+
+        def apply(V):  # (rows, F) -> A V, row by row
+            s = (Ynz * V[row_of_nz]).sum(axis=1)  # (nnz,)
+            Rs = sp.csr_matrix((s, R.indices, R.indptr), shape=R.shape)
+            return V @ gram + alpha * (Rs @ Y) + reg * V
+
+        X = X.copy()
+        b = (1.0 + alpha) * (R @ Y)  # (rows, F)
+        r = b - apply(X)
+        p = r.copy()
+        rs = (r * r).sum(axis=1)
+        for _ in range(steps):
+            Ap = apply(p)
+            step = rs / np.maximum((p * Ap).sum(axis=1), 1e-20)
+            X += step[:, None] * p
+            r -= step[:, None] * Ap
+            rs_new = (r * r).sum(axis=1)
+            p = r + (rs_new / np.maximum(rs, 1e-20))[:, None] * p
+            rs = rs_new
+        X[np.diff(R.indptr) == 0] = 0.0
+        return X.astype(np.float32)
+
+    @classmethod
+    def fit(cls, ratings: pd.DataFrame, index: CatalogIndex, factors: int = 64,
+            alpha: float = 10.0, reg: float = 10.0, iterations: int = 12, seed: int = 0) -> IALSRanker:  # fmt: skip
+        X = interaction_matrix(ratings, index)  # (U, N)
+        Xt = X.T.tocsr()  # (N, U)
+        rng = np.random.default_rng(seed)
+        Y = (0.01 * rng.standard_normal((X.shape[1], factors))).astype(np.float32)  # (N, F)
+        U = np.zeros((X.shape[0], factors), np.float32)  # (U, F)
+        for _ in range(iterations):
+            U = cls._solve_rows(X, Y, U, alpha, reg)
+            Y = cls._solve_rows(Xt, U, Y, alpha, reg)
+        return cls(Y, index, alpha, reg)
+
+    def user_vector(self, rows: np.ndarray) -> np.ndarray:
+        """The least-squares user factor ``(F,)`` for a history of catalog rows."""
+        rows = np.unique(rows)
+        Yu = self.item_factors[rows].astype(np.float64)  # (n, F)
+        A = self.gram + self.alpha * (Yu.T @ Yu) + self.reg * np.eye(self.gram.shape[0])
+        return scipy.linalg.solve(A, (1.0 + self.alpha) * Yu.sum(axis=0), assume_a="pos")
+
+    def history_scores(self, rows: np.ndarray) -> np.ndarray:
+        if len(rows) == 0:
+            return np.zeros(len(self.index), np.float32)
+        return (self.item_factors @ self.user_vector(rows)).astype(np.float32)
+
+    def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
+        item_idx = np.asarray(item_idx)
+        rows, _ = history_rows(user_state, self.index)
+        if len(rows) == 0:
+            return _pop_tiebreak(self.index, item_idx) / TIE_BREAK
+        return self.history_scores(rows)[item_idx] + _pop_tiebreak(self.index, item_idx)
 
 
 # ----------------------------------------------------------------------------- supervised

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 from gymnasium.utils.env_checker import check_env
 
@@ -21,10 +22,12 @@ from mmrec.data.catalog import load_catalog
 from mmrec.rl.baselines import (
     ContentRanker,
     EASERanker,
+    IALSRanker,
     ItemKNNRanker,
     LinUCBRanker,
     PopularityRanker,
     SupervisedRanker,
+    interaction_matrix,
 )
 from mmrec.rl.dqn import (
     DQNAgent,
@@ -508,3 +511,79 @@ def test_evaluate_policy_and_ranking_write_reports(world, tmp_path):
     for row in rank["rankers"].values():
         assert 0.0 <= row["ndcg@10"]["mean"] <= 1.0 and 0.0 <= row["recall@10"]["mean"] <= 1.0
     assert (tmp_path / "ranking.md").exists()
+
+
+def _random_ratings(n_users=40, n_items=30, p=0.2, seed=0):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_users, n_items)) < p
+    mask[:, -1] = False  # the last movie is never rated
+    u, m = np.nonzero(mask)
+    return pd.DataFrame({"userId": u + 100, "movieId": m + 1, "rating": 4.0}), mask
+
+
+def test_interaction_matrix_is_sparse_float32_and_counts_a_pair_once():
+    ratings = pd.DataFrame({"userId": [5, 5, 7], "movieId": [1, 1, 2], "rating": [3.0, 4.0, 5.0]})
+    X = interaction_matrix(ratings, tiny_index(3))
+    assert sp.issparse(X) and X.dtype == np.float32 and X.shape == (2, 3)
+    assert X.toarray().tolist() == [[1, 0, 0], [0, 1, 0]]
+
+
+def test_sparse_ease_matches_the_dense_closed_form_and_skips_unrated_movies():
+    ratings, mask = _random_ratings()
+    index = tiny_index(mask.shape[1])
+    ease = EASERanker.fit(ratings, index, lam=5.0)
+    X = mask.astype(np.float64)
+    P = np.linalg.inv(X.T @ X + 5.0 * np.eye(X.shape[1]))
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    assert ease.B.dtype == np.float32 and ease.B.shape == (29, 29)  # the unrated movie is out
+    hist = [(1, 5.0), (4, 3.0), (9, 4.0)]
+    got = (
+        ease.score(UserState(1, hist, []), np.arange(30))
+        - ease.score(UserState(1, [], []), np.arange(30)) * 1e-6
+    )
+    want = B[[0, 3, 8]].sum(axis=0)
+    assert np.allclose(got, want, atol=1e-4)
+
+
+def test_sparse_item_knn_keeps_the_top_k_cosines_of_the_dense_reference():
+    ratings, mask = _random_ratings(seed=1)
+    index = tiny_index(mask.shape[1])
+    knn = ItemKNNRanker.fit(ratings, index, k=4, block=7)  # blocks that do not divide N
+    X = mask.astype(np.float64)
+    n = np.sqrt(X.sum(axis=0))
+    sim = (X.T @ X) / np.maximum(np.outer(n, n), 1e-8)
+    np.fill_diagonal(sim, 0.0)
+    assert sp.issparse(knn.sim) and knn.sim.dtype == np.float32
+    dense = knn.sim.toarray()
+    for j in range(29):
+        kept = np.flatnonzero(dense[j])
+        assert len(kept) == 4
+        assert np.allclose(dense[j, kept], sim[j, kept], atol=1e-6)
+        assert dense[j, kept].min() >= np.sort(sim[j])[-4] - 1e-6  # exactly the 4 largest
+    assert dense[29].sum() == 0 and dense[:, 29].sum() == 0
+
+
+def test_ials_conjugate_gradient_matches_the_exact_least_squares_user_solve():
+    ratings, mask = _random_ratings(seed=2)
+    index = tiny_index(mask.shape[1])
+    ials = IALSRanker.fit(ratings, index, factors=6, alpha=5.0, reg=1.0, iterations=10)
+    Y = ials.item_factors.astype(np.float64)
+    # One half-step with many CG steps equals the closed-form ridge solve of every user.
+    R = interaction_matrix(ratings, index)
+    U_cg = IALSRanker._solve_rows(
+        R, ials.item_factors, np.zeros((R.shape[0], 6), np.float32), 5.0, 1.0, steps=30
+    )
+    for u in range(R.shape[0]):
+        cols = R.indices[R.indptr[u] : R.indptr[u + 1]]
+        A = Y.T @ Y + 5.0 * Y[cols].T @ Y[cols] + np.eye(6)
+        exact = np.linalg.solve(A, 6.0 * Y[cols].sum(axis=0))
+        assert np.allclose(U_cg[u], exact, atol=1e-3)
+        assert np.allclose(ials.user_vector(cols), exact, atol=1e-4)
+    assert np.allclose(Y[29], 0.0)  # nobody rated it: no collaborative vector
+    # Fitted factors reconstruct who rated what better than chance.
+    U = np.stack(
+        [ials.user_vector(R.indices[R.indptr[u] : R.indptr[u + 1]]) for u in range(R.shape[0])]
+    )
+    pred = U @ Y.T
+    assert pred[mask].mean() > pred[~mask].mean() + 0.2
