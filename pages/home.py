@@ -3,6 +3,7 @@
 import streamlit as st
 
 from mmrec.ui import loaders as L
+from mmrec.ui.grid import ARRIVAL_CSS
 
 v = L.view()
 st.title("For you")
@@ -20,8 +21,29 @@ def _onboard() -> None:
     )
 
 
+def _continue_as() -> None:
+    chosen = st.session_state.get("continue_as")
+    if chosen is not None:
+        L.choose_user(chosen)
+
+
 if v.user_id is None:
-    st.subheader("Welcome — tell us a little about your taste")
+    known = L.users(v.svc)
+    if known:
+        # the user picker: a new browser session starts here, never as somebody else
+        names = {u["user_id"]: u["name"] for u in known}
+        with st.container(border=True, key="picker_box"):
+            st.subheader("Who's watching?")
+            st.selectbox(
+                "Continue as",
+                list(names),
+                index=None,
+                key="continue_as",
+                format_func=lambda u: names.get(u, str(u)),
+                placeholder="Choose your name",
+                on_change=_continue_as,
+            )
+    st.subheader("New here? Tell us a little about your taste")
     st.write(
         "Choose a few genres, or tick a few popular movies you liked; your first picks appear "
         "at once and improve with every rating."
@@ -56,34 +78,9 @@ if v.user_id is None:
 change = st.session_state.get(L.K_CHANGE)
 if change and change.get("error"):
     st.error(change["error"])
-elif change:
-    if change["kind"] == "rating":
-        head = f"Saved: you rated {L.title_line(change['title'], None)} {change['rating']:g}★."
-    elif change["kind"] == "not_interested":
-        head = f"{L.title_line(change['title'], None)} is hidden: not interested."
-    else:
-        head = f"{L.title_line(change['title'], None)} is hidden: you haven't seen it."
-    lines = [head]
-    if change["entered"]:
-        lines.append("**New on your list:** " + ", ".join(L.md(t) for t in change["entered"]))
-    if change["left"]:
-        lines.append("**Dropped:** " + ", ".join(L.md(t) for t in change["left"]))
-    if change["q_moves"]:
-        lines.append(
-            "**Q-value moves:** " + ", ".join(f"{L.md(t)} {dq:+.3f}" for t, dq in change["q_moves"])
-        )
-    tel = change.get("telemetry") or {}
-    if tel:
-        bits = [
-            f"{k} {tel[k]:.3g}"
-            for k in ("reward", "td_loss", "epsilon")
-            if isinstance(tel.get(k), (int, float))
-        ]
-        if isinstance(tel.get("ms"), (int, float)):
-            bits.append(f"{tel['ms']:.0f} ms")
-        if bits:
-            lines.append("Policy update: " + " · ".join(bits))
-    st.success("  \n".join(lines), icon="✅")
+elif change and change.pop("toast", False):
+    # plain words, shown once and floating: nothing above the grid moves when it appears
+    st.toast(L.change_sentence(change), icon="⭐" if change["kind"] == "rating" else "🙈")
 
 
 # ----------------------------------------------------------------------------- what-if
@@ -163,43 +160,72 @@ def share_bar(share: tuple[float, float, float], cells: int = 20) -> str:
     return f"{bar} {label}" if bar else "no modality moves this score"
 
 
+arrived, in_place_of = L.arrivals()
+parity = st.session_state.get(L.K_VERSION, 0) % 2  # restarts the arrival animation (see grid)
+st.html(ARRIVAL_CSS)  # always present: adding it later would be one more element to place
 ncol = max(1, int(v.ui.grid_columns))
 for row_start in range(0, len(picks), ncol):
     cols = st.columns(ncol)
     for col, p in zip(cols, picks[row_start : row_start + ncol]):
         mid = p.movie_id
         with col.container(border=True, key=f"card_{mid}"):
-            left, right = st.columns([2, 3])
-            with left:
-                L.show_poster(p.poster, v.ui.thumbnail_width)
-            with right:
-                st.markdown(f"{p.rank}\\. {L.title_line(p.title, p.year)}")
-                if p.exploration:
-                    st.badge("exploration", icon="🎲", color="violet")
-                st.caption(L.md(" · ".join(p.genres)) or "no genres")
-                st.markdown(L.md(L.short(p.overview, v.ui.synopsis_chars)) or "_no synopsis_")
-            if p.audio:
-                st.audio(p.audio, format=L.audio_mime(p.audio))
-            else:
-                st.caption("no trailer")
-            rate_key = f"rate_{v.user_id}_{mid}"
-            st.feedback("stars", key=rate_key, on_change=L.on_rate, args=(mid, rate_key))
-            b1, b2 = st.columns(2)
-            b1.button(
-                "Not interested",
-                key=f"ni_{v.user_id}_{mid}",
-                on_click=L.on_dismiss,
-                args=(mid, "not_interested"),
+            # a new card: fades in, its stars ignore the pointer for a moment (no double-click
+            # rating of the film that took the rated card's slot)
+            body = st.container(key=f"arrived{parity}_{mid}") if mid in arrived else st.container()
+            with body:
+                left, right = st.columns([2, 3])
+                with left:
+                    L.show_poster(p.poster, v.ui.thumbnail_width)
+                with right:
+                    st.markdown(L.title_line(p.title, p.year))
+                    if mid in arrived:
+                        st.badge("new", icon="✨", color="blue")
+                    if p.exploration:
+                        st.badge("exploration", icon="🎲", color="violet")
+                    st.caption(L.md(" · ".join(p.genres)) or "no genres")
+                    st.markdown(L.md(L.short(p.overview, v.ui.synopsis_chars)) or "_no synopsis_")
+                if mid in in_place_of:
+                    st.caption(f"In the place of {L.title_line(in_place_of[mid], None)}")
+                if p.audio:
+                    st.audio(p.audio, format=L.audio_mime(p.audio))
+                else:
+                    st.caption("no trailer")
+                rate_key = f"rate_{v.user_id}_{mid}"
+                st.feedback("stars", key=rate_key, on_change=L.on_rate, args=(mid, rate_key))
+                b1, b2 = st.columns(2)
+                b1.button(
+                    "Not interested",
+                    key=f"ni_{v.user_id}_{mid}",
+                    on_click=L.on_dismiss,
+                    args=(mid, "not_interested"),
+                )
+                b2.button(
+                    "Haven't seen it",
+                    key=f"ns_{v.user_id}_{mid}",
+                    on_click=L.on_dismiss,
+                    args=(mid, "not_seen"),
+                )
+                st.caption(f"Pick #{p.rank} · Q {p.q:.3f} · " + L.md(p.reason))
+                if mid in shares:
+                    st.caption(
+                        share_bar(shares[mid]), help="Share of this pick's score per modality"
+                    )
+                st.page_link(
+                    L.WHY_PAGE, label="Why this pick?", icon="💡", query_params={"movie": str(mid)}
+                )
+
+change = st.session_state.get(L.K_CHANGE)
+if change and not change.get("error"):
+    # the details of the last change, below the grid: nothing above the cards moves
+    with st.expander("What changed with your last action", key="change_box"):
+        st.markdown(L.change_sentence(change))
+        if change["entered"]:
+            st.markdown("**New on your list:** " + ", ".join(L.md(t) for t in change["entered"]))
+        if change["left"]:
+            st.markdown("**Dropped:** " + ", ".join(L.md(t) for t in change["left"]))
+        if change["q_moves"]:
+            st.markdown(
+                "**Score moves of the picks that stayed:** "
+                + ", ".join(f"{L.md(t)} {dq:+.3f}" for t, dq in change["q_moves"])
             )
-            b2.button(
-                "Haven't seen it",
-                key=f"ns_{v.user_id}_{mid}",
-                on_click=L.on_dismiss,
-                args=(mid, "not_seen"),
-            )
-            st.caption(f"Q {p.q:.3f} · " + L.md(p.reason))
-            if mid in shares:
-                st.caption(share_bar(shares[mid]), help="Share of this pick's score per modality")
-            st.page_link(
-                L.WHY_PAGE, label="Why this pick?", icon="💡", query_params={"movie": str(mid)}
-            )
+        st.caption("Reward and TD loss of each update are on the **Learning** page.")

@@ -162,16 +162,46 @@ def goto_page(page, title: str, timeout: float = 60.0) -> None:
     wait_idle(page, timeout)
 
 
-def onboard(page, name: str, genres: int = 2, timeout: float = 60.0) -> None:
-    """Fill the onboarding form of a fresh session and wait for the first picks."""
+def onboard(page, name: str, genres: int | list[str] = 2, timeout: float = 60.0) -> None:
+    """Fill the onboarding form of a fresh session and wait for the first picks.
+
+    ``genres``: how many of the offered genres to choose (the first ones), or their names."""
     page.get_by_label("Your name").fill(name)
-    for _ in range(genres):
-        page.locator(".st-key-onb_genres input").click()
-        page.get_by_role("option").first.click()
-        page.keyboard.press("Escape")
+    box = page.locator(".st-key-onb_genres input")
+    if isinstance(genres, int):
+        for _ in range(genres):
+            box.click()
+            page.get_by_role("option").first.click()
+            page.keyboard.press("Escape")
+    else:
+        for genre in genres:
+            box.click()
+            box.fill(genre)
+            page.get_by_role("option", name=genre, exact=True).click()
+            page.keyboard.press("Escape")
     page.get_by_role("button", name="Show my picks").click()
     page.wait_for_selector('[class*="st-key-card_"]', timeout=timeout * 1000)
     wait_idle(page, timeout)
+
+
+def session_user(page) -> str:
+    """The user name the sidebar picker shows ("➕ New user …" when nobody is chosen)."""
+    return (
+        page.locator('[data-testid="stSidebar"] .st-key-user_select')
+        .evaluate(
+            "e => [...e.querySelectorAll('input')].map(i => i.value).join(' ') + ' '"
+            " + e.textContent"
+        )
+        .strip()
+    )
+
+
+def rate_card(page, movie_id: int, stars: int) -> None:
+    """Click the ``stars``-th star (1-5) of a card and wait for the card to leave."""
+    card = page.locator(f".st-key-card_{movie_id}")
+    card.locator('[data-testid="stFeedback"] button').nth(stars - 1).click()
+    page.wait_for_selector(f".st-key-card_{movie_id}", state="detached")
+    wait_idle(page)
 
 
 def audio_duration(page, index: int = 0, timeout_ms: int = 20000) -> float:

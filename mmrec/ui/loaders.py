@@ -22,6 +22,9 @@ import streamlit as st
 
 from mmrec.config import Config, load_config
 from mmrec.service import Filters, Pick, Recommender, ServiceError, Weights
+from mmrec.ui import identity
+from mmrec.ui.grid import keep_slots
+from mmrec.ui.identity import K_USER, NEW_USER
 
 # ----------------------------------------------------------------------------- page files
 # Absolute paths, used by st.navigation, st.page_link and st.switch_page. Absolute so the entry
@@ -37,8 +40,7 @@ DATA_PAGE = str(PAGES_DIR / "data.py")
 WHY_PAGE = str(PAGES_DIR / "why.py")
 
 # ----------------------------------------------------------------------------- session keys
-NEW_USER = -1  # value of the user selectbox that opens onboarding
-K_USER = "user_select"
+# K_USER (the session's user) and NEW_USER (nobody yet: onboarding) live in mmrec.ui.identity
 K_W = {"text": "w_text", "image": "w_image", "audio": "w_audio"}  # sidebar sliders (proposed)
 K_APPLIED = "applied_weights"  # (text, image, audio) the grid is ranked with
 K_EPS = "epsilon"
@@ -253,6 +255,30 @@ def current_picks(v: View) -> list[Pick]:
     return state["picks"]
 
 
+def _show_in_place(v: View, shown: list[Pick], fresh: list[Pick], left_id: int) -> list[Pick]:
+    """Make ``fresh`` the grid with every kept card in its slot; note which cards arrived."""
+    picks, arrived = keep_slots(shown, fresh)
+    # kept cards never move, so a different film in a slot is a new card in a freed slot
+    in_place_of = {
+        new.movie_id: old.title for old, new in zip(shown, picks) if new.movie_id != old.movie_id
+    }
+    st.session_state[K_GRID] = {
+        "key": grid_key(v),
+        "picks": picks,
+        "arrived": [p.movie_id for p in arrived],
+        "in_place_of": in_place_of,  # new card id -> title of the card whose slot it took
+        "left_id": left_id,  # the rated / dismissed card
+    }
+    return picks
+
+
+def arrivals() -> tuple[list[int], dict[int, str]]:
+    """Cards that arrived with the last rating or dismissal (marked "new" until the next one),
+    and for each new card in a freed slot the title of the card that left it."""
+    state = st.session_state.get(K_GRID) or {}
+    return list(state.get("arrived", ())), dict(state.get("in_place_of", {}))
+
+
 def _bump() -> None:
     st.session_state[K_VERSION] = st.session_state.get(K_VERSION, 0) + 1
 
@@ -266,8 +292,13 @@ def on_rate(movie_id: int, widget_key: str) -> None:
     if v.svc is None or v.user_id is None:
         return
     rating = float(stars) + 1.0  # st.feedback("stars") returns 0..4
-    before = {p.movie_id: p for p in current_picks(v)}
-    rated_title = before[movie_id].title if movie_id in before else v.svc.movie(movie_id)["title"]
+    shown = current_picks(v)
+    before = {p.movie_id: p for p in shown}
+    if movie_id not in before:
+        # a click that arrived for a card no longer on the grid (the second click of a double
+        # click on a card that just left): never rate a film the user cannot see
+        return
+    rated_title = before[movie_id].title
     try:
         result = v.svc.rate(
             v.user_id,
@@ -282,8 +313,8 @@ def on_rate(movie_id: int, widget_key: str) -> None:
         st.session_state[K_CHANGE] = {"error": str(exc)}
         return
     _bump()
-    # the service's refreshed list (same weights, filters and ε) is the new grid: no re-ranking
-    st.session_state[K_GRID] = {"key": grid_key(v), "picks": result.picks}
+    # the service's refreshed list (same weights, filters and ε), each kept card in its slot
+    _show_in_place(v, shown, result.picks, movie_id)
     titles = {p.movie_id: p.title for p in list(before.values()) + result.picks}
     moves = sorted(result.q_moves.items(), key=lambda kv: -abs(kv[1]))
     st.session_state[K_CHANGE] = {
@@ -295,6 +326,7 @@ def on_rate(movie_id: int, widget_key: str) -> None:
         "left": list(result.left),
         "q_moves": [(titles.get(mid, str(mid)), dq) for mid, dq in moves[:5] if mid in titles],
         "telemetry": dict(result.telemetry),
+        "toast": True,  # confirm once, at the next render
     }
     log = list(st.session_state.get(K_RATINGS_LOG, []))
     log.append((movie_id, rating))
@@ -305,10 +337,17 @@ def on_dismiss(movie_id: int, kind: str) -> None:
     v = view()
     if v.svc is None or v.user_id is None:
         return
-    before = {p.movie_id: p for p in current_picks(v)}
+    shown = current_picks(v)
+    before = {p.movie_id: p for p in shown}
+    if movie_id not in before:
+        return  # a stale click (see on_rate)
     v.svc.dismiss(v.user_id, movie_id, kind)
     _bump()
-    after = current_picks(view())
+    v = view()
+    fresh = v.svc.recommend(
+        v.user_id, k=v.k, weights=v.weights, filters=v.filters, epsilon=v.epsilon
+    )
+    after = _show_in_place(v, shown, fresh, movie_id)
     st.session_state[K_CHANGE] = {
         "kind": kind,
         "movie_id": movie_id,
@@ -317,7 +356,28 @@ def on_dismiss(movie_id: int, kind: str) -> None:
         "left": [],
         "q_moves": [],
         "telemetry": {},
+        "toast": True,
     }
+
+
+def change_sentence(change: dict) -> str:
+    """The last rating or dismissal in plain words (Markdown, catalog text escaped).
+
+    Neutral for low ratings: a 1-star rating is useful information, not a failure."""
+    title = f"**{md(change['title'])}**"
+    n_new = len(change.get("entered") or ())
+    tail = f" {n_new} new pick{'s' if n_new != 1 else ''} on your list." if n_new else ""
+    if change["kind"] == "rating":
+        r = float(change["rating"])
+        if r >= 4:
+            note = "You'll see more like it."
+        elif r <= 2:
+            note = "You'll see fewer like it."
+        else:
+            note = "Noted."
+        return f"Saved: {title}, {r:g}★. {note}{tail}"
+    why = "not interested" if change["kind"] == "not_interested" else "you haven't seen it"
+    return f"Hidden: {title} ({why}).{tail}"
 
 
 def apply_weights() -> None:
@@ -365,11 +425,22 @@ def create_user(name: str, genres, liked_movies) -> str | None:
         )
     except ServiceError as exc:
         return str(exc)
-    st.session_state[K_USER] = user_id
-    st.session_state.pop(K_GRID, None)
-    st.session_state.pop(K_CHANGE, None)
-    _bump()
+    choose_user(user_id)
     return None
+
+
+def forget_user_view() -> None:
+    """The user changed: drop what belonged to the previous one (grid, notes, Why's movie)."""
+    ss = st.session_state
+    for key in (K_GRID, K_CHANGE, K_WHY, K_RATINGS_LOG, "learn_msg"):
+        ss.pop(key, None)
+    _bump()
+
+
+def choose_user(user_id: int) -> None:
+    """The explicit switch (onboarding, "Continue as"): this session is now ``user_id``."""
+    st.session_state[K_USER] = int(user_id)
+    forget_user_view()
 
 
 # ----------------------------------------------------------------------------- sidebar
@@ -388,6 +459,7 @@ def render_sidebar() -> View:
 
     all_users = users(svc)
     ids = [u["user_id"] for u in all_users]
+    identity.restore(ids)  # a new session (or a reload): ?user= in the address, else nobody
     # Labels must not change while a user is selected (the browser sends the selected label
     # back; a label with a rating count would stop matching after the next rating).
     names = {u["user_id"]: u["name"] for u in all_users}
@@ -398,14 +470,19 @@ def render_sidebar() -> View:
         current = next((i for i, n in names.items() if n == current), None)
         ss[K_USER] = current
     if current not in options:
-        ss[K_USER] = ids[-1] if ids else NEW_USER
+        # a user of another data folder, or a cleared choice: back to the picker, never to
+        # somebody else's account
+        ss[K_USER] = NEW_USER
     sb.selectbox(
         "User",
         options,
         key=K_USER,
+        on_change=forget_user_view,
         format_func=lambda u: "➕ New user …" if u == NEW_USER else names.get(u, str(u)),
-        help="Pick an existing user or create a new one (onboarding on the For you page).",
+        help="Switch to another user or create a new one (onboarding on the For you page). "
+        "The page address (?user=) remembers your choice across reloads.",
     )
+    identity.sync_address(identity.session_user())
     if ss.get(K_USER) in counts:
         n = counts[ss[K_USER]]
         sb.caption(f"{n} rating{'s' if n != 1 else ''} stored")

@@ -121,7 +121,11 @@ def test_rating_commits_and_refreshes_the_grid(env):
     assert at.session_state[L.K_RATINGS_LOG] == [(target, 5.0)]
     after = grid_ids(at)
     assert target not in after and after != before
-    assert any("Saved: you rated" in s.value for s in at.success)
+    # the confirmation floats (a toast: nothing above the grid moves), in plain words
+    assert any("Saved:" in t.value and "You'll see more like it" in t.value for t in at.toast)
+    assert not at.success  # no block pushed above the grid
+    if after[0] not in before:  # the card that took the rated card's slot names it
+        assert any("In the place of" in c.value for c in at.caption)
     stored = dict(fresh_service(env).store.ratings(user_id))
     assert stored.get(target) == 5.0
 

@@ -1,0 +1,63 @@
+"""The For you grid after a rating or a dismissal: cards keep their slots.
+
+The service returns the refreshed top-k in rank order. Showing it as is moves every card whose
+rank changed, so the card under the cursor becomes another film (a double click rated a
+different film). Instead the grid keeps each card that is still picked in the slot it had; the
+rated or dismissed card leaves, and new picks take the freed slots, best first. A new card is
+marked for one render (the page shows a "new" badge and keeps its stars inert for a moment, see
+``ARRIVAL_CSS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def keep_slots(
+    shown: Sequence[T], fresh: Sequence[T], key=lambda p: p.movie_id
+) -> tuple[list[T], list[T]]:
+    """Merge the refreshed list into the shown one, slot by slot.
+
+    ``shown``: the cards on screen, in slot order. ``fresh``: the service's new list, best
+    first. Returns ``(grid, arrived)``: ``grid`` has every card of ``fresh`` exactly once; a
+    card that was shown keeps its slot (with its fresh values: score, reason); the slots of
+    cards that left are filled by the new cards in ``fresh`` order; extra new cards go to the
+    end; when fewer cards come back than were shown, the empty slots close up at the end.
+    ``arrived`` lists the new cards in the order they were placed.
+    """
+    fresh_by_key = {key(p): p for p in fresh}
+    shown_keys = {key(p) for p in shown}
+    incoming = [p for p in fresh if key(p) not in shown_keys]
+    arrived: list[T] = []
+    grid: list[T] = []
+    queue = list(incoming)
+    for p in shown:
+        kept = fresh_by_key.get(key(p))
+        if kept is not None:
+            grid.append(kept)
+        elif queue:
+            grid.append(queue.pop(0))
+            arrived.append(grid[-1])
+    grid.extend(queue)
+    arrived.extend(queue)
+    return grid, arrived
+
+
+# New cards fade in, and their stars and buttons ignore the pointer for the first 0.9 s: the
+# second click of a double click on the card that just left lands on nothing instead of rating
+# the film that took its slot, and the hover highlight does not light the new card's stars
+# under a resting cursor. Two animation names, alternated per grid version, restart the timer
+# even when the browser reuses the element of the previous new card in the same slot.
+ARRIVAL_CSS = """
+<style>
+@keyframes mmrec-arrive-0 { from { opacity: .25; pointer-events: none; }
+                            to { opacity: 1; pointer-events: none; } }
+@keyframes mmrec-arrive-1 { from { opacity: .25; pointer-events: none; }
+                            to { opacity: 1; pointer-events: none; } }
+[class*="st-key-arrived0_"] { animation: mmrec-arrive-0 .9s ease-out; }
+[class*="st-key-arrived1_"] { animation: mmrec-arrive-1 .9s ease-out; }
+</style>
+"""
