@@ -228,4 +228,4 @@ if change and not change.get("error"):
                 "**Score moves of the picks that stayed:** "
                 + ", ".join(f"{L.md(t)} {dq:+.3f}" for t, dq in change["q_moves"])
             )
-        st.caption("Reward and TD loss of each update are on the **Learning** page.")
+        st.caption("The numbers behind each update are on the **Learning** page.")

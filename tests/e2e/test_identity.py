@@ -156,4 +156,22 @@ def test_a_double_click_rates_one_film_and_the_new_card_is_unlit(built, tmp_path
                 assert lit_stars(page, newcomer) == 0
                 card = page.locator(f".st-key-card_{newcomer}")
                 assert card.get_by_text("In the place of").count() == 1
+            # the guard itself: a new card's stars ignore a click in its first moments ...
+            before = B.card_ids(page)
+            page.locator(f'.st-key-card_{before[0]} [data-testid="stFeedback"] button').nth(
+                3
+            ).click()
+            page.wait_for_selector(f".st-key-card_{before[0]}", state="detached")
+            newcomer = B.card_ids(page)[0]
+            assert newcomer not in before
+            star = page.locator(f'.st-key-card_{newcomer} [data-testid="stFeedback"] button')
+            box = star.nth(4).bounding_box()
+            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.wait_for_timeout(300)
+            B.wait_idle(page)
+            assert newcomer in B.card_ids(page) and newcomer not in stored(db)["dee"]
+            # ... and take one a second later
+            page.wait_for_timeout(1000)
+            B.rate_card(page, newcomer, 5)
+            assert stored(db)["dee"][newcomer] == 5.0
             browser.close()
