@@ -184,16 +184,19 @@ def onboard(page, name: str, genres: int | list[str] = 2, timeout: float = 60.0)
     wait_idle(page, timeout)
 
 
-def session_user(page) -> str:
-    """The user name the sidebar picker shows ("➕ New user …" when nobody is chosen)."""
-    return (
-        page.locator('[data-testid="stSidebar"] .st-key-user_select')
-        .evaluate(
+def session_user(page, timeout: float = 20.0) -> str:
+    """The user name the sidebar picker shows ("➕ New user …" when nobody is chosen); waits
+    for the picker to render its value (a rerun redraws it)."""
+    picker = page.locator('[data-testid="stSidebar"] .st-key-user_select')
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = picker.evaluate(
             "e => [...e.querySelectorAll('input')].map(i => i.value).join(' ') + ' '"
             " + e.textContent"
-        )
-        .strip()
-    )
+        ).strip()
+        if shown or time.monotonic() > deadline:
+            return shown
+        page.wait_for_timeout(250)
 
 
 def rate_card(page, movie_id: int, stars: int) -> None:

@@ -97,6 +97,15 @@ def test_two_browsers_and_reloads_keep_their_own_users(built, tmp_path):
             shot(a, "identity-02-ann-after-reload")
             shot(b, "identity-03-ben-after-reload")
 
+            # another page keeps the user in its address, and a reload there too
+            B.goto_page(a, "Learning")
+            assert "user=" in a.url, a.url
+            a.reload()
+            B.wait_idle(a)
+            assert "ann" in B.session_user(a) and not B.exception_boxes(a)
+            assert a.locator(sidebar).get_by_text("1 rating stored").count() == 1
+            B.goto_page(a, "For you")
+
             # a third person opens the plain address: the picker again, not ben (the newest)
             c = browser.new_context(viewport=VIEW).new_page()
             c.set_default_timeout(90_000)
