@@ -145,6 +145,10 @@ class FusionConfig:
     user_weight_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # per-user weight search
     user_ridge: float = 0.1  # ridge strength relative to the mean feature energy
     rating_weight: float = 0.0  # weight of the auxiliary user-rating loss (0 = genres only)
+    class_weight_power: float = 0.5  # positive-class weight (neg/pos)**power per genre (0 = off)
+    max_class_weight: float = 10.0  # cap on a genre's positive-class weight
+    early_stopping: str = "map"  # validation metric: "map" (macro average precision) or "loss"
+    branch_loss_weight: float = 0.0  # weight of training-only per-branch genre losses (fused)
     cpu_threads: int = (
         1  # torch threads for CPU training: a small model, OpenMP sync made 2 threads 3x slower
     )

@@ -262,6 +262,7 @@ def evaluate_modality(
         folds=folds,
         progress=progress,
         bootstrap=bootstrap,
+        text_masked=mask_genres,
     )
 
 

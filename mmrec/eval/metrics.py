@@ -42,16 +42,43 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
-def precision_recall_f1(y_true, y_pred, average: str = "micro") -> tuple[float, float, float]:
+def eligible_genres(y_true, min_positives: int = 1) -> np.ndarray:
+    """``(G,)`` bool: genres with at least ``min_positives`` positive items in ``y_true (N, G)``.
+
+    The macro averages of the modality table count only these genres: a genre with a handful
+    of positives gets an F1 of 0 or 1 by luck and would swing the mean (the rule is stated in
+    every report).
+    """
+    t = np.asarray(y_true)
+    if t.ndim != 2:
+        raise ValueError(f"y_true must be an (N, G) array, got shape {t.shape}")
+    return t.astype(bool).sum(0) >= max(int(min_positives), 1)
+
+
+def _genre_mask(genres, n_genres: int) -> np.ndarray:
+    if genres is None:
+        return np.ones(n_genres, dtype=bool)
+    mask = np.asarray(genres, dtype=bool)
+    if mask.shape != (n_genres,):
+        raise ValueError(f"genres mask has shape {mask.shape}; expected ({n_genres},)")
+    return mask
+
+
+def precision_recall_f1(
+    y_true, y_pred, average: str = "micro", genres=None
+) -> tuple[float, float, float]:
     """Multi-label precision, recall and F1.
 
     ``average="micro"`` pools true/false positives over every (item, genre) cell, so frequent
     genres weigh more. ``average="macro"`` computes P/R/F1 per genre and averages them with
     equal weight per genre, over the genres that occur at least once in ``y_true`` (recall of a
     genre with no true items is undefined; counting it as 0 would punish a model for the
-    split's luck). Macro F1 is the mean of per-genre F1s, not F1 of the mean P and R.
+    split's luck) and, when given, are set in the ``genres (G,)`` bool mask (see
+    :func:`eligible_genres`). Macro F1 is the mean of per-genre F1s, not F1 of the mean P and R.
+    Micro always pools every genre.
     """
     t, p = _binary_pair(y_true, y_pred)
+    mask = _genre_mask(genres, t.shape[1])
     tp = (t & p).sum(0)  # (G,)
     fp = (~t & p).sum(0)  # (G,)
     fn = (t & ~p).sum(0)  # (G,)
@@ -62,7 +89,7 @@ def precision_recall_f1(y_true, y_pred, average: str = "micro") -> tuple[float, 
         f1 = float(_safe_div(2 * tp_s, 2 * tp_s + fp_s + fn_s))
         return precision, recall, f1
     if average == "macro":
-        occurs = (tp + fn) > 0
+        occurs = ((tp + fn) > 0) & mask
         if not occurs.any():
             return float("nan"), float("nan"), float("nan")
         precision = _safe_div(tp, tp + fp)[occurs]
@@ -72,10 +99,10 @@ def precision_recall_f1(y_true, y_pred, average: str = "micro") -> tuple[float, 
     raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
 
 
-def multilabel_report(y_true, y_pred) -> dict[str, float]:
-    """All classification numbers of Table 5.1 for one prediction."""
+def multilabel_report(y_true, y_pred, genres=None) -> dict[str, float]:
+    """All classification numbers of Table 5.1 for one prediction (macro over ``genres``)."""
     p_mi, r_mi, f_mi = precision_recall_f1(y_true, y_pred, "micro")
-    p_ma, r_ma, f_ma = precision_recall_f1(y_true, y_pred, "macro")
+    p_ma, r_ma, f_ma = precision_recall_f1(y_true, y_pred, "macro", genres)
     return {
         "subset_accuracy": subset_accuracy(y_true, y_pred),
         "hamming_accuracy": hamming_accuracy(y_true, y_pred),
@@ -88,29 +115,129 @@ def multilabel_report(y_true, y_pred) -> dict[str, float]:
     }
 
 
-def threshold_predictions(probs, threshold: float, at_least_one: bool = True) -> np.ndarray:
-    """``(N, G)`` probabilities -> 0/1 predictions at ``threshold``.
+def threshold_predictions(probs, threshold, at_least_one: bool = True) -> np.ndarray:
+    """``(N, G)`` probabilities -> 0/1 predictions at ``threshold`` (a float, or ``(G,)`` one
+    threshold per genre).
 
     With ``at_least_one`` every item also gets its most probable genre: every catalog movie
     has at least one genre, so an empty prediction is always wrong.
     """
     probs = np.asarray(probs, dtype=np.float64)
-    pred = probs >= threshold
-    if at_least_one and probs.shape[1] > 0:
+    th = np.asarray(threshold, dtype=np.float64)
+    if th.ndim not in (0, 1) or (th.ndim == 1 and th.shape != probs.shape[1:]):
+        raise ValueError(
+            f"threshold must be a number or one per genre ({probs.shape[1]},), got {th.shape}"
+        )
+    pred = probs >= th
+    if at_least_one and probs.shape[1] > 0 and len(probs):
         pred[np.arange(len(probs)), probs.argmax(1)] = True
     return pred.astype(np.int8)
+
+
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)  # one global threshold
+GENRE_THRESHOLD_GRID = np.round(np.arange(0.02, 0.981, 0.02), 2)  # per-genre thresholds
 
 
 def best_threshold(y_true, probs, grid=None, at_least_one: bool = True) -> float:
     """The threshold on ``grid`` (default 0.05..0.95) with the highest micro F1 on the given
     (validation) items; ties go to the threshold nearest 0.5."""
-    grid = np.round(np.arange(0.05, 0.951, 0.05), 2) if grid is None else np.asarray(grid)
+    grid = THRESHOLD_GRID if grid is None else np.asarray(grid)
     scores = [
         precision_recall_f1(y_true, threshold_predictions(probs, th, at_least_one), "micro")[2]
         for th in grid
     ]
     order = np.lexsort((np.abs(grid - 0.5), -np.round(scores, 9)))
     return float(grid[order[0]])
+
+
+def genre_thresholds(
+    y_true, probs, grid=None, min_positives: int = 5, at_least_one: bool = True
+) -> np.ndarray:
+    """``(G,)`` per-genre thresholds chosen on the given (validation) items.
+
+    Genre g gets the threshold on ``grid`` (default 0.02..0.98) that maximises its own F1 on
+    these items; ties go to the threshold nearest 0.5. With ``at_least_one`` each item's most
+    probable genre is predicted whatever the thresholds (as :func:`threshold_predictions`
+    does), and that is accounted for exactly: the forced cells do not depend on any
+    threshold, so each genre's F1 depends on its own threshold alone. A genre with fewer than
+    ``min_positives`` positive items here gets the global micro-F1 threshold
+    (:func:`best_threshold`) instead: its own F1 curve would be noise.
+    """
+    t = np.asarray(y_true).astype(bool)
+    p = np.asarray(probs, dtype=np.float64)
+    if t.shape != p.shape or t.ndim != 2:
+        raise ValueError(f"y_true {t.shape} and probs {p.shape} must be equal (N, G) arrays")
+    grid = GENRE_THRESHOLD_GRID if grid is None else np.asarray(grid, dtype=np.float64)
+    n_genres = t.shape[1]
+    if len(t) == 0:
+        return np.full(n_genres, 0.5)
+    forced = np.zeros_like(t)
+    if at_least_one and n_genres:
+        forced[np.arange(len(p)), p.argmax(1)] = True
+    pred = (p[None, :, :] >= grid[:, None, None]) | forced[None]  # (K, N, G)
+    tp = (pred & t[None]).sum(1)  # (K, G)
+    fp = (pred & ~t[None]).sum(1)  # (K, G)
+    fn = (~pred & t[None]).sum(1)  # (K, G)
+    f1 = _safe_div(2 * tp, 2 * tp + fp + fn)  # (K, G)
+    out = np.empty(n_genres)
+    for g in range(n_genres):
+        order = np.lexsort((np.abs(grid - 0.5), -np.round(f1[:, g], 9)))
+        out[g] = grid[order[0]]
+    few = t.sum(0) < max(int(min_positives), 1)
+    if few.any():
+        out[few] = best_threshold(t.astype(np.int8), p, at_least_one=at_least_one)
+    return out
+
+
+def average_precision(labels, scores) -> float:
+    """Average precision of one binary label (area under the step precision-recall curve, as
+    scikit-learn's ``average_precision_score``): NaN when there is no positive."""
+    y = np.asarray(labels).astype(bool).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    y, s = y[order], s[order]
+    # Tied scores form one threshold: take the counts at the last item of each tie group.
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    tp = np.cumsum(y)[last]
+    precision = tp / (last + 1)
+    recall = tp / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def macro_average_precision(y_true, probs, genres=None) -> float:
+    """Mean per-genre average precision over the genres with a positive (and in ``genres``):
+    threshold-free, and unlike the loss it rewards ranking rare genres well, so it is what
+    early stopping watches."""
+    t = np.asarray(y_true)
+    p = np.asarray(probs, dtype=np.float64)
+    if t.shape != p.shape or t.ndim != 2:
+        raise ValueError(f"y_true {t.shape} and probs {p.shape} must be equal (N, G) arrays")
+    mask = _genre_mask(genres, t.shape[1])
+    aps = [average_precision(t[:, g], p[:, g]) for g in range(t.shape[1]) if mask[g]]
+    aps = [a for a in aps if not np.isnan(a)]
+    return float(np.mean(aps)) if aps else float("nan")
+
+
+def positive_class_weights(y_true, power: float = 0.5, max_weight: float = 10.0) -> np.ndarray:
+    """``(G,)`` weights of the positive term of each genre's binary cross-entropy.
+
+    ``(negatives / positives) ** power`` clipped to ``[1, max_weight]``: ``power=1`` balances
+    the two classes of each genre fully, ``0.5`` half-way on a log scale (full balancing
+    over-predicts rare genres and hurts micro F1), ``0`` switches weighting off. A genre with
+    no positive gets 1 (there is nothing to up-weight).
+    """
+    t = np.asarray(y_true, dtype=np.float64)
+    if t.ndim != 2:
+        raise ValueError(f"y_true must be an (N, G) array, got shape {t.shape}")
+    if max_weight < 1:
+        raise ValueError(f"max_weight must be >= 1, got {max_weight}")
+    pos = t.sum(0)
+    neg = len(t) - pos
+    ratio = np.divide(neg, pos, out=np.ones_like(pos), where=pos > 0)
+    return np.clip(ratio ** float(power), 1.0, float(max_weight))
 
 
 def roc_auc(labels, scores) -> float:
@@ -127,14 +254,16 @@ def roc_auc(labels, scores) -> float:
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def macro_roc_auc(y_true, probs) -> float:
-    """Mean per-genre ROC-AUC over genres with both classes present: threshold-free, so it
-    shows what the scores rank before any decision rule is applied."""
+def macro_roc_auc(y_true, probs, genres=None) -> float:
+    """Mean per-genre ROC-AUC over genres with both classes present (and in the ``genres``
+    mask when given): threshold-free, so it shows what the scores rank before any decision
+    rule is applied."""
     t = np.asarray(y_true)
     p = np.asarray(probs, dtype=np.float64)
     if t.shape != p.shape or t.ndim != 2:
         raise ValueError(f"y_true {t.shape} and probs {p.shape} must be equal (N, G) arrays")
-    aucs = [roc_auc(t[:, g], p[:, g]) for g in range(t.shape[1])]
+    mask = _genre_mask(genres, t.shape[1])
+    aucs = [roc_auc(t[:, g], p[:, g]) for g in range(t.shape[1]) if mask[g]]
     aucs = [a for a in aucs if not np.isnan(a)]
     return float(np.mean(aucs)) if aucs else float("nan")
 
@@ -149,7 +278,9 @@ def resample_counts(idx, n_items: int) -> np.ndarray:
     return flat.reshape(len(idx), n_items).astype(np.float64)
 
 
-def weighted_classification_metrics(y_true, y_pred, scores, weights) -> dict[str, np.ndarray]:
+def weighted_classification_metrics(
+    y_true, y_pred, scores, weights, genres=None
+) -> dict[str, np.ndarray]:
     """F1 (micro, macro), subset accuracy and macro ROC-AUC under ``(B, N)`` item weights.
 
     One value per weight row, shape ``(B,)``. With the counts of :func:`resample_counts` as
@@ -157,8 +288,10 @@ def weighted_classification_metrics(y_true, y_pred, scores, weights) -> dict[str
     :func:`macro_roc_auc` on the resampled items (same conventions: macro over the genres
     that occur among the weighted items, 0/0 -> 0, AUC ties count half and a genre with one
     class is skipped), in a few matrix products instead of B Python-level metric calls.
+    ``genres (G,)`` bool restricts the macro averages as in :func:`precision_recall_f1`.
     """
     t, p = _binary_pair(y_true, y_pred)  # (N, G) bool
+    mask = _genre_mask(genres, t.shape[1])
     s = np.asarray(scores, dtype=np.float64)
     w = np.atleast_2d(np.asarray(weights, dtype=np.float64))  # (B, N)
     if s.shape != t.shape or w.shape[1] != len(t):
@@ -167,7 +300,7 @@ def weighted_classification_metrics(y_true, y_pred, scores, weights) -> dict[str
     fp = w @ (~t & p)  # (B, G)
     fn = w @ (t & ~p)  # (B, G)
     tp_s, fp_s, fn_s = tp.sum(1), fp.sum(1), fn.sum(1)  # (B,)
-    occurs = (tp + fn) > 0  # (B, G) genre present among the weighted items
+    occurs = ((tp + fn) > 0) & mask  # (B, G) genre present among the weighted items
     f1_genre = _safe_div(2 * tp, 2 * tp + fp + fn)  # (B, G)
     n_occurs = occurs.sum(1)
     f1_macro = np.full(len(w), np.nan)
@@ -176,7 +309,13 @@ def weighted_classification_metrics(y_true, y_pred, scores, weights) -> dict[str
     subset = np.full(len(w), np.nan)
     np.divide(w @ (t == p).all(1), total, out=subset, where=total > 0)
     w_items = np.ascontiguousarray(w.T)  # (N, B): row gathers per genre are contiguous
-    aucs = np.stack([_weighted_roc_auc(t[:, g], s[:, g], w_items) for g in range(t.shape[1])], 1)
+    aucs = np.stack(
+        [
+            _weighted_roc_auc(t[:, g], s[:, g], w_items) if mask[g] else np.full(len(w), np.nan)
+            for g in range(t.shape[1])
+        ],
+        1,
+    )
     n_auc = np.isfinite(aucs).sum(1)  # (B,) genres with both classes
     auc_macro = np.full(len(w), np.nan)
     np.divide(np.nansum(aucs, 1), n_auc, out=auc_macro, where=n_auc > 0)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 # Re-exported: the build pipeline saves and loads the fusion model through this module.
 from mmrec.checkpoint import load_fusion, save_fusion  # noqa: F401
 from mmrec.config import FusionConfig, pick_device
-from mmrec.models.fusion import MODALITIES, FusionModel
+from mmrec.models.fusion import MODALITIES, FusionModel, seeded_init
 
 Progress = Callable[[int, int, str], None]
 
@@ -146,20 +146,80 @@ def modality_dropout(present: torch.Tensor, p: float, generator: torch.Generator
 
 
 def _genre_loss(
-    model: FusionModel, batch: dict[str, torch.Tensor], present: torch.Tensor
+    model: FusionModel,
+    batch: dict[str, torch.Tensor],
+    present: torch.Tensor,
+    pos_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    return _forward_losses(model, batch, present)[0]
+    return _forward_losses(model, batch, present, pos_weight)[0]
 
 
 def _forward_losses(
-    model: FusionModel, batch: dict[str, torch.Tensor], present: torch.Tensor
+    model: FusionModel,
+    batch: dict[str, torch.Tensor],
+    present: torch.Tensor,
+    pos_weight: torch.Tensor | None = None,
+    branch_heads: BranchHeads | None = None,
+    branch_weight: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    embedding, logits = model(
-        batch["text"], batch["image"], batch["audio"], present
-    )  # (B, D), (B, G)
+    branches = model.encode_branches(batch["text"], batch["image"], batch["audio"])  # (B, H) x3
+    embedding = model.fuse(*branches, present)  # (B, D)
+    logits = model.genre_head(embedding)  # (B, G)
     # Multi-label cross-entropy = a sigmoid cross-entropy per genre (BCE with logits): the
     # document's "cross-entropy loss" for items that belong to several genres at once.
-    return F.binary_cross_entropy_with_logits(logits, batch["labels"]), embedding
+    # pos_weight (G,) up-weights the positives of rare genres (class weighting): without it a
+    # genre with 3% positives is learnt as "never" and macro F1 collapses.
+    loss = F.binary_cross_entropy_with_logits(logits, batch["labels"], pos_weight=pos_weight)
+    if branch_heads is not None and branch_weight > 0:
+        loss = loss + branch_weight * branch_heads(branches, present, batch["labels"], pos_weight)
+    return loss, embedding
+
+
+class BranchHeads(torch.nn.Module):
+    """Training-only linear genre heads on each branch output (deep supervision).
+
+    In the fused model the text branch alone already fits the labels well, so its gradient
+    dominates and the poster / trailer branches stop learning once the joint loss is low:
+    they end below a linear probe of their own inputs. A cross-entropy term per branch keeps
+    every branch learning genres from its own modality. The heads are not part of the saved
+    model: the item embedding and its interface are unchanged.
+    """
+
+    def __init__(self, hidden: int, n_genres: int, modalities: Sequence[str]):
+        super().__init__()
+        self.modalities = [m for m in MODALITIES if m in modalities]
+        self.heads = torch.nn.ModuleDict(
+            {m: torch.nn.Linear(hidden, n_genres) for m in self.modalities}
+        )
+
+    def forward(
+        self,
+        branches: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        shown: torch.Tensor,
+        labels: torch.Tensor,
+        pos_weight: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Mean over branches of the genre loss on the items whose modality was shown."""
+        losses = []
+        for m in self.modalities:
+            col = MODALITIES.index(m)
+            rows = shown[:, col]  # (B,)
+            if bool(rows.any()):
+                logits = self.heads[m](branches[col][rows])  # (B_m, G)
+                losses.append(
+                    F.binary_cross_entropy_with_logits(logits, labels[rows], pos_weight=pos_weight)
+                )
+        return torch.stack(losses).mean() if losses else labels.sum() * 0.0
+
+
+def class_weights(labels: np.ndarray, cfg: FusionConfig) -> np.ndarray | None:
+    """``(G,)`` positive-class weights of the genre loss from the training labels ``(n, G)``
+    (:func:`mmrec.eval.metrics.positive_class_weights`); None when weighting is off."""
+    from mmrec.eval.metrics import positive_class_weights
+
+    if cfg.class_weight_power <= 0:
+        return None
+    return positive_class_weights(labels, cfg.class_weight_power, cfg.max_class_weight)
 
 
 class RatingObjective(torch.nn.Module):
@@ -208,16 +268,29 @@ class RatingObjective(torch.nn.Module):
 
 
 @torch.no_grad()
-def _mean_loss(
-    model: FusionModel, data: dict[str, torch.Tensor], idx: torch.Tensor, batch_size: int
-) -> float:
+def _validate(
+    model: FusionModel,
+    data: dict[str, torch.Tensor],
+    idx: torch.Tensor,
+    batch_size: int,
+    pos_weight: torch.Tensor | None,
+) -> tuple[float, float]:
+    """``(mean genre loss, macro average precision)`` on the items ``idx``, all their
+    modalities shown."""
+    from mmrec.eval.metrics import macro_average_precision
+
     model.eval()
     total = 0.0
+    probs = []
     for start in range(0, len(idx), batch_size):
         b = idx[start : start + batch_size]
         batch = {k: v[b] for k, v in data.items()}
-        total += float(_genre_loss(model, batch, batch["present"])) * len(b)
-    return total / max(len(idx), 1)
+        loss, embedding = _forward_losses(model, batch, batch["present"], pos_weight)
+        total += float(loss) * len(b)
+        probs.append(torch.sigmoid(model.genre_head(embedding)).float().cpu().numpy())
+    labels = data["labels"][idx].cpu().numpy()
+    scores = np.concatenate(probs) if probs else np.zeros_like(labels)
+    return total / max(len(idx), 1), macro_average_precision(labels, scores)
 
 
 @contextlib.contextmanager
@@ -248,8 +321,12 @@ def train_fusion(
     Items without any genre or without any of ``cfg.modalities`` are skipped (no label or no
     input). Without ``train_idx``/``val_idx`` a random ``cfg.val_fraction`` of the usable
     items (by ``seed``) is held out for early stopping; evaluation passes its own split.
-    The best epoch's weights (lowest validation loss) are kept. ``model.history`` records
-    the per-epoch losses. ``progress(epoch, max_epochs, "fusion")`` is called per epoch.
+    The best epoch's weights are kept: highest validation macro average precision with
+    ``cfg.early_stopping == "map"`` (threshold-free and sensitive to rare genres, where the
+    loss is dominated by the frequent ones and stopped training after 1-2 epochs), lowest
+    validation loss with ``"loss"``. With ``cfg.class_weight_power > 0`` the genre loss
+    weights each genre's positives by :func:`class_weights`. ``model.history`` records the
+    per-epoch losses and validation mAP. ``progress(epoch, max_epochs, "fusion")`` is called per epoch.
     With ``cfg.rating_weight > 0`` the auxiliary rating objective uses ``ratings`` (default:
     ``catalog.ratings``; columns userId, movieId, rating) on the training items.
     """
@@ -291,6 +368,10 @@ def _train_fusion(
             f"catalog {catalog.data_dir}: only {len(train_idx)} training and {len(val_idx)} validation "
             f"items have a genre and one of {cfg.modalities}; need at least 2 and 1"
         )
+    if cfg.early_stopping not in ("map", "loss"):
+        raise ValueError(
+            f"FusionConfig.early_stopping must be 'map' or 'loss', got {cfg.early_stopping!r}"
+        )
 
     # Each part's initial weights come from (seed, part) alone: a text-only model starts the
     # same whatever the audio input size, and the global RNG (dropout masks) is left untouched.
@@ -318,11 +399,26 @@ def _train_fusion(
     objective = None
     if cfg.rating_weight > 0 and rating_rows is not None and len(rating_rows):
         objective = RatingObjective(rating_rows, catalog, train_idx, cfg.embed_dim, device)
+    branch_heads = None
+    if cfg.branch_loss_weight > 0 and len(cfg.modalities) > 1:
+        with seeded_init(seed, 6):
+            branch_heads = BranchHeads(cfg.hidden_dim, labels.shape[1], cfg.modalities).to(device)
     params = list(model.parameters()) + (list(objective.parameters()) if objective else [])
+    params += list(branch_heads.parameters()) if branch_heads is not None else []
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    weights = class_weights(labels[train_idx], cfg)
+    pos_weight = (
+        None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
+    )
     val = torch.as_tensor(val_idx, device=device)
-    best_loss, best_state, best_epoch, stale = float("inf"), None, -1, 0
-    history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "rating_loss": []}
+    # Higher is better for both criteria: the loss enters negated.
+    best_score, best_loss, best_state, best_epoch, stale = -float("inf"), float("nan"), None, -1, 0
+    history: dict[str, list[float]] = {
+        "train_loss": [],
+        "val_loss": [],
+        "val_map": [],
+        "rating_loss": [],
+    }
     started = time.perf_counter()
     for epoch in range(cfg.max_epochs):
         model.train()
@@ -332,7 +428,9 @@ def _train_fusion(
             b = order[start : start + cfg.batch_size]
             batch = {k: v[b] for k, v in data.items()}
             shown = modality_dropout(batch["present"], cfg.modality_dropout, generator)  # (B, 3)
-            loss, embedding = _forward_losses(model, batch, shown)
+            loss, embedding = _forward_losses(
+                model, batch, shown, pos_weight, branch_heads, cfg.branch_loss_weight
+            )
             if objective is not None:
                 rating_loss = objective(b.cpu().numpy(), embedding)
                 loss = loss + cfg.rating_weight * rating_loss
@@ -344,12 +442,14 @@ def _train_fusion(
         history["train_loss"].append(total / len(order))
         if objective is not None:
             history["rating_loss"].append(rating_total / len(order))
-        val_loss = _mean_loss(model, data, val, cfg.batch_size * 4)
+        val_loss, val_map = _validate(model, data, val, cfg.batch_size * 4, pos_weight)
         history["val_loss"].append(val_loss)
+        history["val_map"].append(val_map)
         if progress is not None:
             progress(epoch + 1, cfg.max_epochs, "fusion")
-        if val_loss < best_loss - 1e-4:
-            best_loss, best_epoch, stale = val_loss, epoch, 0
+        score = val_map if cfg.early_stopping == "map" else -val_loss
+        if score > best_score + 1e-4:
+            best_score, best_loss, best_epoch, stale = score, val_loss, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
@@ -366,6 +466,8 @@ def _train_fusion(
         **history,
         "best_epoch": best_epoch,
         "best_val_loss": best_loss,
+        "best_val_map": history["val_map"][best_epoch],
+        "early_stopping": cfg.early_stopping,
         "epochs": len(history["val_loss"]),
         "seconds": time.perf_counter() - started,
         "n_train": int(len(train_idx)),

@@ -178,31 +178,66 @@ def test_evaluate_modality_writes_table_and_marks_missing_audio(tmp_path):
         hidden_dim=16, embed_dim=8, max_epochs=40, patience=8, batch_size=32, lr=1e-2
     )
     result = evaluate_modality(
-        catalog, features, cfg, seeds=(0, 1), out_dir=tmp_path, tag="_t", command="test"
+        catalog,
+        features,
+        cfg,
+        seeds=(0, 1),
+        out_dir=tmp_path,
+        tag="_t",
+        command="test",
+        min_positives=10,
+        folds=3,
     )
     names = [r["variant"] for r in result["rows"]]
-    assert names == ["text only", "image only", "fused (text + image)", "audio only"]
+    assert names == [
+        "text only",
+        "linear probe: text",
+        "image only",
+        "linear probe: image",
+        "fused (text + image)",
+        "fused (text + image), all films",
+        "linear probe: text + image",
+        "audio only",
+    ]
     audio_row = result["rows"][-1]
     assert "na" in audio_row
     rows = {r["variant"]: r for r in result["rows"] if "na" not in r}
     for row in rows.values():
         assert len(row["per_seed"]) == 2
         assert 0 <= row["f1_micro"]["mean"] <= 1 and row["f1_micro"]["std"] >= 0
-    # each single modality sees half the genres; fusing them must do better than either
-    assert rows["fused (text + image)"]["f1_macro"]["mean"] > max(
-        rows["text only"]["f1_macro"]["mean"], rows["image only"]["f1_macro"]["mean"]
-    )
+        assert row["n_scored"] == 200 and row["genres_counted"] == 4
+    assert [r["kind"] for r in result["rows"][:2]] == ["network", "linear probe"]
+    # each single modality sees half the genres; fusing them must do better than either,
+    # network and probe alike
+    for fused, text, image in (
+        ("fused (text + image)", "text only", "image only"),
+        ("linear probe: text + image", "linear probe: text", "linear probe: image"),
+    ):
+        assert rows[fused]["f1_macro"]["mean"] > max(
+            rows[text]["f1_macro"]["mean"], rows[image]["f1_macro"]["mean"]
+        )
+    # the probe reads each single modality's two genres near perfectly
+    assert rows["linear probe: text"]["ap_macro"]["mean"] > 0.6
     saved = json.loads((tmp_path / "modality_t.json").read_text())
     assert saved["n_movies"] == 200 and saved["seeds"] == [0, 1]
+    assert [r["variant"] for r in saved["subset_rows"]] == [
+        n for n in names if n not in ("fused (text + image), all films", "audio only")
+    ]
     md = (tmp_path / "modality_t.md").read_text()
     assert "| audio only | n/a" in md and "fused (text + image)" in md and "`test`" in md
-    for metric, comp in saved["fused_vs_best_single"].items():
+    assert "linear probe: text + image" in md and "with at least 10 positive films" in md
+    versus = saved["fused_vs_single"]["versus"]
+    assert set(versus) == {"text only", "image only"}
+    for comp in versus["text only"].values():
         boot = comp["bootstrap"]  # default 1000 paired resamples of the movies
         assert boot["resamples"] == 1000 and 0 <= boot["p_fused_wins"] <= 1
         assert boot["ci95"][0] <= boot["mean"] <= boot["ci95"][1]
-        line = next(x for x in md.splitlines() if x.startswith(f"- {metric}:"))
-        assert "paired bootstrap over movies:" in line and "of 1000 resamples" in line
-        assert ("CI excludes 0" in line) == boot["ci_excludes_zero"]
+    assert set(saved["network_vs_probe"]) == {"text only", "image only", "fused (text + image)"}
+    assert set(saved["targets"]) == {
+        "single_rows_reach_probe",
+        "fused_micro_f1_text_plus_4",
+        "fused_macro_f1_above_text",
+    }
     assert "Pooled" not in json.dumps(saved) and "labels" not in saved  # arrays stay in memory
 
 
@@ -213,10 +248,19 @@ def test_evaluate_modality_masked_rows(tmp_path):
         hidden_dim=16, embed_dim=8, max_epochs=30, patience=8, batch_size=32, lr=1e-2
     )
     result = evaluate_modality(
-        catalog, features, cfg, seeds=(0,), out_dir=None, masked_features=masked
+        catalog,
+        features,
+        cfg,
+        seeds=(0,),
+        out_dir=None,
+        masked_features=masked,
+        bootstrap=0,
+        folds=3,
     )
     rows = {r["variant"]: r for r in result["rows"]}
     assert rows["text only, genre words masked"]["masked_text"]
+    assert rows["linear probe: text, genre words masked"]["masked_text"]
+    assert "image only, genre words masked" not in rows  # masking changes only the text
     # text without its signal: F1 on genres A/B collapses below the unmasked text model
     assert (
         rows["text only, genre words masked"]["f1_micro"]["mean"]
@@ -288,7 +332,14 @@ def test_evaluate_modality_tests_every_evaluable_movie_once_per_seed(monkeypatch
 
     monkeypatch.setattr(modality, "paired_bootstrap", bootstrap_spy)
     result = evaluate_modality(
-        catalog, features, CV_CFG, seeds=(0, 1), out_dir=None, folds=3, bootstrap=50
+        catalog,
+        features,
+        CV_CFG,
+        seeds=(0, 1),
+        out_dir=None,
+        folds=3,
+        bootstrap=50,
+        min_positives=5,
     )
     assert len(calls) == 2 * 3 * 3  # seeds x variants x folds
     for seed in (0, 1):
@@ -308,10 +359,15 @@ def test_evaluate_modality_tests_every_evaluable_movie_once_per_seed(monkeypatch
         if "na" in row:
             continue
         for run in row["per_seed"]:
-            assert run["n_test"] == len(pool) == result["n_evaluated"]
+            assert run["n_scored"] == len(pool) == result["n_evaluated"]
             assert sum(f["n_test"] for f in run["folds"]) == len(pool)
             assert [f["fold"] for f in run["folds"]] == [0, 1, 2]
-            assert all(0 < f["threshold"] < 1 and f["epochs"] >= 1 for f in run["folds"])
+            assert len(run["thresholds"]) == 3  # one per fold, one per genre
+            assert all(len(t) == 4 and all(0 < v < 1 for v in t) for t in run["thresholds"])
+            if row["kind"] == "network":
+                assert all(f["epochs"] >= f["best_epoch"] >= 1 for f in run["folds"])
+            else:
+                assert all(f["l2"] > 0 and f["n_train"] > 0 for f in run["folds"])
     assert result["protocol"] == {
         "kind": "repeated k-fold",
         "folds": 3,
@@ -321,11 +377,12 @@ def test_evaluate_modality_tests_every_evaluable_movie_once_per_seed(monkeypatch
     assert "- protocol: 3-fold cross-validation by movie" in result["markdown"]
     # The bootstrap sees the pooled predictions of the evaluable movies, one set per seed; the
     # identity "resample" reproduces the reported paired per-seed differences.
-    [(fused, best, resamples)] = bootstrapped
-    assert resamples == 50 and len(fused) == 2
-    assert all(run.labels.shape == (len(pool), 4) for run in fused)
+    # 3 networks vs their probes, then fused vs text and vs image
+    assert len(bootstrapped) == 5 and all(r == 50 for _, _, r in bootstrapped)
+    fused, best, _ = bootstrapped[3]
+    assert len(fused) == 2 and all(run.labels.shape == (len(pool), 4) for run in fused)
     identity = modality.bootstrap_differences(fused, best, np.arange(len(pool))[None])
-    for metric, comp in result["fused_vs_best_single"].items():
+    for metric, comp in result["fused_vs_single"]["versus"]["text only"].items():
         assert identity[metric][0] == pytest.approx(np.mean(comp["paired_differences"]), abs=1e-9)
         assert comp["bootstrap"]["resamples"] == 50
     assert "15% of movies as validation" in result["markdown"]
@@ -335,7 +392,16 @@ def test_evaluate_modality_is_reproducible_and_rejects_one_fold():
     catalog, features = synthetic_catalog(n=60)
 
     def numbers(seed):
-        result = evaluate_modality(catalog, features, CV_CFG, seeds=(seed,), out_dir=None, folds=2)
+        result = evaluate_modality(
+            catalog,
+            features,
+            CV_CFG,
+            seeds=(seed,),
+            out_dir=None,
+            folds=2,
+            min_positives=5,
+            bootstrap=0,
+        )
         out = []
         for row in result["rows"]:
             if "na" in row:

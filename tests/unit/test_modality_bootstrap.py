@@ -18,7 +18,8 @@ from mmrec.eval.modality import (
     COMPARED,
     METRICS,
     Pooled,
-    _comparison,
+    _compare,
+    _comparisons,
     bootstrap_differences,
     paired_bootstrap,
     render_markdown,
@@ -68,7 +69,7 @@ def test_identity_resample_equals_the_direct_metrics():
     weighted = weighted_classification_metrics(
         run.labels, run.pred, run.scores, resample_counts(np.arange(len(labels))[None], 120)
     )
-    for metric, value in direct_metrics(*run).items():
+    for metric, value in direct_metrics(*run[:3]).items():
         assert weighted[metric].shape == (1,)
         assert weighted[metric][0] == pytest.approx(value, abs=1e-12), metric
 
@@ -151,7 +152,7 @@ def test_identical_predictions_give_zero_and_a_zero_interval():
     rng = np.random.default_rng(3)
     labels = random_labels(rng)
     runs = [noisy_run(labels, 0.3, rng) for _ in range(2)]
-    copies = [Pooled(*(a.copy() for a in r)) for r in runs]  # equal values, other arrays
+    copies = [Pooled(*(a.copy() for a in r[:3])) for r in runs]  # equal values, other arrays
     out = paired_bootstrap(runs, {m: copies for m in COMPARED}, resamples=200)
     for boot in out.values():
         assert boot["mean"] == 0.0 and boot["ci95"] == [0.0, 0.0]
@@ -179,68 +180,112 @@ def test_identity_resample_is_the_mean_of_the_per_seed_differences():
     out = bootstrap_differences(fused, best, np.arange(len(labels))[None])
     for metric, runs in best.items():
         per_seed = [
-            direct_metrics(*f)[metric] - direct_metrics(*b)[metric] for f, b in zip(fused, runs)
+            direct_metrics(*f[:3])[metric] - direct_metrics(*b[:3])[metric]
+            for f, b in zip(fused, runs)
         ]
         assert out[metric].shape == (1,)
         assert out[metric][0] == pytest.approx(np.mean(per_seed), abs=1e-12), metric
 
 
 def comparison_rows(fused: list[Pooled], single: list[Pooled]) -> list[dict]:
-    """Rows as evaluate_modality builds them, from pooled predictions."""
+    """Rows as evaluate_modality builds them, from pooled predictions: two networks and the
+    text probe (equal to the text network here)."""
     rows = []
-    for name, modalities, runs in (
-        ("text only", ["text"], single),
-        ("fused (text + image)", ["text", "image"], fused),
+    for name, kind, modalities, runs in (
+        ("text only", "network", ["text"], single),
+        ("linear probe: text", "linear probe", ["text"], single),
+        ("fused (text + image)", "network", ["text", "image"], fused),
     ):
-        per_seed = [full_report(*r) for r in runs]
+        per_seed = [full_report(*r[:3]) for r in runs]
         summary = {
-            m: {"mean": float(np.mean([s[m] for s in per_seed])), "std": 0.0} for m in METRICS
+            m: {"mean": float(np.mean([s[m] for s in per_seed])), "std": 0.0}
+            for m in METRICS
+            if m in per_seed[0]
         }
         rows.append(
             {
                 "variant": name,
+                "kind": kind,
                 "modalities": modalities,
                 "masked_text": False,
+                "scored_on": "films with text and image",
+                "n_scored": len(runs[0].labels),
+                "genres_counted": runs[0].labels.shape[1],
                 "test_coverage": 1.0,
                 **summary,
+                "ap_macro": {"mean": 0.5, "std": 0.0},
                 "per_seed": per_seed,
             }
         )
     return rows
 
 
-def test_comparison_reports_the_bootstrap_and_zero_switches_it_off():
+def test_comparisons_report_the_bootstrap_the_targets_and_zero_switches_it_off():
     fused, single = perfect_and_wrong(seeds=2)
     rows = comparison_rows(fused, single)
-    pooled = {"text only": single, "fused (text + image)": fused}
-    comp = _comparison(rows, pooled, bootstrap=100)
+    pooled = {
+        table: {"text only": single, "linear probe: text": single, "fused (text + image)": fused}
+        for table in ("rows", "subset")
+    }
+    comp = _comparisons(rows, rows, pooled, bootstrap=100)
+    versus = comp["fused_vs_single"]["versus"]["text only"]
     for metric in COMPARED:
-        boot = comp[metric]["bootstrap"]
+        boot = versus[metric]["bootstrap"]
         assert set(boot) >= {"resamples", "mean", "ci95", "p_fused_wins", "ci_excludes_zero"}
         assert boot["resamples"] == 100 and boot["p_fused_wins"] == 1.0
         # the bootstrap centres on the reported margin (same statistic, resampled movies)
-        assert abs(boot["mean"] - comp[metric]["margin"]) < 0.1
-    assert all("bootstrap" not in c for c in _comparison(rows, pooled, bootstrap=0).values())
-    assert all("bootstrap" not in c for c in _comparison(rows).values())
+        assert abs(boot["mean"] - versus[metric]["margin"]) < 0.1
+    # the text network equals its probe: margin 0, reaches it; fused is far above text
+    text_vs_probe = comp["network_vs_probe"]["text only"]
+    assert text_vs_probe["probe"] == "linear probe: text"
+    assert text_vs_probe["f1_micro"]["margin"] == 0.0 and text_vs_probe["f1_micro"]["reaches"]
+    targets = comp["targets"]
+    assert targets["single_rows_reach_probe"]["holds"]
+    assert targets["fused_micro_f1_text_plus_4"]["holds"]
+    assert targets["fused_macro_f1_above_text"]["holds"]
+    # the other way round every target fails
+    swapped = _comparisons(
+        comparison_rows(single, fused),
+        comparison_rows(single, fused),
+        {
+            t: {"text only": fused, "linear probe: text": fused, "fused (text + image)": single}
+            for t in ("rows", "subset")
+        },
+        bootstrap=100,
+    )
+    assert not swapped["targets"]["fused_micro_f1_text_plus_4"]["holds"]
+    assert not swapped["targets"]["fused_macro_f1_above_text"]["holds"]
+    off = _compare(rows[2], rows[0], fused, single, COMPARED, bootstrap=0)
+    assert all("bootstrap" not in c for c in off.values())
+    # without a bootstrap a target that needs the CI cannot be met
+    no_ci = _comparisons(rows, rows, pooled, bootstrap=0)
+    assert not no_ci["targets"]["fused_micro_f1_text_plus_4"]["holds"]
 
     result = {
         "machine": {"host": "h", "platform": "p", "cpu_count": 2, "device": "cpu", "torch": "t"},
         "protocol": {"folds": 5, "val_share": 0.15},
         "command": "test",
+        "commit": "abc",
         "data_dir": "d",
         "n_movies": 200,
         "n_evaluated": 200,
+        "n_every_modality": 200,
+        "every_modality": ["text", "image"],
         "genres": ["A", "B", "C", "D"],
         "seeds": [0, 1],
         "created": "now",
         "seconds": 1.0,
         "audio_kind": None,
         "rows": rows,
+        "subset_rows": rows,
         "threshold_rule": "rule",
-        "fused_vs_best_single": comp,
+        "macro_rule": "macro rule",
+        **comp,
     }
     md = render_markdown(result)
-    line = next(x for x in md.splitlines() if x.startswith("- subset_accuracy:"))
-    assert "paired bootstrap over movies: +100.0 [+100.0, +100.0] (95% CI; CI excludes 0)" in line
-    assert "fused ahead in 100% of 100 resamples" in line
+    line = next(x for x in md.splitlines() if x.startswith("- vs text only:"))
+    assert "subset_accuracy +100.0 (per-seed +100.0, +100.0), 95% CI [+100.0, +100.0]" in line
+    assert "(excludes 0, 100 resamples)" in line
+    assert "- fused_micro_f1_text_plus_4: MET" in md
+    assert "text only vs linear probe: text: reaches its probe" in md
     assert "sampling uncertainty" in md and "training and fold noise" in md
