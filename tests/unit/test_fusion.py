@@ -356,3 +356,40 @@ def test_auxiliary_rating_objective_learns_and_stays_out_of_the_checkpoint():
     )
     assert net.state_dict().keys() == plain.state_dict().keys()  # user vectors are not saved
     assert plain.history["rating_loss"] == []
+
+
+@pytest.mark.parametrize("criterion", ["map", "loss"])
+def test_early_stopping_keeps_the_best_validation_epoch(criterion):
+    from mmrec.eval.metrics import macro_average_precision
+
+    catalog, features = tiny_catalog(n=80)
+    cfg = FusionConfig(**{**vars(TRAIN_CFG), "max_epochs": 8, "early_stopping": criterion})
+    train_idx, val_idx = np.arange(0, 60), np.arange(60, 80)
+    net = train_fusion(
+        features, catalog, cfg, seed=1, train_idx=train_idx, val_idx=val_idx, device="cpu"
+    )
+    hist = net.history
+    assert len(hist["val_map"]) == len(hist["val_loss"]) == hist["epochs"]
+    curve = hist["val_map"] if criterion == "map" else [-v for v in hist["val_loss"]]
+    assert curve[hist["best_epoch"]] >= max(curve) - 1e-4
+    # the weights returned are that epoch's: its validation mAP is reproduced exactly
+    probs = genre_probabilities(net, branch_outputs(net, features), present_matrix(features))
+    labels = catalog.genre_matrix()
+    assert macro_average_precision(labels[val_idx], probs[val_idx]) == pytest.approx(
+        hist["best_val_map"], abs=1e-5
+    )
+    with pytest.raises(ValueError, match="early_stopping"):
+        train_fusion(
+            features, catalog, FusionConfig(**{**vars(cfg), "early_stopping": "f1"}), device="cpu"
+        )
+
+
+def test_branch_losses_train_heads_outside_the_saved_model():
+    catalog, features = tiny_catalog(n=60)
+    cfg = FusionConfig(**{**vars(TRAIN_CFG), "max_epochs": 2, "branch_loss_weight": 0.5})
+    plain = FusionConfig(**{**vars(TRAIN_CFG), "max_epochs": 2})
+    with_heads = train_fusion(features, catalog, cfg, seed=0, device="cpu")
+    without = train_fusion(features, catalog, plain, seed=0, device="cpu")
+    # same parameters (the heads are training-only), different training
+    assert with_heads.state_dict().keys() == without.state_dict().keys()
+    assert with_heads.history["train_loss"][0] != without.history["train_loss"][0]
