@@ -148,6 +148,7 @@ def cmd_evaluate(args) -> int:
             log=print,
             folds=args.folds,
             bootstrap=args.bootstrap,
+            masked_rows=args.masked_rows,
             progress=lambda done, total, _variant: bar(done, total, "modality models"),
         )
     elif args.what == "policy":
@@ -245,6 +246,11 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="reports", help="folder for the report files")
     p.add_argument(
         "--mask-genre-words", action="store_true", help="modality: mask genre words in synopses"
+    )
+    p.add_argument(
+        "--masked-rows",
+        action="store_true",
+        help="modality: add text and fused rows with genre words masked to the unmasked table",
     )
     p.set_defaults(func=cmd_evaluate)
 

@@ -51,9 +51,9 @@ def probe_inputs(features, modalities: Sequence[str]) -> tuple[np.ndarray, list[
 def standardize(
     x: np.ndarray, present: np.ndarray, train_idx: np.ndarray, blocks: Sequence[slice]
 ) -> np.ndarray:
-    """Each column to mean 0 / std 1 over the training rows that have its block, and each
-    block scaled by ``1 / sqrt(width)`` so every modality carries the same total variance (a
-    1280-d poster block would otherwise outweigh a 384-d text block in the penalty). Rows
+    """Each column to mean 0 / std 1 over the training rows that have its block, then each
+    block scaled so every modality carries the same total variance (a 1280-d poster block
+    would otherwise outweigh a 384-d text block). Rows
     without a block stay exactly 0 there. ``present (N, len(blocks))`` bool."""
     out = np.zeros_like(x, dtype=np.float32)
     for b, sl in enumerate(blocks):
@@ -64,7 +64,9 @@ def standardize(
         mean = block[rows].mean(0)
         std = block[rows].std(0)
         std = np.where(std > 1e-6, std, 1.0)
-        scale = 1.0 / np.sqrt(block.shape[1]) if len(blocks) > 1 else 1.0
+        # Equal total variance per block, the same total as unscaled columns (so one L2 grid
+        # suits single and fused probes): each block carries width_total / n_blocks.
+        scale = np.sqrt(x.shape[1] / (len(blocks) * block.shape[1]))
         z = (block - mean) / std * scale
         out[:, sl] = np.where(present[:, b : b + 1], z, 0.0)
     return out

@@ -261,6 +261,12 @@ def test_evaluate_modality_masked_rows(tmp_path):
     assert rows["text only, genre words masked"]["masked_text"]
     assert rows["linear probe: text, genre words masked"]["masked_text"]
     assert "image only, genre words masked" not in rows  # masking changes only the text
+    # the masked fused row is compared with the masked text row and the (shared) image row
+    assert set(result["fused_vs_single_masked"]["versus"]) == {
+        "text only, genre words masked",
+        "image only",
+    }
+    assert "fused_micro_f1_text_plus_4, genre words masked" in result["targets"]
     # text without its signal: F1 on genres A/B collapses below the unmasked text model
     assert (
         rows["text only, genre words masked"]["f1_micro"]["mean"]
