@@ -22,7 +22,7 @@ import numpy as np
 
 from mmrec.eval.metrics import macro_average_precision
 
-L2_GRID = (1.0, 0.1, 0.01, 0.001)  # candidate penalties (fitted in this order, each fit
+L2_GRID = (1.0, 0.1, 0.01)  # candidate penalties (fitted in this order, each fit
 # starting from the previous solution), chosen on validation mAP
 MAX_ITER = 150  # L-BFGS iterations per fit at most
 TOLERANCE = 1e-5  # stop when the largest gradient entry is below this (scaled objective)
