@@ -366,7 +366,7 @@ def change_sentence(change: dict) -> str:
     Neutral for low ratings: a 1-star rating is useful information, not a failure."""
     title = f"**{md(change['title'])}**"
     n_new = len(change.get("entered") or ())
-    tail = f" {n_new} new pick{'s' if n_new != 1 else ''} on your list." if n_new else ""
+    tail = f" {n_new} new pick{'s' if n_new != 1 else ''}." if n_new else ""
     if change["kind"] == "rating":
         r = float(change["rating"])
         if r >= 4:
@@ -375,6 +375,8 @@ def change_sentence(change: dict) -> str:
             note = "You'll see fewer like it."
         else:
             note = "Noted."
+        if change.get("replaced"):  # more than the rated card's slot changed: say where why is
+            tail = tail.rstrip(".") + " (why: below the list)."
         return f"Saved: {title}, {r:g}★. {note}{tail}"
     why = "not interested" if change["kind"] == "not_interested" else "you haven't seen it"
     return f"Hidden: {title} ({why}).{tail}"
