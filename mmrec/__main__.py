@@ -1,6 +1,6 @@
 """Command line: ``python -m mmrec <command>``.
 
-Commands: demo, import-movielens, validate, build, train-policy, evaluate {modality,policy,ranking},
+Commands: demo, import-movielens, validate, build, train-policy, train-hybrid, evaluate {modality,policy,ranking},
 bench, setup (what ``make run`` calls: demo + build when missing), serve.
 """
 
@@ -117,6 +117,18 @@ def cmd_train_policy(args) -> int:
     return 0
 
 
+def cmd_train_hybrid(args) -> int:
+    from mmrec.pipeline import build_hybrid
+
+    try:
+        report = build_hybrid(_cfg(args), log=print)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report["message"])
+    return 0
+
+
 def cmd_setup(args) -> int:
     """What `make run` does before serving: a demo catalog and models when missing."""
     from mmrec.pipeline import build
@@ -154,7 +166,12 @@ def cmd_evaluate(args) -> int:
     elif args.what == "policy":
         result = pipeline.evaluate_policy(cfg, seeds=seeds, out_dir=out, log=print)
     else:
-        result = pipeline.evaluate_ranking(cfg, out_dir=out, log=print)
+        cfg.policy_eval.ranking_seeds = args.seeds  # protocol (A): random splits 0..N-1
+        try:
+            result = pipeline.evaluate_ranking(cfg, out_dir=out, log=print)
+        except ValueError as exc:  # checkpoints of another catalog: say so, never guess
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     md = result.get("markdown") if isinstance(result, dict) else None
     report = out / f"{args.what}.md"
     if not md and report.exists():
@@ -222,6 +239,13 @@ def main(argv=None) -> int:
     p = sub.add_parser("train-policy", help="retrain only the DQN policy")
     data_args(p)
     p.set_defaults(func=cmd_train_policy)
+
+    p = sub.add_parser(
+        "train-hybrid",
+        help="fit the hybrid ranker (EASE + learned residual) the app serves on real catalogs",
+    )
+    data_args(p)
+    p.set_defaults(func=cmd_train_hybrid)
 
     p = sub.add_parser("setup", help="demo catalog + build when missing (used by make run)")
     data_args(p)

@@ -212,6 +212,36 @@ class PolicyEvalConfig:
     simulator_factors: int = 32  # FittedUserModel latent size
     simulator_epochs: int = 300  # FittedUserModel full-batch Adam steps
     simulator_reg: float = 0.3  # FittedUserModel L2 per rating (best held-out RMSE, ml-small)
+    ranking_seeds: int = 3  # protocol (A), random 80/20 per user: splits (seeds) evaluated
+    ranking_learned_seeds: int = 1  # seeds on which supervised/DQN are also trained (slow)
+    ease_lambda_grid: tuple[float, ...] = (
+        100.0,
+        250.0,
+        500.0,
+        1000.0,
+    )  # EASE lambda, tuned on validation
+    knn_grid: tuple[int, ...] = (50, 200)  # item-kNN neighbours, tuned on validation
+    cold_item_fraction: float = 0.2  # cold-start films: share of rated films held out entirely
+    thin_user_fraction: float = 0.2  # thin users: share of users cut to their first ratings
+    thin_user_keep: int = 5  # thin users keep this many training ratings
+
+
+@dataclass
+class HybridConfig:
+    candidates: int = 200  # EASE's top-C movies per user that the residual f re-ranks
+    ease_lambda: float = 250.0  # EASE L2 (the evaluation tunes it on validation data)
+    knn_neighbours: int = 100  # item-kNN neighbours kept per movie (a feature of f)
+    ials_factors: int = 64  # iALS latent size
+    ials_alpha: float = 10.0  # iALS confidence of an observed pair is 1 + alpha
+    ials_reg: float = 10.0  # iALS L2
+    ials_iterations: int = 12  # iALS alternations
+    hidden: int = 64  # f's hidden width
+    epochs: int = 60  # most passes over the validation users (best held-out epoch kept)
+    lr: float = 3e-3  # Adam learning rate for f
+    weight_decay: float = 1e-4  # Adam L2 on f
+    cold_ridge: float = 1.0  # ridge of the content -> iALS factor map (films with no rating)
+    val_fraction: float = 0.2  # share of each user's training ratings f is trained to predict
+    seed: int = 0  # seeds iALS and f
 
 
 # ----------------------------------------------------------------------------- dashboard
@@ -284,6 +314,7 @@ class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     dqn: DQNConfig = field(default_factory=DQNConfig)
     policy_eval: PolicyEvalConfig = field(default_factory=PolicyEvalConfig)
+    hybrid: HybridConfig = field(default_factory=HybridConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     seed: int = 0  # seeds model and policy training in `build`

@@ -317,10 +317,86 @@ def evaluate_policy(cfg: Config, seeds=(0, 1, 2), out_dir=Path("reports"), log=_
     )
 
 
-def evaluate_ranking(cfg: Config, out_dir=Path("reports"), log=_noop) -> dict:
-    from mmrec.eval.ranking import evaluate_ranking as run
+def check_checkpoints_match(cfg: Config, catalog, meta: dict | None = None) -> None:
+    """Refuse checkpoints built for another catalog (e.g. the demo's default folder)."""
+    from mmrec.models.train import load_fusion
 
-    catalog, _model, _branches, _present, item_emb, agent, _meta = load_built(cfg)
+    ckpt = Path(cfg.paths.checkpoints_dir)
+    if meta is None:
+        _model, meta = load_fusion(ckpt / FUSION)
+    ids = meta.get("movie_ids")
+    if ids is not None and list(ids) != catalog.movie_ids.tolist():
+        raise ValueError(
+            f"the checkpoints in {ckpt} were built for another catalog ({len(ids)} movies; "
+            f"{cfg.paths.data_dir} has {len(catalog.movie_ids)}): pass --checkpoints with the "
+            f"folder `python -m mmrec build --data {cfg.paths.data_dir} --checkpoints DIR` wrote"
+        )
+
+
+def modality_embeddings(model, branches, present) -> dict[str, np.ndarray]:
+    """Fused embeddings with branches switched off, for the cold-start modality ablation."""
+    from mmrec.models.train import item_embeddings
+
+    has = present.any(axis=0)  # (3,) text, image, audio exist anywhere
+    variants = {"text only": (1.0, 0.0, 0.0), "poster only": (0.0, 1.0, 0.0)}
+    if has[2]:
+        variants["trailer only"] = (0.0, 0.0, 1.0)
+        variants["text + poster"] = (1.0, 1.0, 0.0)
+        variants["all three"] = (1.0, 1.0, 1.0)
+    else:
+        variants["text + poster"] = (1.0, 1.0, 1.0)
+    return {name: item_embeddings(model, branches, present, w) for name, w in variants.items()}
+
+
+def evaluate_ranking(cfg: Config, out_dir=Path("reports"), log=_noop) -> dict:
+    from mmrec.data.catalog import load_catalog
+    from mmrec.eval.ranking import evaluate_ranking as run
+    from mmrec.models.train import item_embeddings, load_fusion
+    from mmrec.rl.train import load_policy
+
+    ckpt = Path(cfg.paths.checkpoints_dir)
+    catalog = load_catalog(cfg.paths.data_dir, cfg.data)
+    model, fusion_meta = load_fusion(ckpt / FUSION)
+    check_checkpoints_match(cfg, catalog, fusion_meta)
+    branches, present = load_branches(ckpt / BRANCHES)
+    item_emb = item_embeddings(model, branches, present, (1.0, 1.0, 1.0))
+    # The built policy is only the optional `dqn_given` row (the evaluation trains its own
+    # leak-free DQN), so a folder with the fusion model alone is enough.
+    agent = load_policy(ckpt / POLICY)[0] if (ckpt / POLICY).exists() else None
     return run(
-        catalog, item_emb, cfg, out_dir=Path(out_dir), agent=agent, command=_command("ranking", cfg)
-    )
+        catalog, item_emb, cfg, out_dir=Path(out_dir), agent=agent,
+        command=_command("ranking", cfg), log=log,
+        modality_embeddings=modality_embeddings(model, branches, present),
+    )  # fmt: skip
+
+
+HYBRID = "hybrid.pt"
+
+
+def build_hybrid(cfg: Config, log=_noop) -> dict:
+    """Fit the hybrid ranker on every rating of the catalog and save it beside the policy.
+
+    Its residual is trained on the last 20% of each user's ratings (relevant = rating >=
+    ``positive_rating``) with the collaborative parts fitted on the rest, EASE's lambda and
+    item-kNN's k tuned on the same split; then the collaborative parts are refitted on all.
+    """
+    from mmrec.eval.ranking import fit_hybrid, split_by_time
+    from mmrec.rl.hybrid import save_hybrid
+    from mmrec.rl.state import CatalogIndex
+    from mmrec.rl.train import few_threads
+
+    t0 = time.time()
+    catalog, _model, _branches, _present, item_emb, _agent, _meta = load_built(cfg)
+    check_checkpoints_match(cfg, catalog)
+    years = catalog.movies["year"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    frac = cfg.policy_eval.ranking_test_fraction
+    with few_threads(blas=True):
+        hyb, _ease, _index, info = fit_hybrid(
+            catalog.ratings, lambda r: split_by_time(r, frac), cfg.policy_eval.positive_rating,
+            item_emb, lambda r: CatalogIndex.from_catalog(catalog, ratings=r), years, cfg, log,
+        )  # fmt: skip
+    meta = {"fingerprint": catalog.fingerprint(), "movie_ids": catalog.movie_ids.tolist(),
+            "lambda": info["lambda"], "knn_k": info["knn_k"], "residual": info["residual"]}  # fmt: skip
+    save_hybrid(Path(cfg.paths.checkpoints_dir), hyb, meta)
+    return {"message": f"hybrid ranker saved in {cfg.paths.checkpoints_dir} ({time.time() - t0:.0f} s)",
+            **{k: v for k, v in meta.items() if k != "movie_ids"}}  # fmt: skip

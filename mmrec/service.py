@@ -132,6 +132,7 @@ class Recommender:
         ) = parts
         self.store = store if store is not None else RatingsStore(cfg.paths.db)
         self.policy = PersonalPolicy(self.agent, cfg.dqn)
+        self.hybrid = self._load_hybrid()
         m = self.catalog.movies
         self._ids = self.catalog.movie_ids
         self._pos = {int(mid): i for i, mid in enumerate(self._ids)}
@@ -220,9 +221,28 @@ class Recommender:
             mask[idx] = False
         return mask
 
+    def _load_hybrid(self):
+        """The hybrid ranker (EASE + learned residual) when `train-hybrid` built one for this
+        catalog: real catalogs rank with it; the demo (no hybrid.pt) keeps the DQN."""
+        from mmrec.checkpoint import CheckpointError
+        from mmrec.rl.hybrid import load_hybrid
+
+        ckpt = Path(self.cfg.paths.checkpoints_dir)
+        if not (ckpt / "hybrid.pt").exists():
+            return None
+        try:
+            return load_hybrid(ckpt, self.catalog, self.default_emb)[0]
+        except (CheckpointError, OSError, ValueError, KeyError) as exc:
+            raise ServiceError(
+                f"the hybrid ranker in {ckpt} cannot be used: {exc}. Rebuild it with `python -m "
+                f"mmrec train-hybrid --data {self.cfg.paths.data_dir} --checkpoints {ckpt}`"
+            ) from exc
+
     def _scores(self, state, weights: Weights) -> tuple[np.ndarray, np.ndarray]:
         """(N,) Q-values of this user state under these weights, and the (N, D) embeddings."""
         emb = self.embeddings(weights)
+        if self.hybrid is not None:  # real catalog: the hybrid ranks (the DQN still learns)
+            return self.hybrid.full_scores(state), emb
         personal = self.store.load_policy_state(state.user_id) or {}
         q = self.policy.q_values(state, emb, personal)  # (N,)
         return q, emb

@@ -1,18 +1,26 @@
-"""Offline full-ranking evaluation on logged ratings: NDCG@k and Recall@k over ALL movies.
+"""Offline full-ranking evaluation on logged ratings: NDCG@k, Recall@k, coverage@k.
 
-Protocol:
+Protocols (every ranker is fitted on the training part only; the user's training movies are
+excluded from the ranking; the state given to history-based rankers is the user's training
+history in time order, with no onboarding genres):
 
-- Per-user temporal split: the last ``ranking_test_fraction`` of each user's ratings (by
-  timestamp; users with fewer than ``MIN_USER_RATINGS`` ratings stay entirely in training) are
-  held out. Positives = held-out ratings >= ``positive_rating``; users without a positive are
-  skipped (reported).
-- Every ranker is fitted on the training part only and scores every movie in the catalog (no
-  sampled negatives); the user's training movies are excluded from the ranking.
-- The state given to history-based rankers is the user's training history in time order, with
-  no onboarding genres (logged users never picked any).
-- The DQN is leak-free: a ``FittedUserModel`` is fitted on the training part only, the policy
-  is trained in that simulator, then ranks by Q. An ``agent`` passed in is evaluated as well
-  (row ``dqn_given``); if its simulator saw the held-out ratings, that row is optimistic.
+- (A) ``random``: per user, a random ``ranking_test_fraction`` of the ratings is held out
+  (users with fewer than ``MIN_USER_RATINGS`` stay in training); every held-out rating is a
+  positive (implicit feedback); ``ranking_seeds`` splits.
+- (C) ``temporal``: per user, the last ``ranking_test_fraction`` by timestamp is held out;
+  positives are held-out ratings >= ``positive_rating``.
+- ``cold_films``: ``cold_item_fraction`` of the rated films are held out entirely (none of their
+  ratings in training); each user ranks only those films against their held-out ratings of them.
+  Content-based rankers per modality (text only, poster only, both, and genres as a reference).
+- ``thin_users``: ``thin_user_fraction`` of the users keep only their first ``thin_user_keep``
+  ratings for training; the rest of theirs is the test (positives >= ``positive_rating``); all
+  movies ranked.
+
+Tuned on validation, never on test: EASE's lambda and item-kNN's k on a validation split carved
+from the first seed's training part with the protocol's own rule; the hybrid's residual is
+trained on that validation split too (`mmrec.rl.hybrid`). Means are over users with a 95%
+normal CI; for (A), each user's metric is first averaged over the seeds. The hybrid's margin over
+EASE is the paired per-user difference with its CI.
 """
 
 from __future__ import annotations
@@ -33,16 +41,22 @@ from mmrec.eval.policy import machine_info, write_atomic
 from mmrec.rl.baselines import (
     ContentRanker,
     EASERanker,
+    IALSRanker,
     ItemKNNRanker,
     PopularityRanker,
+    RandomRanker,
     SupervisedRanker,
 )
+from mmrec.rl.hybrid import ColdContentRanker, HybridRanker, train_residual
 from mmrec.rl.simulator import FittedUserModel
 from mmrec.rl.state import CatalogIndex, UserState
 from mmrec.rl.train import few_threads, train_policy
 
 MIN_USER_RATINGS = 5  # fewer ratings: the user only contributes training data
 Progress = Callable[[int, int, str], None]
+
+
+# ----------------------------------------------------------------------------- splits
 
 
 def split_by_time(ratings: pd.DataFrame, test_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -60,6 +74,200 @@ def split_by_time(ratings: pd.DataFrame, test_fraction: float) -> tuple[pd.DataF
     return df[~is_test], df[is_test]
 
 
+def split_random(
+    ratings: pd.DataFrame, test_fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per user: a random ``ceil(test_fraction * n)`` of the ratings -> test (time order kept)."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    cols = ["userId", "timestamp"] if "timestamp" in ratings.columns else ["userId"]
+    df = ratings.sort_values(cols, kind="stable")
+    rng = np.random.default_rng(seed)
+    key = rng.random(len(df))
+    n = df.groupby("userId")["movieId"].transform("size").to_numpy()
+    # rank of each rating's random key inside its user: the lowest n_test keys go to test
+    rank = pd.Series(key, index=df.index).groupby(df["userId"].to_numpy()).rank(method="first")
+    n_test = np.ceil(test_fraction * n).astype(int)
+    is_test = (n >= MIN_USER_RATINGS) & (rank.to_numpy() <= n_test)
+    return df[~is_test], df[is_test]
+
+
+def split_cold_items(
+    ratings: pd.DataFrame, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Hold out ``fraction`` of the rated films entirely: ALL their ratings -> test.
+
+    Returns (train, test, cold movie ids sorted). No cold film has a rating in train.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    films = np.unique(ratings["movieId"].to_numpy())
+    rng = np.random.default_rng(seed)
+    cold = np.sort(rng.choice(films, int(round(fraction * len(films))), replace=False))
+    is_test = ratings["movieId"].isin(cold).to_numpy()
+    return ratings[~is_test], ratings[is_test], cold
+
+
+def split_thin_users(
+    ratings: pd.DataFrame, fraction: float, keep: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """``fraction`` of the users (with more than ``keep`` ratings) keep their first ``keep``.
+
+    Their later ratings are the test; everyone else's ratings stay in training.
+    """
+    df = ratings.sort_values(["userId", "timestamp"], kind="stable")
+    counts = df.groupby("userId").size()
+    eligible = counts.index[counts > keep].to_numpy()
+    rng = np.random.default_rng(seed)
+    thin = np.sort(rng.choice(eligible, int(round(fraction * len(eligible))), replace=False))
+    rank = df.groupby("userId").cumcount().to_numpy()
+    is_test = df["userId"].isin(thin).to_numpy() & (rank >= keep)
+    return df[~is_test], df[is_test], thin
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def histories(train: pd.DataFrame) -> dict[int, list[tuple[int, float]]]:
+    cols = ["userId", "timestamp"] if "timestamp" in train.columns else ["userId"]
+    df = train.sort_values(cols, kind="stable")
+    return {
+        int(u): list(zip(g["movieId"].tolist(), g["rating"].astype(float).tolist()))
+        for u, g in df.groupby("userId", sort=False)
+    }
+
+
+def positives_of(test: pd.DataFrame, min_rating: float | None) -> dict[int, list[int]]:
+    t = test if min_rating is None else test[test["rating"] >= min_rating]
+    return {int(u): list(g) for u, g in t.groupby("userId")["movieId"]}
+
+
+def rank_users(ranker, index, hist, positives, k, candidates=None) -> dict:
+    """Per-user NDCG@k / Recall@k and the top-k lists; ``candidates`` restricts the ranking."""
+    n = len(index)
+    all_idx = np.arange(n) if candidates is None else np.asarray(candidates)
+    users, ndcg, rec, lists = [], [], [], []
+    for u, movies in positives.items():
+        if u not in hist:
+            continue
+        relevant = index.positions_lenient(movies)
+        relevant = set(relevant[relevant >= 0].tolist())
+        if candidates is not None:
+            relevant &= set(all_idx.tolist())
+        if not relevant:
+            continue
+        history = hist[u]
+        scores = np.full(n, -np.inf)
+        scores[all_idx] = ranker.score(UserState(u, history, []), all_idx)
+        seen = index.positions_lenient([m for m, _ in history])
+        ranked = top_k(scores, k, exclude=seen[seen >= 0])
+        users.append(u), ndcg.append(ndcg_at_k(ranked, relevant, k))
+        rec.append(recall_at_k(ranked, relevant, k)), lists.append(ranked)
+    return {"users": np.asarray(users), "ndcg": np.asarray(ndcg), "recall": np.asarray(rec),
+            "lists": lists}  # fmt: skip
+
+
+def summarise(runs: list[dict], n_items: int, k: int) -> dict:
+    """Mean ± CI over users of each user's metric averaged over the runs (seeds)."""
+    common = set(runs[0]["users"].tolist())
+    for r in runs[1:]:
+        common &= set(r["users"].tolist())
+    users = np.asarray(sorted(common))
+    out = {"n_users": len(users), "n_seeds": len(runs)}
+    for m in ("ndcg", "recall"):
+        per = np.mean([pd.Series(r[m], index=r["users"]).loc[users].to_numpy() for r in runs], 0)
+        mean, ci = mean_ci(per)
+        out[f"{m}@{k}"] = {"mean": mean, "ci95": ci}
+    cov = [catalog_coverage(r["lists"], n_items) for r in runs]
+    out[f"coverage@{k}"] = float(np.mean(cov))
+    return out
+
+
+def paired_margin(a: list[dict], b: list[dict], k: int) -> dict:
+    """Per-user NDCG@k of ``a`` minus ``b`` (averaged over seeds), mean ± 95% CI."""
+    common = set(a[0]["users"].tolist())
+    for r in a + b:
+        common &= set(r["users"].tolist())
+    users = np.asarray(sorted(common))
+
+    def per(runs):
+        return np.mean(
+            [pd.Series(r["ndcg"], index=r["users"]).loc[users].to_numpy() for r in runs], 0
+        )
+
+    mean, ci = mean_ci(per(a) - per(b))
+    base = float(per(b).mean())
+    return {"mean": mean, "ci95": ci, "relative": mean / base if base else float("nan"),
+            "verdict": verdict(mean, ci)}  # fmt: skip
+
+
+def verdict(mean: float, ci: float) -> str:
+    if not np.isfinite(ci):
+        return "n/a"
+    if mean - ci > 0:
+        return "better (CI above 0)"
+    if mean + ci < 0:
+        return "worse (CI below 0)"
+    return "tie (CI includes 0)"
+
+
+# ----------------------------------------------------------------------------- tuning
+
+
+def tune_collaborative(train, val_pos, index, pcfg, k, log):
+    """EASE lambda and item-kNN k with the best validation NDCG@k; the best EASE is returned."""
+    hist = histories(train)
+    ease_scores, best = {}, (-1.0, None, None)
+    for lam in pcfg.ease_lambda_grid:
+        ease = EASERanker.fit(train, index, lam)
+        s = float(rank_users(ease, index, hist, val_pos, k)["ndcg"].mean())
+        ease_scores[lam] = s
+        log(f"  validation EASE lambda {lam:g}: NDCG@{k} {s:.4f}")
+        if s > best[0]:
+            best = (s, lam, ease)
+    knn_scores = {}
+    for nk in pcfg.knn_grid:
+        s = float(
+            rank_users(ItemKNNRanker.fit(train, index, nk), index, hist, val_pos, k)["ndcg"].mean()
+        )
+        knn_scores[nk] = s
+        log(f"  validation item-kNN k {nk}: NDCG@{k} {s:.4f}")
+    best_k = max(knn_scores, key=knn_scores.get)
+    return best[1], best_k, best[2], {"ease_lambda": ease_scores, "knn_k": knn_scores}
+
+
+def fit_hybrid(train, val_split, min_rating, item_emb, index_fn, years, cfg, log, tuned=None):
+    """Hybrid fitted on ``train``: residual trained on a validation split of ``train``.
+
+    ``val_split(train) -> (inner, val)``; ``index_fn(ratings) -> CatalogIndex``. With ``tuned``
+    (lambda, k, EASE on inner) given, the inner EASE is reused instead of refitted.
+    """
+    inner, val = val_split(train)
+    val_pos = positives_of(val, min_rating)
+    inner_index = index_fn(inner)
+    hcfg = dataclasses.replace(cfg.hybrid)
+    if tuned is None:
+        lam, nk, inner_ease, tuning = tune_collaborative(
+            inner, val_pos, inner_index, cfg.policy_eval, cfg.policy_eval.ranking_k, log
+        )
+    else:
+        lam, nk, inner_ease, tuning = tuned
+    hcfg.ease_lambda = lam
+    inner_hyb = HybridRanker.fit_bases(inner, item_emb, inner_index, years, hcfg, ease=inner_ease)
+    curve = train_residual(inner_hyb, inner, val_pos, hcfg)
+    log(f"  hybrid residual: {curve.get('users', 0)} validation users, held-out NDCG@10 "
+        f"{curve.get('holdout_ndcg_ease', float('nan')):.4f} (EASE) -> {curve.get('best_holdout_ndcg', float('nan')):.4f}")  # fmt: skip
+    index = index_fn(train)
+    ease = EASERanker.fit(train, index, lam)
+    hyb = HybridRanker.fit_bases(train, item_emb, index, years, hcfg, ease=ease)
+    hyb.f = inner_hyb.f
+    return hyb, ease, index, {"lambda": lam, "knn_k": nk, "tuning": tuning, "residual": curve,
+                              "inner": (lam, nk, inner_ease, tuning)}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- the evaluation
+
+
 def evaluate_ranking(
     catalog,
     item_emb: np.ndarray,
@@ -69,159 +277,289 @@ def evaluate_ranking(
     progress: Progress | None = None,
     command: str | None = None,
     seed: int = 0,
+    modality_embeddings: dict[str, np.ndarray] | None = None,
+    protocols: tuple[str, ...] = ("random", "temporal", "cold_films", "thin_users"),
+    log: Callable[[str], None] = print,
 ) -> dict:
-    """Full-ranking NDCG@k / Recall@k of every ranker; writes ``ranking.json`` / ``ranking.md``."""
+    """Every protocol of the module docstring; writes ``ranking.json`` / ``ranking.md``.
+
+    ``modality_embeddings`` (name -> (N, D) fused embeddings with some branches off) feeds the
+    cold-film modality ablation; without it only the given ``item_emb`` is used.
+    """
     with few_threads(blas=True):
-        return _evaluate_ranking(
-            catalog, item_emb, cfg, Path(out_dir), agent, progress, command, seed
-        )
+        return _evaluate(catalog, item_emb, cfg, Path(out_dir), agent, progress, command, seed,
+                         modality_embeddings, protocols, log)  # fmt: skip
 
 
-def _evaluate_ranking(catalog, item_emb, cfg, out_dir, agent, progress, command, seed):
+def _evaluate(
+    catalog, item_emb, cfg, out_dir, agent, progress, command, seed, mod_emb, protocols, log
+):
     t0 = time.perf_counter()
-    pcfg = cfg.policy_eval
-    k = pcfg.ranking_k
-    train, test = split_by_time(catalog.ratings, pcfg.ranking_test_fraction)
-    index = CatalogIndex.from_catalog(catalog, ratings=train)
-    n_items = len(index)
-    all_idx = np.arange(n_items)
+    pcfg, k = cfg.policy_eval, cfg.policy_eval.ranking_k
+    ratings = catalog.ratings
+    years = catalog.movies["year"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    frac = pcfg.ranking_test_fraction
+
+    def index_fn(r):
+        return CatalogIndex.from_catalog(catalog, ratings=r)
+
+    done = [0]
 
     def step(msg):
+        done[0] += 1
+        log(f"[{time.perf_counter() - t0:6.0f}s] {msg}")
         if progress:
-            progress(len(timings), 8, msg)
+            progress(done[0], 0, msg)
 
-    timings: dict[str, float] = {}
-    rankers: dict = {}
-    for name, build in (
-        ("popularity", lambda: PopularityRanker(index)),
-        ("item_knn", lambda: ItemKNNRanker.fit(train, index, pcfg.knn_neighbours)),
-        ("ease", lambda: EASERanker.fit(train, index, pcfg.ease_lambda)),
-        ("content", lambda: ContentRanker(item_emb, index)),
-        (
-            "supervised",
-            lambda: SupervisedRanker.fit(
-                train,
-                item_emb,
-                index,
-                cfg.env,
-                epochs=pcfg.supervised_epochs,
-                hidden=cfg.dqn.hidden,
-                embed=cfg.dqn.embed,
-                seed=seed,
-            ),  # fmt: skip
-        ),
-    ):
-        start = time.perf_counter()
-        rankers[name] = build()
-        timings[f"fit_{name}"] = time.perf_counter() - start
-        step(f"fitted {name}")
-    notes = {}
-    if pcfg.ranking_dqn:
-        start = time.perf_counter()
-        sim = FittedUserModel.fit(
-            catalog, item_emb, factors=pcfg.simulator_factors, epochs=pcfg.simulator_epochs, reg=pcfg.simulator_reg,
-            seed=seed, ratings=train,
+    result = {"protocols": {}, "command": command or "python -m mmrec evaluate ranking",
+              "machine": machine_info()}  # fmt: skip
+
+    def learned_rankers(train, index, s):
+        out, notes = {}, {}
+        out["supervised"] = SupervisedRanker.fit(
+            train, item_emb, index, cfg.env, epochs=pcfg.supervised_epochs, hidden=cfg.dqn.hidden,
+            embed=cfg.dqn.embed, seed=s,
         )  # fmt: skip
-        dqn, _curves = train_policy(catalog, item_emb, sim, cfg, seed=seed, index=index)
-        rankers["dqn"] = dqn
-        timings["fit_dqn"] = time.perf_counter() - start
-        notes["dqn"] = (
-            f"trained in a FittedUserModel fitted on the training split only "
-            f"(train RMSE {sim.train_rmse:.3f}), {cfg.dqn.total_steps} steps"
-        )
-        step("trained dqn")
-    if agent is not None:
-        given = copy.copy(agent)
-        given.set_items(item_emb, index)
-        rankers["dqn_given"] = given
-        notes["dqn_given"] = (
-            "the agent passed in (e.g. from `build`); optimistic if its simulator saw test ratings"
-        )
+        if pcfg.ranking_dqn:
+            sim = FittedUserModel.fit(
+                catalog, item_emb, factors=pcfg.simulator_factors, epochs=pcfg.simulator_epochs,
+                reg=pcfg.simulator_reg, seed=s, ratings=train,
+            )  # fmt: skip
+            out["dqn"], _ = train_policy(catalog, item_emb, sim, cfg, seed=s, index=index)
+            notes["dqn"] = (f"trained in a FittedUserModel fitted on the training split only "
+                            f"(train RMSE {sim.train_rmse:.3f}), {cfg.dqn.total_steps} steps")  # fmt: skip
+        if agent is not None:
+            given = copy.copy(agent)
+            given.set_items(item_emb, index)
+            out["dqn_given"] = given
+            notes["dqn_given"] = (
+                "the agent from `build` (its simulator saw every rating: optimistic)"
+            )
+        return out, notes
 
-    train_hist = {
-        int(u): list(zip(g["movieId"].tolist(), g["rating"].astype(float).tolist()))
-        for u, g in train.groupby("userId", sort=False)
-    }
-    positives = (
-        test[test["rating"] >= pcfg.positive_rating].groupby("userId")["movieId"].apply(list)
-    )
-    users = [int(u) for u in positives.index if int(u) in train_hist]
-    per_ranker = {}
-    for name, ranker in rankers.items():
-        start = time.perf_counter()
-        ndcgs, recalls, lists = [], [], []
-        for u in users:
-            history = train_hist[u]
-            seen = index.positions_lenient([m for m, _ in history])
-            relevant = index.positions_lenient(positives[u])
-            relevant = set(relevant[relevant >= 0].tolist())
-            scores = ranker.score(UserState(u, history, []), all_idx)  # (N,)
-            ranked = top_k(scores, k, exclude=seen[seen >= 0])
-            ndcgs.append(ndcg_at_k(ranked, relevant, k))
-            recalls.append(recall_at_k(ranked, relevant, k))
-            lists.append(ranked)
-        n_mean, n_ci = mean_ci(ndcgs)
-        r_mean, r_ci = mean_ci(recalls)
-        per_ranker[name] = {
-            f"ndcg@{k}": {"mean": n_mean, "ci95": n_ci},
-            f"recall@{k}": {"mean": r_mean, "ci95": r_ci},
-            f"coverage@{k}": catalog_coverage(lists, n_items),
-            "score_seconds": time.perf_counter() - start,
+    # -- (A) random and (C) temporal -------------------------------------------------------
+    for proto in [p for p in ("random", "temporal") if p in protocols]:
+        min_rating = None if proto == "random" else pcfg.positive_rating
+        seeds = list(range(seed, seed + (pcfg.ranking_seeds if proto == "random" else 1)))
+        runs: dict[str, list[dict]] = {}
+        info, notes, tuned = {}, {}, None
+        for si, s in enumerate(seeds):
+            if proto == "random":
+                train, test = split_random(ratings, frac, s)
+
+                def val_split(tr, s=s):
+                    return split_random(tr, frac, s + 1000)
+            else:
+                train, test = split_by_time(ratings, frac)
+
+                def val_split(tr):
+                    return split_by_time(tr, frac)
+
+            step(f"{proto} seed {s}: {len(train)} train / {len(test)} test ratings")
+            hyb, ease, index, hinfo = fit_hybrid(
+                train, val_split, min_rating, item_emb, index_fn, years, cfg, log,
+                tuned=None if tuned is None else _retune(tuned, train, val_split, index_fn, min_rating),
+            )  # fmt: skip
+            if tuned is None:
+                tuned = (hinfo["lambda"], hinfo["knn_k"])  # tuned on the first seed, kept after
+            info[f"seed{s}"] = {k2: v for k2, v in hinfo.items() if k2 != "inner"}
+            step(
+                f"{proto} seed {s}: hybrid fitted (EASE lambda {hinfo['lambda']:g}, kNN k {hinfo['knn_k']})"
+            )
+            rankers = {
+                "popularity": PopularityRanker(index),
+                "item_knn": ItemKNNRanker.fit(train, index, hinfo["knn_k"]),
+                "ease": ease,
+                "ials": hyb.ials,
+                "content": ContentRanker(item_emb, index),
+                "hybrid": hyb,
+            }
+            if si < pcfg.ranking_learned_seeds:
+                more, more_notes = learned_rankers(train, index, s)
+                rankers.update(more), notes.update(more_notes)
+                step(f"{proto} seed {s}: learned rankers fitted")
+            hist, pos = histories(train), positives_of(test, min_rating)
+            for name, ranker in rankers.items():
+                runs.setdefault(name, []).append(rank_users(ranker, index, hist, pos, k))
+            step(f"{proto} seed {s}: ranked")
+        table = {name: summarise(r, len(catalog.movies), k) for name, r in runs.items()}
+        margins = {b: paired_margin(runs["hybrid"], runs[b][: len(runs["hybrid"])], k)
+                   for b in ("ease", "ials", "item_knn") if b in runs}  # fmt: skip
+        result["protocols"][proto] = {
+            "split": _describe(proto, pcfg), "positives": "every held-out rating" if min_rating is None
+            else f"held-out rating >= {min_rating}", "seeds": seeds, "rankers": table,
+            "hybrid_margin": margins, "fitting": info, "notes": notes,
+        }  # fmt: skip
+
+    # -- cold-start films -------------------------------------------------------------------
+    if "cold_films" in protocols:
+        train, test, cold = split_cold_items(ratings, pcfg.cold_item_fraction, seed)
+        index = index_fn(train)
+        cold_rows = index.positions_lenient(cold)
+        hist, pos = histories(train), positives_of(test, None)
+        hcfg = cfg.hybrid
+        ials = IALSRanker.fit(train, index, hcfg.ials_factors, hcfg.ials_alpha, hcfg.ials_reg,
+                              hcfg.ials_iterations, seed=hcfg.seed)  # fmt: skip
+        step(f"cold films: {len(cold)} films held out, iALS fitted")
+        variants = dict(mod_emb or {"fused": item_emb})
+        variants["genres only (metadata)"] = catalog.genre_matrix().astype(np.float32)
+        runs = {"random": rank_users(RandomRanker(seed), index, hist, pos, k, cold_rows),
+                "popularity (of nothing)": rank_users(PopularityRanker(index), index, hist, pos, k, cold_rows)}  # fmt: skip
+        for name, emb in variants.items():
+            runs[f"hybrid content path: {name}"] = rank_users(
+                ColdContentRanker(ials, emb, index, hcfg.cold_ridge), index, hist, pos, k, cold_rows
+            )
+            runs[f"content: {name}"] = rank_users(
+                ContentRanker(emb, index), index, hist, pos, k, cold_rows
+            )
+            step(f"cold films: ranked with {name}")
+        table = {name: summarise([r], len(cold_rows), k) for name, r in runs.items()}
+        margins = {
+            name: paired_margin([r], [runs["random"]], k)
+            for name, r in runs.items()
+            if name != "random"
         }
-        step(f"ranked with {name}")
+        result["protocols"]["cold_films"] = {
+            "split": f"{pcfg.cold_item_fraction:.0%} of the rated films ({len(cold)}) held out entirely "
+            f"(seed {seed}); each user ranks only those films",
+            "positives": "every held-out rating of a held-out film", "rankers": table,
+            "margin_vs_random": margins,
+            "leak_check": int(train["movieId"].isin(cold).sum()),
+        }  # fmt: skip
 
-    result = {
-        "protocol": {
-            "split": f"per user, last {pcfg.ranking_test_fraction:.0%} of ratings by timestamp held out "
-            f"(users with >= {MIN_USER_RATINGS} ratings)",
-            "positives": f"held-out rating >= {pcfg.positive_rating}",
-            "candidates": f"all {n_items} movies minus the user's training movies (no sampled negatives)",
-            "k": k,
-            "n_users_evaluated": len(users),
-            "n_users_total": int(catalog.ratings["userId"].nunique()),
-            "n_train_ratings": len(train),
-            "n_test_ratings": len(test),
-            "notes": notes,
-        },
-        "rankers": per_ranker,
-        "timings": timings,
-        "config": {
-            "policy_eval": dataclasses.asdict(pcfg),
-            "dqn": dataclasses.asdict(cfg.dqn),
-            "env": dataclasses.asdict(cfg.env),
-        },
-        "command": command or "python -m mmrec evaluate ranking",
-        "machine": machine_info(),
+    # -- thin users ---------------------------------------------------------------------------
+    if "thin_users" in protocols:
+        train, test, thin = split_thin_users(
+            ratings, pcfg.thin_user_fraction, pcfg.thin_user_keep, seed
+        )
+        hyb, ease, index, hinfo = fit_hybrid(
+            train, lambda tr: split_by_time(tr, frac), pcfg.positive_rating, item_emb, index_fn,
+            years, cfg, log,
+        )  # fmt: skip
+        step(f"thin users: {len(thin)} users cut to {pcfg.thin_user_keep} ratings; hybrid fitted")
+        rankers = {"popularity": PopularityRanker(index), "item_knn": ItemKNNRanker.fit(train, index, hinfo["knn_k"]),
+                   "ease": ease, "ials": hyb.ials, "content": ContentRanker(item_emb, index), "hybrid": hyb}  # fmt: skip
+        hist, pos = histories(train), positives_of(test, pcfg.positive_rating)
+        pos = {u: m for u, m in pos.items() if u in set(thin.tolist())}
+        runs = {name: rank_users(r, index, hist, pos, k) for name, r in rankers.items()}
+        table = {name: summarise([r], len(catalog.movies), k) for name, r in runs.items()}
+        result["protocols"]["thin_users"] = {
+            "split": f"{pcfg.thin_user_fraction:.0%} of the users ({len(thin)}) keep their first "
+            f"{pcfg.thin_user_keep} ratings by time; the rest of theirs is the test (seed {seed})",
+            "positives": f"held-out rating >= {pcfg.positive_rating}", "rankers": table,
+            "hybrid_margin": {b: paired_margin([runs["hybrid"]], [runs[b]], k) for b in ("ease", "popularity")},
+            "fitting": {k2: v for k2, v in hinfo.items() if k2 != "inner"},
+        }  # fmt: skip
+        step("thin users: ranked")
+
+    result.update({
+        "k": k, "n_movies": len(catalog.movies), "n_users": int(ratings["userId"].nunique()),
+        "n_ratings": len(ratings),
+        "config": {"policy_eval": dataclasses.asdict(pcfg), "hybrid": dataclasses.asdict(cfg.hybrid),
+                   "dqn": dataclasses.asdict(cfg.dqn), "env": dataclasses.asdict(cfg.env)},
         "seconds": time.perf_counter() - t0,
-    }
+    })  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(out_dir / "ranking.json", json.dumps(result, indent=1))
+    write_atomic(out_dir / "ranking.json", json.dumps(result, indent=1, default=_json_default))
     write_atomic(out_dir / "ranking.md", ranking_markdown(result))
     return result
 
 
+def _retune(tuned, train, val_split, index_fn, min_rating):
+    """Later seeds keep the first seed's lambda and k; only the inner EASE is refitted."""
+    lam, nk = tuned
+    inner, _val = val_split(train)
+    return lam, nk, EASERanker.fit(inner, index_fn(inner), lam), {"from_first_seed": True}
+
+
+def _describe(proto, pcfg) -> str:
+    if proto == "random":
+        return (f"(A) per user, a random {pcfg.ranking_test_fraction:.0%} of ratings held out "
+                f"(users with >= {MIN_USER_RATINGS} ratings), {pcfg.ranking_seeds} seeds")  # fmt: skip
+    return (f"(C) per user, last {pcfg.ranking_test_fraction:.0%} of ratings by timestamp held out "
+            f"(users with >= {MIN_USER_RATINGS} ratings)")  # fmt: skip
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+# ----------------------------------------------------------------------------- markdown
+
+
+def _fmt(x: dict) -> str:
+    return f"{x['mean']:.4f} ± {x['ci95']:.4f}"
+
+
 def ranking_markdown(result: dict) -> str:
-    p, k = result["protocol"], result["protocol"]["k"]
+    k = result["k"]
+    m = result["machine"]
     lines = [
-        "# Offline full ranking",
+        "# Offline ranking: collaborative, content, learned and hybrid rankers",
         "",
         f"Command: `{result['command']}`  ",
-        f"Machine: {result['machine']['platform']}, {result['machine']['cpu_count']} CPUs, "
-        f"torch {result['machine']['torch']}  ",
-        f"Split: {p['split']}; positives: {p['positives']}; candidates: {p['candidates']}.  ",
-        f"Users evaluated: {p['n_users_evaluated']} of {p['n_users_total']} (others have no "
-        "held-out positive). Mean ± 95% CI over users.",
+        f"Machine: {m['platform']}, {m['cpu_count']} CPUs, torch {m['torch']}; "
+        f"{result['seconds'] / 60:.1f} min in all.  ",
+        f"Catalog: {result['n_movies']} movies, {result['n_users']} users, {result['n_ratings']} ratings. "
+        f"Mean ± 95% CI over users; margins are paired per-user differences.",
         "",
-        f"| ranker | NDCG@{k} | Recall@{k} | coverage@{k} |",
-        "|---|---|---|---|",
     ]
-    for name, row in result["rankers"].items():
-        n, r = row[f"ndcg@{k}"], row[f"recall@{k}"]
-        lines.append(
-            f"| {name} | {n['mean']:.4f} ± {n['ci95']:.4f} | {r['mean']:.4f} ± {r['ci95']:.4f} "
-            f"| {row[f'coverage@{k}']:.3f} |"
-        )
-    for name, note in p["notes"].items():
-        lines.append(f"\n{name}: {note}")
-    lines.append("")
+    titles = {"random": "(A) random 80/20 per user, all ratings positive",
+              "temporal": "(C) temporal last 20% per user, relevant = rating ≥ 4",
+              "cold_films": "Cold-start films (no rating in training)",
+              "thin_users": "Thin users (≤ 5 training ratings)"}  # fmt: skip
+    for proto, p in result["protocols"].items():
+        lines += [
+            f"## {titles.get(proto, proto)}",
+            "",
+            f"Split: {p['split']}; positives: {p['positives']}.",
+            "",
+        ]
+        lines += [
+            f"| ranker | NDCG@{k} | Recall@{k} | coverage@{k} | users |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in p["rankers"].items():
+            lines.append(f"| {name} | {_fmt(row[f'ndcg@{k}'])} | {_fmt(row[f'recall@{k}'])} "
+                         f"| {row[f'coverage@{k}']:.3f} | {row['n_users']} × {row['n_seeds']} seeds |")  # fmt: skip
+        margins = p.get("hybrid_margin") or p.get("margin_vs_random") or {}
+        if margins:
+            against = "random" if "margin_vs_random" in p else None
+            lines += [
+                "",
+                f"| paired NDCG@{k} margin | mean ± 95% CI | relative | verdict |",
+                "|---|---|---|---|",
+            ]
+            for b, mg in margins.items():
+                label = f"{b} − random" if against else f"hybrid − {b}"
+                lines.append(
+                    f"| {label} | {mg['mean']:+.4f} ± {mg['ci95']:.4f} | {mg['relative']:+.1%} | {mg['verdict']} |"
+                )
+        fit = p.get("fitting") or {}
+        for key, val in fit.items():
+            if isinstance(val, dict) and "lambda" in val:
+                lines.append(f"\n{key}: EASE λ {val['lambda']:g}, item-kNN k {val['knn_k']} "
+                             f"(validation: {val['tuning']}); residual {_curve(val['residual'])}")  # fmt: skip
+        if "lambda" in fit:
+            lines.append(
+                f"\nEASE λ {fit['lambda']:g}, item-kNN k {fit['knn_k']}; residual {_curve(fit['residual'])}"
+            )
+        for name, note in (p.get("notes") or {}).items():
+            lines.append(f"\n{name}: {note}")
+        if "leak_check" in p:
+            lines.append(f"\nTraining ratings of held-out films: {p['leak_check']} (must be 0).")
+        lines.append("")
     return "\n".join(lines)
+
+
+def _curve(c: dict) -> str:
+    if not c.get("users"):
+        return "not trained (no validation users)"
+    return (f"trained on {c['users']} validation users, held-out NDCG@10 {c['holdout_ndcg_ease']:.4f} "
+            f"at f = 0 (EASE) -> {c['best_holdout_ndcg']:.4f}")  # fmt: skip

@@ -15,7 +15,15 @@ from mmrec.eval.metrics import (
     recall_at_k,
     top_k,
 )
-from mmrec.eval.ranking import split_by_time
+from mmrec.eval.ranking import (
+    paired_margin,
+    split_by_time,
+    split_cold_items,
+    split_random,
+    split_thin_users,
+    summarise,
+    verdict,
+)
 
 
 def test_dcg_and_ndcg_hand_computed():
@@ -78,3 +86,77 @@ def test_split_by_time_holds_out_the_latest_ratings():
     assert len(train) + len(test) == len(ratings)
     with pytest.raises(ValueError):
         split_by_time(ratings, 1.0)
+
+
+def _log(n_users=12, per_user=20, n_movies=50, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        films = rng.choice(n_movies, per_user - u, replace=False) + 1  # users of different sizes
+        for t, m in enumerate(films):
+            rows.append((u + 1, int(m), float(rng.integers(1, 11)) / 2, 1000 * u + t))
+    return pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+
+
+def test_split_random_holds_out_a_fifth_of_each_user_and_depends_on_the_seed():
+    ratings = _log()
+    train, test = split_random(ratings, 0.2, seed=3)
+    assert len(train) + len(test) == len(ratings)
+    assert not set(map(tuple, train[["userId", "movieId"]].values)) & set(
+        map(tuple, test[["userId", "movieId"]].values)
+    )
+    for u, g in ratings.groupby("userId"):
+        assert (test.userId == u).sum() == math.ceil(0.2 * len(g))
+    again, _ = split_random(ratings, 0.2, seed=3)
+    other, _ = split_random(ratings, 0.2, seed=4)
+    assert again.equals(train) and not set(other.index) == set(train.index)
+    # not the latest ratings: some held-out rating is older than some training one
+    assert any(
+        test[test.userId == u].timestamp.min() < train[train.userId == u].timestamp.max()
+        for u in ratings.userId.unique()
+    )
+
+
+def test_cold_item_split_never_leaks_a_held_out_film_into_training():
+    ratings = _log(n_users=30, per_user=40, n_movies=60, seed=1)
+    for seed in range(5):
+        train, test, cold = split_cold_items(ratings, 0.2, seed)
+        assert len(cold) == round(0.2 * ratings.movieId.nunique())
+        assert not train.movieId.isin(cold).any()  # no rating of a cold film in training
+        assert test.movieId.isin(cold).all()  # every test rating is of a cold film
+        # every rating of a cold film is in the test: nothing lost, nothing leaked
+        assert (ratings.movieId.isin(cold)).sum() == len(test)
+        assert len(train) + len(test) == len(ratings)
+
+
+def test_thin_user_split_keeps_the_first_ratings_only():
+    ratings = _log()
+    train, test, thin = split_thin_users(ratings, 0.25, keep=5, seed=0)
+    assert len(thin) == 3  # a quarter of the 12 users (all have > 5 ratings)
+    for u in thin:
+        kept = train[train.userId == u]
+        assert len(kept) == 5
+        assert kept.timestamp.max() < test[test.userId == u].timestamp.min()
+    assert set(test.userId) == set(thin.tolist())
+    assert len(train) + len(test) == len(ratings)
+
+
+def test_summary_and_paired_margin_on_hand_made_arrays():
+    a1 = {"users": np.array([1, 2, 3]), "ndcg": np.array([0.5, 0.2, 0.9]),
+          "recall": np.array([1.0, 0.0, 0.5]), "lists": [[0, 1], [1, 2], [2, 3]]}  # fmt: skip
+    a2 = {"users": np.array([3, 1, 2]), "ndcg": np.array([0.7, 0.3, 0.0]),
+          "recall": np.array([0.5, 0.0, 0.0]), "lists": [[0], [4], [5]]}  # fmt: skip
+    s = summarise([a1, a2], n_items=10, k=10)
+    # per-user means over the two seeds: u1 0.4, u2 0.1, u3 0.8
+    assert s["ndcg@10"]["mean"] == pytest.approx((0.4 + 0.1 + 0.8) / 3)
+    assert s["ndcg@10"]["ci95"] == pytest.approx(
+        1.96 * np.std([0.4, 0.1, 0.8], ddof=1) / np.sqrt(3)
+    )
+    assert s["coverage@10"] == pytest.approx((0.4 + 0.3) / 2)
+    b = {"users": np.array([1, 2, 3]), "ndcg": np.array([0.3, 0.1, 0.8]),
+         "recall": np.zeros(3), "lists": [[0]] * 3}  # fmt: skip
+    m = paired_margin([a1], [b], k=10)
+    assert m["mean"] == pytest.approx(0.4 / 3)  # differences 0.2, 0.1, 0.1
+    assert m["ci95"] == pytest.approx(1.96 * np.std([0.2, 0.1, 0.1], ddof=1) / np.sqrt(3))
+    assert m["verdict"].startswith("better")
+    assert verdict(0.01, 0.02).startswith("tie") and verdict(-0.05, 0.02).startswith("worse")

@@ -27,6 +27,7 @@ from mmrec.rl.baselines import (
     LinUCBRanker,
     PopularityRanker,
     SupervisedRanker,
+    history_rows,
     interaction_matrix,
 )
 from mmrec.rl.dqn import (
@@ -504,13 +505,29 @@ def test_evaluate_policy_and_ranking_write_reports(world, tmp_path):
         "mean"
     ]
     assert "| dqn |" in (tmp_path / "policy.md").read_text()
-    rank = evaluate_ranking(catalog, emb, cfg, out_dir=tmp_path)
-    assert {"popularity", "item_knn", "ease", "content", "supervised", "dqn"} == set(
-        rank["rankers"]
-    )
-    for row in rank["rankers"].values():
-        assert 0.0 <= row["ndcg@10"]["mean"] <= 1.0 and 0.0 <= row["recall@10"]["mean"] <= 1.0
-    assert (tmp_path / "ranking.md").exists()
+    cfg.policy_eval.ranking_seeds = 2
+    cfg.policy_eval.ease_lambda_grid = (5.0, 50.0)
+    cfg.policy_eval.knn_grid = (5,)
+    cfg.hybrid.epochs = 3
+    cfg.hybrid.candidates = 20
+    rank = evaluate_ranking(catalog, emb, cfg, out_dir=tmp_path, log=lambda _m: None)
+    assert set(rank["protocols"]) == {"random", "temporal", "cold_films", "thin_users"}
+    for proto in ("random", "temporal"):
+        p = rank["protocols"][proto]
+        assert set(p["rankers"]) == {
+            "popularity", "item_knn", "ease", "ials", "content", "hybrid", "supervised", "dqn"
+        }  # fmt: skip
+        for row in p["rankers"].values():
+            assert 0.0 <= row["ndcg@10"]["mean"] <= 1.0 and 0.0 <= row["recall@10"]["mean"] <= 1.0
+        assert p["rankers"]["ease"]["n_seeds"] == (2 if proto == "random" else 1)
+        assert p["rankers"]["dqn"]["n_seeds"] == 1  # learned rankers: first seed only
+        assert {"mean", "ci95", "verdict"} <= set(p["hybrid_margin"]["ease"])
+    cold = rank["protocols"]["cold_films"]
+    assert cold["leak_check"] == 0 and "random" in cold["rankers"]
+    assert any(name.startswith("hybrid content path") for name in cold["rankers"])
+    assert rank["protocols"]["thin_users"]["rankers"]["hybrid"]["n_users"] > 0
+    md = (tmp_path / "ranking.md").read_text()
+    assert "| hybrid − ease |" in md and "(must be 0)" in md
 
 
 def _random_ratings(n_users=40, n_items=30, p=0.2, seed=0):
@@ -587,3 +604,71 @@ def test_ials_conjugate_gradient_matches_the_exact_least_squares_user_solve():
     )
     pred = U @ Y.T
     assert pred[mask].mean() > pred[~mask].mean() + 0.2
+
+
+def _hybrid_world(n_users=80, n_items=60, seed=0):
+    """Users rate random films; each user's validation positives are the newest candidates."""
+    from mmrec.config import HybridConfig
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        for m in rng.choice(n_items - 5, 12, replace=False):  # the last 5 films: never rated
+            rows.append((u + 1, int(m) + 1, float(rng.integers(2, 6)), 1_000_000 + u))
+    ratings = pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+    index = tiny_index(n_items)
+    index.set_ratings(ratings)
+    years = rng.integers(1950, 2020, n_items).astype(np.float64)
+    emb = rng.standard_normal((n_items, 4)).astype(np.float32)
+    cfg = HybridConfig(candidates=30, ease_lambda=10.0, knn_neighbours=10, ials_factors=4,
+                       ials_iterations=4, hidden=16, epochs=40, lr=1e-2)  # fmt: skip
+    return ratings, index, years, emb, cfg
+
+
+def test_hybrid_starts_as_ease_and_learns_a_signal_ease_cannot_see():
+    from mmrec.rl.hybrid import HybridRanker, train_residual
+
+    ratings, index, years, emb, cfg = _hybrid_world()
+    hyb = HybridRanker.fit_bases(ratings, emb, index, years, cfg)
+    state = UserState(1, list(zip(ratings.movieId[:12], ratings.rating[:12])), [])
+    rows, _ = history_rows(state, index)
+    cand, base = hyb.candidates(rows)
+    s = hyb.full_scores(state)
+    # f = 0: the candidates keep EASE's order and outrank every other film
+    assert np.all(np.diff(s[cand]) <= 1e-6) and s[cand].min() > np.delete(s, cand).max()
+    assert np.all(s[index.popularity == 0] < -1000)  # never-rated films rank last...
+    # Validation positives: each user's three newest candidates (release year), which EASE's
+    # co-occurrence cannot know; the residual must find them.
+    val = {}
+    for u, g in ratings.groupby("userId"):
+        c, _ = hyb.candidates(index.positions_lenient(g.movieId.to_numpy()))
+        newest = c[np.argsort(-years[c])[:3]]
+        val[int(u)] = index.movie_ids[newest].tolist()
+    curve = train_residual(hyb, ratings, val, cfg)
+    assert curve["users"] == 80
+    assert curve["best_holdout_ndcg"] > curve["holdout_ndcg_ease"] + 0.2
+
+
+def test_hybrid_content_path_ranks_unrated_films_by_mapped_content():
+    from mmrec.rl.hybrid import ColdContentRanker, HybridRanker
+
+    ratings, index, years, emb, cfg = _hybrid_world(seed=1)
+    # Make the content carry the collaborative signal: an unrated film copies a rated one.
+    ials = IALSRanker.fit(ratings, index, 4, cfg.ials_alpha, cfg.ials_reg, cfg.ials_iterations)
+    emb[:55] = ials.item_factors[:55] / np.linalg.norm(
+        ials.item_factors[:55], axis=1, keepdims=True
+    )
+    emb[55:] = emb[[0, 1, 2, 3, 4]]
+    cold = ColdContentRanker(ials, emb, index, ridge=0.1)
+    state = UserState(1, [(1, 5.0), (2, 5.0)], [])  # likes films 0 and 1 (rows)
+    s = cold.score(state, np.arange(55, 60))
+    u = ials.user_vector(np.array([0, 1]))
+    want = ials.item_factors[:5] @ u  # what their rated twins score
+    assert np.corrcoef(s, want)[0, 1] > 0.8
+    # inside the hybrid the same path orders the never-rated films among themselves
+    hyb = HybridRanker.fit_bases(ratings, emb, index, years, cfg)
+    full = hyb.full_scores(state)
+    assert (
+        np.corrcoef(full[55:], hyb.cold_map[55:] @ hyb.ials.user_vector(np.array([0, 1])))[0, 1]
+        > 0.99
+    )
