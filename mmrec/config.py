@@ -241,6 +241,10 @@ class HybridConfig:
     weight_decay: float = 1e-4  # Adam L2 on f
     cold_ridge: float = 1.0  # ridge of the content -> iALS factor map (films with no rating)
     val_fraction: float = 0.2  # share of each user's training ratings f is trained to predict
+    # f may read how long a film had been rated before the user's last rating. Off by default:
+    # under a per-user temporal split other users' later ratings are in training, so this
+    # feature can peek at the test period (an ablation in the ranking report).
+    rating_time_feature: bool = False
     seed: int = 0  # seeds iALS and f
 
 

@@ -11,7 +11,8 @@ training can only move it where the validation data says so. ``f`` reads, per (u
   the element-wise product of profile and movie embedding (which directions of the fused space
   matter to this user);
 - movie facts: log-popularity, shrunk mean rating, genre affinity with the history, release year
-  against the user's history, and how long the movie had been rated when the user was last seen.
+  against the user's history; optionally (``rating_time_feature``, off by default) how long the
+  movie had been rated when the user was last seen.
 
 Training is for what the user will interact with next: on a validation split carved from the
 training ratings (same protocol as the test), the base models are fitted on the rest, and ``f``
@@ -170,6 +171,8 @@ class HybridRanker:
         yc = np.nan_to_num(fx.year[cand], nan=yr_mu)
         now = self.user_time.get(int(user_id), self.now)
         age = np.nan_to_num(now - fx.first_seen[cand], nan=0.0)  # years rated before "now"
+        if not self.cfg.rating_time_feature:
+            age = np.zeros(len(cand))
         e = base[cand]
         rank = np.arange(len(cand))
         scalars = np.stack(
