@@ -314,6 +314,19 @@ def _evaluate(
     result = {"protocols": {}, "command": command or "python -m mmrec evaluate ranking",
               "machine": machine_info()}  # fmt: skip
 
+    def write(final: bool):
+        """Report after every protocol, so a long run leaves what it has finished."""
+        result.update({
+            "k": k, "n_movies": len(catalog.movies), "n_users": int(ratings["userId"].nunique()),
+            "n_ratings": len(ratings), "complete": final,
+            "config": {"policy_eval": dataclasses.asdict(pcfg), "hybrid": dataclasses.asdict(cfg.hybrid),
+                       "dqn": dataclasses.asdict(cfg.dqn), "env": dataclasses.asdict(cfg.env)},
+            "seconds": time.perf_counter() - t0,
+        })  # fmt: skip
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(out_dir / "ranking.json", json.dumps(result, indent=1, default=_json_default))
+        write_atomic(out_dir / "ranking.md", ranking_markdown(result))
+
     def learned_rankers(train, index, s):
         out, notes = {}, {}
         out["supervised"] = SupervisedRanker.fit(
@@ -390,6 +403,7 @@ def _evaluate(
             else f"held-out rating >= {min_rating}", "seeds": seeds, "rankers": table,
             "hybrid_margin": margins, "fitting": info, "notes": notes,
         }  # fmt: skip
+        write(final=False)
 
     # -- cold-start films -------------------------------------------------------------------
     if "cold_films" in protocols:
@@ -426,6 +440,7 @@ def _evaluate(
             "margin_vs_random": margins,
             "leak_check": int(train["movieId"].isin(cold).sum()),
         }  # fmt: skip
+        write(final=False)
 
     # -- thin users ---------------------------------------------------------------------------
     if "thin_users" in protocols:
@@ -452,16 +467,7 @@ def _evaluate(
         }  # fmt: skip
         step("thin users: ranked")
 
-    result.update({
-        "k": k, "n_movies": len(catalog.movies), "n_users": int(ratings["userId"].nunique()),
-        "n_ratings": len(ratings),
-        "config": {"policy_eval": dataclasses.asdict(pcfg), "hybrid": dataclasses.asdict(cfg.hybrid),
-                   "dqn": dataclasses.asdict(cfg.dqn), "env": dataclasses.asdict(cfg.env)},
-        "seconds": time.perf_counter() - t0,
-    })  # fmt: skip
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(out_dir / "ranking.json", json.dumps(result, indent=1, default=_json_default))
-    write_atomic(out_dir / "ranking.md", ranking_markdown(result))
+    write(final=True)
     return result
 
 
@@ -510,6 +516,8 @@ def ranking_markdown(result: dict) -> str:
         f"Mean ± 95% CI over users; margins are paired per-user differences.",
         "",
     ]
+    if not result.get("complete", True):
+        lines += ["**Partial report: the run had not finished every protocol.**", ""]
     titles = {"random": "(A) random 80/20 per user, all ratings positive",
               "temporal": "(C) temporal last 20% per user, relevant = rating ≥ 4",
               "cold_films": "Cold-start films (no rating in training)",
