@@ -667,6 +667,12 @@ def report_frame(name: str, report: dict):
         return None
     spec = REPORT_SPECS[kind]
     rows = report.get(spec["rows"])
+    if not rows and isinstance(report.get("protocols"), dict):  # ranking: one table per protocol
+        rows = {
+            f"{proto}: {name}": row
+            for proto, p in report["protocols"].items()
+            for name, row in (p.get("rankers") or {}).items()
+        }
     if not rows:
         return None
     return metric_frame(rows, spec["label"])

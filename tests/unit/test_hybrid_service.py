@@ -61,3 +61,15 @@ def test_service_serves_the_hybrid_when_one_is_built(tiny_built, tmp_path):
     assert [p.q for p in picks] == pytest.approx(want[pos].tolist())  # ranked by the hybrid
     res = svc.rate(user, picks[0].movie_id, 5.0)  # rating still works and moves the list
     assert picks[0].movie_id not in {p.movie_id for p in res.picks}
+
+
+def test_results_page_flattens_the_ranking_protocols_into_one_table():
+    from mmrec.ui.loaders import report_frame
+
+    row = {"ndcg@10": {"mean": 0.1, "ci95": 0.01}, "recall@10": {"mean": 0.2, "ci95": 0.02},
+           "coverage@10": 0.05, "n_users": 3, "n_seeds": 1}  # fmt: skip
+    report = {"protocols": {"random": {"rankers": {"ease": row, "hybrid": row}},
+                            "temporal": {"rankers": {"ease": row}}}}  # fmt: skip
+    frame = report_frame("ranking", report)
+    assert list(frame.index) == ["random: ease", "random: hybrid", "temporal: ease"]
+    assert frame.loc["random: hybrid", "ndcg@10"] == 0.1 and frame["ndcg@10 ±"].iloc[0] == 0.01
