@@ -167,8 +167,9 @@ def cmd_evaluate(args) -> int:
         result = pipeline.evaluate_policy(cfg, seeds=seeds, out_dir=out, log=print)
     else:
         cfg.policy_eval.ranking_seeds = args.seeds  # protocol (A): random splits 0..N-1
+        command = "python -m mmrec " + " ".join(sys.argv[1:])  # the report names its own command
         try:
-            result = pipeline.evaluate_ranking(cfg, out_dir=out, log=print)
+            result = pipeline.evaluate_ranking(cfg, out_dir=out, log=print, command=command)
         except ValueError as exc:  # checkpoints of another catalog: say so, never guess
             print(f"error: {exc}", file=sys.stderr)
             return 2

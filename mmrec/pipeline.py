@@ -348,7 +348,7 @@ def modality_embeddings(model, branches, present) -> dict[str, np.ndarray]:
     return {name: item_embeddings(model, branches, present, w) for name, w in variants.items()}
 
 
-def evaluate_ranking(cfg: Config, out_dir=Path("reports"), log=_noop) -> dict:
+def evaluate_ranking(cfg: Config, out_dir=Path("reports"), log=_noop, command=None) -> dict:
     from mmrec.data.catalog import load_catalog
     from mmrec.eval.ranking import evaluate_ranking as run
     from mmrec.models.train import item_embeddings, load_fusion
@@ -365,7 +365,7 @@ def evaluate_ranking(cfg: Config, out_dir=Path("reports"), log=_noop) -> dict:
     agent = load_policy(ckpt / POLICY)[0] if (ckpt / POLICY).exists() else None
     return run(
         catalog, item_emb, cfg, out_dir=Path(out_dir), agent=agent,
-        command=_command("ranking", cfg), log=log,
+        command=command or _command("ranking", cfg), log=log,
         modality_embeddings=modality_embeddings(model, branches, present),
     )  # fmt: skip
 
