@@ -100,12 +100,32 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def _ray_cfg(args, cfg) -> bool:
+    """Apply --ray [ADDRESS] / --workers N to ``cfg.ray``; True when Ray is asked for."""
+    if getattr(args, "workers", None) is not None:
+        if args.workers < 1:
+            raise SystemExit(f"--workers must be >= 1 (got {args.workers})")
+        cfg.ray.workers = args.workers
+    if getattr(args, "ray", None) is None:
+        return False
+    if args.ray != "local":
+        cfg.ray.address = args.ray
+    return True
+
+
+def _print_ray_report(report: dict) -> None:
+    for key, per in (report.get("ray") or {}).items():
+        print(f"  ray {key}: {per}")
+
+
 def cmd_build(args) -> int:
     from mmrec.pipeline import build
 
     cfg = _cfg(args)
-    report = build(cfg, force=args.force, progress=_tqdm_progress(), log=print)
+    use_ray = _ray_cfg(args, cfg)
+    report = build(cfg, force=args.force, progress=_tqdm_progress(), log=print, use_ray=use_ray)
     print(report.get("message", "built"))
+    _print_ray_report(report)
     return 0
 
 
@@ -113,7 +133,17 @@ def cmd_train_policy(args) -> int:
     from mmrec.pipeline import build
 
     cfg = _cfg(args)
-    build(cfg, force=False, retrain_policy=True, progress=_tqdm_progress(), log=print)
+    use_ray = _ray_cfg(args, cfg)
+    report = build(
+        cfg,
+        force=False,
+        retrain_policy=True,
+        progress=_tqdm_progress(),
+        log=print,
+        use_ray=use_ray,
+    )
+    print(report.get("message", "built"))
+    _print_ray_report(report)
     return 0
 
 
@@ -232,13 +262,26 @@ def main(argv=None) -> int:
     p.add_argument("--max-problems", type=int, default=50)
     p.set_defaults(func=cmd_validate)
 
+    def ray_args(p, what):
+        p.add_argument(
+            "--ray",
+            nargs="?",
+            const="local",
+            metavar="ADDRESS",
+            help=f"{what} on Ray: no ADDRESS starts a local instance; 'auto' or HOST:PORT "
+            "(ray://HOST:10001) joins an existing cluster",
+        )
+        p.add_argument("--workers", type=int, help="Ray actors (default: ray.workers, 2)")
+
     p = sub.add_parser("build", help="features, fusion model and DQN policy into checkpoints/")
     data_args(p)
     p.add_argument("--force", action="store_true", help="retrain even if nothing changed")
+    ray_args(p, "run the encoders and the policy rollouts")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("train-policy", help="retrain only the DQN policy")
     data_args(p)
+    ray_args(p, "collect the simulator episodes")
     p.set_defaults(func=cmd_train_policy)
 
     p = sub.add_parser(

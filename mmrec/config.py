@@ -291,6 +291,24 @@ class ExplainConfig:
     sanity_seed: int = 1234  # seed of the re-initialised Q-network (differs from training seeds)
 
 
+# ----------------------------------------------------------------------------- Ray (scale-out)
+
+
+@dataclass
+class RayConfig:
+    address: str = (
+        ""  # "" / "local": start Ray on this machine; "auto" or host:port: join a cluster
+    )
+    workers: int = 2  # encoder actors (build --ray) or rollout actors (train-policy --ray)
+    cpus_per_worker: float = 1.0  # CPUs each actor reserves (its torch runs on this many threads)
+    gpus_per_worker: float = 1.0  # GPUs each encoder actor reserves when the cluster has GPUs
+    local_cpus: int = 0  # CPUs a local Ray instance offers; 0 -> all cores
+    object_store_mb: int = 256  # object store of a local Ray instance (features stream through it)
+    rollout_steps: int = 64  # environment steps per actor call (one batch of transitions)
+    weight_sync_steps: int = 256  # learner broadcasts new weights after this many env steps
+    start_timeout_s: int = 600  # how long to wait for the actors to load their encoders
+
+
 # ----------------------------------------------------------------------------- top level
 
 
@@ -321,6 +339,7 @@ class Config:
     hybrid: HybridConfig = field(default_factory=HybridConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
     seed: int = 0  # seeds model and policy training in `build`
 
 

@@ -135,8 +135,22 @@ def build(
     retrain_policy: bool = False,
     progress=None,
     log=_noop,
+    use_ray: bool = False,
 ) -> dict:
-    """Bring the checkpoint folder up to date with the data folder."""
+    """Bring the checkpoint folder up to date with the data folder.
+
+    ``use_ray``: encoders and policy rollouts run on Ray (``cfg.ray``: a local instance or an
+    existing cluster; ``mmrec.cluster``); same cache, same checkpoints. The report then says
+    how many items / environment steps each Ray node did (``ray``)."""
+    if not use_ray:
+        return _build(cfg, force, retrain_policy, progress, log, None)
+    from mmrec.cluster import ray_session
+
+    with ray_session(cfg.ray, log):
+        return _build(cfg, force, retrain_policy, progress, log, {})
+
+
+def _build(cfg: Config, force, retrain_policy, progress, log, ray_report: dict | None) -> dict:
     from mmrec.checkpoint import load_checkpoint  # noqa: F401  (fail early if missing)
     from mmrec.data.catalog import load_catalog
     from mmrec.features.store import compute_features
@@ -171,7 +185,16 @@ def build(
         }
 
     log(f"features for {catalog.n_movies} movies ...")
-    features = compute_features(catalog, cfg.features, progress=progress, cache_dir=cfg.paths.cache)
+    extractor = None
+    if ray_report is not None:
+        from mmrec.features.distributed import RayFeatureExtractor
+
+        extractor = RayFeatureExtractor(cfg.features, cfg.ray)
+    features = compute_features(
+        catalog, cfg.features, progress=progress, cache_dir=cfg.paths.cache, extractor=extractor
+    )
+    if extractor is not None:
+        ray_report["feature_items_per_node"] = {m: dict(c) for m, c in extractor.node_items.items()}
     if need_fusion:
         log("training the fusion model ...")
         model = train_fusion(features, catalog, cfg.fusion, seed=cfg.seed, progress=progress)
@@ -195,9 +218,17 @@ def build(
     item_emb = item_embeddings(model, branches, present, (1.0, 1.0, 1.0))
     user_model, source = load_user_model(cfg, catalog, item_emb)
     log(f"training the DQN policy in the simulator ({source}) ...")
-    agent, curves = train_policy(
-        catalog, item_emb, user_model, cfg, seed=cfg.seed, progress=progress
-    )
+    if ray_report is None:
+        agent, curves = train_policy(
+            catalog, item_emb, user_model, cfg, seed=cfg.seed, progress=progress
+        )
+    else:
+        from mmrec.rl.distributed import train_policy_distributed
+
+        agent, curves = train_policy_distributed(
+            catalog, item_emb, user_model, cfg, seed=cfg.seed, progress=progress
+        )
+        ray_report["rollout_steps_per_node"] = curves["steps_per_node"]
     save_policy(
         ckpt / POLICY, agent, {"fingerprint": fingerprint, "curves": curves, "user_model": source}
     )
@@ -209,10 +240,13 @@ def build(
         machine=machine_info(),
     )
     _write_manifest(ckpt, manifest)
-    return {
+    report = {
         "message": f"built {ckpt} from {cfg.paths.data_dir} in {time.time() - t0:.1f} s",
         "built": True,
     }
+    if ray_report is not None:
+        report["ray"] = ray_report
+    return report
 
 
 # ----------------------------------------------------------------------------- evaluations

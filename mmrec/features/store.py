@@ -561,9 +561,10 @@ def compute_features(
         writable = True
         pending = list(todo.items())
         # saved every SAVE_EVERY items: an interrupted build of 5,000 movies resumes where it
-        # stopped instead of starting over
-        for start in range(0, len(pending), SAVE_EVERY):
-            chunk = pending[start : start + SAVE_EVERY]
+        # stopped instead of starting over (an extractor may ask for larger runs: Ray's)
+        every = int(getattr(ex, "save_every", SAVE_EVERY))
+        for start in range(0, len(pending), every):
+            chunk = pending[start : start + every]
             values, ok, probs = encode([sources[i] for _, i in chunk], report)
             for j, (key, _) in enumerate(chunk):
                 if ok[j]:
