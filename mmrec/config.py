@@ -73,6 +73,7 @@ class DemoConfig:
     text_genre_prob: float = 0.6  # chance the synopsis implies each of a movie's genres
     poster_genre_prob: float = 0.85  # chance the poster motif/palette shows the primary genre
     audio_primary_prob: float = 0.5  # chance the trailer mood follows the primary genre
+    trailer_every: int = 1  # every k-th movie gets a trailer (1: all; 0: none; large scale runs)
 
 
 # ----------------------------------------------------------------------------- frozen features

@@ -1436,9 +1436,11 @@ def _render_chunk(out_dir: str, tasks: list[dict], tracks, seconds: float, sr: i
             render_poster(task["poster"]).save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
             poster = buf.getvalue()
             _atomic_write_bytes(Path(out_dir) / "images" / f"{movie_id}.jpg", poster, fsync=False)
-            clip = render_trailer(task["audio"], tracks, seconds, sr)
-            ogg = encode_ogg(clip, sr, quality, task["audio"]["serial"])
-            _atomic_write_bytes(Path(out_dir) / "audio" / f"{movie_id}.ogg", ogg, fsync=False)
+            ogg = b""
+            if task["audio"] is not None:  # None: this movie has no trailer (trailer_every)
+                clip = render_trailer(task["audio"], tracks, seconds, sr)
+                ogg = encode_ogg(clip, sr, quality, task["audio"]["serial"])
+                _atomic_write_bytes(Path(out_dir) / "audio" / f"{movie_id}.ogg", ogg, fsync=False)
         except Exception as exc:
             raise RuntimeError(f"demo media for movieId {movie_id}: {exc}") from exc
         total += len(poster) + len(ogg)
@@ -1521,8 +1523,12 @@ def generate_demo(out_dir, cfg: DemoConfig | None = None, progress=None) -> dict
 
     movies = _sample_movies(cfg, np.random.default_rng([cfg.seed, 0]))
     report(0, cfg.movies, "posters+trailers")
+    every = int(cfg.trailer_every)
+    for i, row in enumerate(movies["rows"]):
+        if every <= 0 or i % every:
+            row["audio"] = ""  # no trailer: the modality is missing for this movie
     tasks = [
-        dict(movie_id=row["movieId"], poster=p, audio=a)
+        dict(movie_id=row["movieId"], poster=p, audio=a if row["audio"] else None)
         for row, p, a in zip(movies["rows"], movies["poster_specs"], movies["audio_specs"])
     ]
     args = (str(out_dir), tracks, cfg.clip_seconds, cfg.sample_rate, cfg.audio_compression)
@@ -1540,7 +1546,12 @@ def generate_demo(out_dir, cfg: DemoConfig | None = None, progress=None) -> dict
             # Opus decoding is the slowest step: decode each needed track once, in parallel,
             # keep it here, and fork the render workers afterwards so they share the arrays.
             sr = cfg.sample_rate
-            needed = {src[2] for t in tasks for src in trailer_sources(t["audio"], tracks)}
+            needed = {
+                src[2]
+                for t in tasks
+                if t["audio"] is not None
+                for src in trailer_sources(t["audio"], tracks)
+            }
             missing = sorted(p for p in needed if (p, sr) not in _TRACK_CACHE)
             if missing:
                 with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:

@@ -188,3 +188,41 @@ def test_default_build_and_service_never_import_ray(tiny_built, tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "no ray" in out.stdout
+
+
+# ----------------------------------------------------------------------------- bench --scale parts
+
+
+def test_cluster_arithmetic_and_power_law():
+    from mmrec.scale import cluster_arithmetic, power_law
+
+    one = {
+        m: {"steady_items_per_s": r} for m, r in (("text", 100.0), ("image", 50.0), ("audio", 10.0))
+    }
+    c = cluster_arithmetic(one, 1.0)
+    # 0.01 + 0.02 + 0.1 = 0.13 s per film; 100,000 x 0.13 / 3,600 = 3.61 -> 4 workers
+    assert c["seconds_per_film_one_worker"] == 0.13
+    assert c["exact"] == 3.61 and c["workers_for_100k_in_an_hour"] == 4
+    assert cluster_arithmetic(one, 0.1)["seconds_per_film_one_worker"] == 0.04
+    a, b = power_law([1000, 2000, 4000], [10.0, 40.0, 160.0])
+    assert abs(b - 2.0) < 1e-9 and abs(a * 8000**b - 640.0) < 1e-6
+
+
+def test_demo_trailer_every(tmp_path):
+    """Large-scale catalogs: only every k-th film gets a trailer; the rest miss the modality."""
+    import dataclasses
+
+    from mmrec.config import DemoConfig
+    from mmrec.data.catalog import load_catalog
+    from mmrec.data.demo import generate_demo
+
+    cfg = dataclasses.replace(
+        DemoConfig(), movies=9, users=6, clip_seconds=2.0, min_ratings_per_user=2,
+        max_ratings_per_user=5, trailer_every=4, workers=1,
+    )  # fmt: skip
+    generate_demo(tmp_path / "d", cfg)
+    catalog = load_catalog(tmp_path / "d")
+    has_audio = catalog.movies["has_audio"].to_numpy()
+    assert has_audio.tolist() == [i % 4 == 0 for i in range(9)]
+    assert len(list((tmp_path / "d" / "audio").glob("*.ogg"))) == 3
+    assert len(list((tmp_path / "d" / "images").glob("*.jpg"))) == 9

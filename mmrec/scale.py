@@ -1,0 +1,343 @@
+"""``python -m mmrec bench --scale``: how far one machine goes, and what a cluster would need.
+
+Two measurements, written to ``reports/scale.json`` and ``reports/scale.md``:
+
+1. **Feature throughput on Ray** with 1 and 2 encoder actors (a local Ray instance), cold
+   cache, all three modalities, on a demo sample. Per modality: the wall time of its Ray run
+   (actor start and encoder loading included) and the steady rate (items after the first batch
+   came back / time from then to the last batch). The per-worker rate (1 actor) gives the
+   arithmetic for a cluster: workers needed for 100,000 films in an hour.
+2. **A growth curve of end-to-end builds**: demo catalogs of increasing size with real
+   features (synopsis + poster for every film, a trailer for every ``trailer_every``-th), each
+   built by the default pipeline (features, fusion, DQN policy) in a fresh process whose peak
+   resident memory (process tree) is sampled; then the service loads it and answers
+   ``recommend``; EASE and item-kNN (sparse, ``mmrec.rl.baselines``) are fitted on its
+   ratings. A power law ``t = a * N^b`` fitted to the measured sizes projects 100,000 films.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mmrec.config import Config
+
+TARGET_FILMS = 100_000
+TARGET_SECONDS = 3_600.0
+
+
+# ----------------------------------------------------------------------------- 1. Ray throughput
+
+
+def ray_throughput(cfg: Config, data_dir: Path, workers: int, log=print) -> dict:
+    """Cold-cache feature extraction of ``data_dir`` through Ray with ``workers`` actors."""
+    import dataclasses
+
+    from mmrec.cluster import ray_session
+    from mmrec.data.catalog import load_catalog
+    from mmrec.features.distributed import RayFeatureExtractor
+    from mmrec.features.store import compute_features
+
+    rcfg = dataclasses.replace(cfg.ray, address="local", workers=workers)
+    catalog = load_catalog(data_dir, cfg.data)
+    marks: dict[str, list[tuple[float, int]]] = {}
+
+    def progress(done: int, total: int, stage: str) -> None:
+        marks.setdefault(stage, []).append((time.perf_counter(), done))
+
+    with tempfile.TemporaryDirectory(prefix="mmrec-scale-") as tmp, ray_session(rcfg, log):
+        ex = RayFeatureExtractor(cfg.features, rcfg)
+        t0 = time.perf_counter()
+        compute_features(catalog, cfg.features, progress=progress, cache_dir=tmp, extractor=ex)
+        wall = time.perf_counter() - t0
+        nodes = {m: dict(c) for m, c in ex.node_items.items()}
+    out: dict = {"workers": workers, "movies": catalog.n_movies, "wall_s": round(wall, 2)}
+    for m in ("text", "image", "audio"):
+        pts = marks.get(m, [])
+        if len(pts) < 3:
+            continue
+        first = next((p for p in pts if p[1] > 0), None)  # first batch back: encoders loaded
+        last = pts[-1]
+        steady = (last[1] - first[1]) / (last[0] - first[0]) if last[0] > first[0] else None
+        out[m] = {
+            "items": int(last[1]),
+            "run_s": round(last[0] - pts[0][0], 2),
+            "startup_s": round(first[0] - pts[0][0], 2),
+            "steady_items_per_s": round(steady, 2) if steady else None,
+        }
+    out["items_per_node"] = nodes
+    return out
+
+
+def cluster_arithmetic(per_worker: dict, trailer_share: float = 1.0) -> dict:
+    """Seconds per film for one worker (text + poster + trailer share) -> workers for the
+    target. Assumes the linear scaling the 2-worker run is compared against."""
+    s_text = 1.0 / per_worker["text"]["steady_items_per_s"]
+    s_image = 1.0 / per_worker["image"]["steady_items_per_s"]
+    s_audio = 1.0 / per_worker["audio"]["steady_items_per_s"]
+    per_film = s_text + s_image + trailer_share * s_audio
+    need = TARGET_FILMS * per_film / TARGET_SECONDS
+    return {
+        "seconds_per_film_one_worker": round(per_film, 4),
+        "films_per_hour_one_worker": round(TARGET_SECONDS / per_film),
+        "workers_for_100k_in_an_hour": math.ceil(need),
+        "exact": round(need, 2),
+        "trailer_share": trailer_share,
+    }
+
+
+# ----------------------------------------------------------------------------- 2. growth curve
+
+_ONE_BUILD = r"""
+import json, sys, time
+from pathlib import Path
+from mmrec.config import load_config
+from mmrec.pipeline import build
+cfg = load_config(sys.argv[1] or None, data_dir=sys.argv[2], checkpoints_dir=sys.argv[3])
+cfg.paths.db_path = str(Path(sys.argv[3]) / "bench.sqlite3")
+stages, t0 = {}, time.perf_counter()
+def log(msg):
+    stages[msg.split(" ...")[0][:60]] = round(time.perf_counter() - t0, 2)
+    print(msg, flush=True)
+build(cfg, force=True, log=log)
+out = {"build_s": round(time.perf_counter() - t0, 2), "stage_marks_s": stages}
+from mmrec.service import Recommender
+t1 = time.perf_counter()
+svc = Recommender(cfg)
+out["service_load_s"] = round(time.perf_counter() - t1, 2)
+uid = svc.create_user("scale-bench")
+svc.recommend(uid, k=12)
+times = []
+for _ in range(20):
+    t = time.perf_counter(); svc.recommend(uid, k=12); times.append(time.perf_counter() - t)
+out["recommend_ms_median"] = round(1000 * sorted(times)[10], 2)
+from mmrec.rl.baselines import EASERanker, ItemKNNRanker
+from mmrec.rl.state import CatalogIndex
+idx = CatalogIndex.from_catalog(svc.catalog)
+for name, fit in (("ease", EASERanker.fit), ("item_knn", ItemKNNRanker.fit)):
+    t = time.perf_counter(); fit(svc.catalog.ratings, idx); out[name + "_fit_s"] = round(time.perf_counter() - t, 2)
+print("RESULT " + json.dumps(out), flush=True)
+"""
+
+
+def _peak_rss_of(proc: subprocess.Popen, stop: threading.Event, peak: list) -> None:
+    import psutil
+
+    try:
+        root = psutil.Process(proc.pid)
+    except psutil.Error:
+        return
+    while not stop.is_set():
+        try:
+            total = root.memory_info().rss + sum(
+                c.memory_info().rss for c in root.children(recursive=True)
+            )
+            peak[0] = max(peak[0], total)
+        except psutil.Error:
+            pass
+        stop.wait(0.5)
+
+
+def build_and_measure(config_path: str, data_dir: Path, ckpt: Path, log=print) -> dict:
+    """The default build of ``data_dir`` in a fresh process (cold feature cache), then the
+    service and the sparse baselines; wall times and the peak RSS of the process tree."""
+    import shutil
+
+    shutil.rmtree(Path(data_dir) / ".cache", ignore_errors=True)  # real, cold features
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    cmd = [sys.executable, "-c", _ONE_BUILD, config_path or "", str(data_dir), str(ckpt)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    stop, peak = threading.Event(), [0]
+    watcher = threading.Thread(target=_peak_rss_of, args=(proc, stop, peak), daemon=True)
+    watcher.start()
+    result, tail = None, []
+    for line in proc.stdout:
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT ") :])
+        else:
+            tail = (tail + [line.rstrip()])[-20:]
+            log(f"    {line.rstrip()}")
+    proc.wait()
+    stop.set()
+    watcher.join()
+    if proc.returncode != 0 or result is None:
+        raise RuntimeError(f"build of {data_dir} failed ({proc.returncode}):\n" + "\n".join(tail))
+    result["wall_s"] = round(time.perf_counter() - t0, 2)
+    result["peak_rss_mb"] = round(peak[0] / 2**20)
+    return result
+
+
+def power_law(sizes: list[int], values: list[float]) -> tuple[float, float]:
+    """Least-squares fit of ``log v = log a + b log n`` -> ``(a, b)``."""
+    b, log_a = np.polyfit(np.log(sizes), np.log(values), 1)
+    return float(np.exp(log_a)), float(b)
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def run_scale_bench(
+    cfg: Config,
+    out: Path,
+    sizes: list[int],
+    sample: int = 240,
+    workers: tuple[int, ...] = (1, 2),
+    trailer_every: int = 20,
+    users: int = 1000,
+    work_dir: Path | None = None,
+    config_path: str | None = None,
+    log=print,
+) -> dict:
+    from mmrec.data.demo import generate_demo
+    from mmrec.pipeline import machine_info
+
+    work = Path(work_dir or tempfile.mkdtemp(prefix="mmrec-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    report: dict = {"machine": machine_info(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    report["load_average_at_start"] = os.getloadavg()[0]
+
+    # 1. throughput on Ray: a sample with every modality
+    sample_dir = work / f"sample{sample}"
+    if not (sample_dir / "movies.csv").exists():
+        import dataclasses
+
+        generate_demo(sample_dir, dataclasses.replace(cfg.demo, movies=sample, users=100))
+    runs = []
+    for w in workers:
+        log(f"feature throughput on Ray, {w} worker(s), {sample} movies, cold cache ...")
+        runs.append(ray_throughput(cfg, sample_dir, w, log))
+        log(f"  {json.dumps(runs[-1])}")
+    report["ray_throughput"] = runs
+    one = next((r for r in runs if r["workers"] == 1), None)
+    if one and all(m in one for m in ("text", "image", "audio")):
+        report["cluster_all_trailers"] = cluster_arithmetic(one, 1.0)
+        report["cluster_sampled_trailers"] = cluster_arithmetic(one, 1.0 / trailer_every)
+    two = next((r for r in runs if r["workers"] == 2), None)
+    if one and two:
+        report["speedup_2_workers"] = {
+            m: round(two[m]["steady_items_per_s"] / one[m]["steady_items_per_s"], 2)
+            for m in ("text", "image", "audio")
+            if m in one and m in two and one[m]["steady_items_per_s"]
+        }
+
+    # 2. growth curve of end-to-end builds
+    curve = []
+    for n in sizes:
+        data = work / f"demo{n}"
+        if not (data / "movies.csv").exists():
+            import dataclasses
+
+            log(f"generating a {n}-film demo (trailer for every {trailer_every}th) ...")
+            t0 = time.perf_counter()
+            generate_demo(
+                data,
+                dataclasses.replace(cfg.demo, movies=n, users=users, trailer_every=trailer_every),
+            )
+            log(f"  generated in {time.perf_counter() - t0:.0f} s")
+        log(f"building {n} films end to end (features cold, fusion, policy, service) ...")
+        row = {"films": n, **build_and_measure(config_path, data, work / f"ckpt{n}", log)}
+        curve.append(row)
+        log(f"  {json.dumps(row)}")
+        _write(report | {"growth": curve}, out)
+    report["growth"] = curve
+    if len(curve) >= 2:
+        ns = [r["films"] for r in curve]
+        proj = {}
+        for key in ("build_s", "peak_rss_mb", "ease_fit_s", "item_knn_fit_s"):
+            vals = [r.get(key) for r in curve]
+            if all(v and v > 0 for v in vals):
+                a, b = power_law(ns, vals)
+                proj[key] = {
+                    "a": a,
+                    "exponent": round(b, 3),
+                    "at_100k": round(a * TARGET_FILMS**b, 1),
+                }
+        report["projection_100k"] = proj
+    report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    _write(report, out)
+    return report
+
+
+def _write(report: dict, out: Path) -> None:
+    from mmrec.atomic import atomic_write_text
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(report, indent=2))
+    atomic_write_text(out.with_suffix(".md"), render_markdown(report))
+
+
+def render_markdown(r: dict) -> str:
+    lines = [
+        "# Scale figures (`python -m mmrec bench --scale`)",
+        "",
+        f"Machine: {r['machine'].get('cpu')}, {r['machine'].get('cores')} cores; started "
+        f"{r.get('started')} (load average {r.get('load_average_at_start', 0):.1f} at start).",
+        "",
+    ]
+    runs = r.get("ray_throughput") or []
+    if runs:
+        lines += [
+            "## Feature throughput on Ray (local instance, cold cache)",
+            "",
+            "| workers | movies | wall s | text /s | poster /s | trailer /s | startup s (text, poster, trailer) |",
+            "|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for run in runs:
+            rates = [run.get(m, {}).get("steady_items_per_s") for m in ("text", "image", "audio")]
+            starts = [run.get(m, {}).get("startup_s") for m in ("text", "image", "audio")]
+            lines.append(
+                f"| {run['workers']} | {run['movies']} | {run['wall_s']} | "
+                + " | ".join(str(x) for x in rates)
+                + f" | {', '.join(str(s) for s in starts)} |"
+            )
+        lines.append("")
+        if r.get("speedup_2_workers"):
+            lines.append(f"Speed-up with 2 workers (steady rates): {r['speedup_2_workers']}.")
+        for key, label in (
+            ("cluster_all_trailers", "every film with a trailer"),
+            ("cluster_sampled_trailers", "trailers for a sample"),
+        ):
+            c = r.get(key)
+            if c:
+                lines.append(
+                    f"- {label} (trailer share {c['trailer_share']:.2f}): one worker needs "
+                    f"{c['seconds_per_film_one_worker']} s per film = "
+                    f"{c['films_per_hour_one_worker']:,} films/hour, so 100,000 films in an hour "
+                    f"need 100,000 x {c['seconds_per_film_one_worker']} / 3,600 = {c['exact']} "
+                    f"-> **{c['workers_for_100k_in_an_hour']} workers** like this one."
+                )
+        lines.append("")
+    curve = r.get("growth") or []
+    if curve:
+        lines += [
+            "## End-to-end builds (default pipeline, cold features)",
+            "",
+            "| films | build s | peak RSS MB | service load s | recommend ms | EASE fit s | item-kNN fit s |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in curve:
+            lines.append(
+                f"| {row['films']:,} | {row['build_s']} | {row['peak_rss_mb']} | "
+                f"{row.get('service_load_s')} | {row.get('recommend_ms_median')} | "
+                f"{row.get('ease_fit_s')} | {row.get('item_knn_fit_s')} |"
+            )
+        lines.append("")
+        for key, p in (r.get("projection_100k") or {}).items():
+            lines.append(
+                f"- {key}: fitted exponent {p['exponent']}, projected at 100,000 films: {p['at_100k']}"
+            )
+        lines.append("")
+    return "\n".join(lines)
