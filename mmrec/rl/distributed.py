@@ -61,6 +61,10 @@ class RolloutWorker:
         self.obs, self.masks = np.stack(obs), np.stack(masks)  # (E, S), (E, N)
         self.returns = np.zeros(len(self.envs))
 
+    def ready(self) -> str:
+        """The node this actor runs on, once its simulator is built."""
+        return self.node
+
     def collect(self, q_weights: dict, steps: int, epsilon: float) -> dict:
         """Play at least ``steps`` steps with ``q_weights`` -> transitions and finished returns."""
         self.agent.q_network.load_state_dict(q_weights)
@@ -147,6 +151,9 @@ def _train(catalog, item_emb, user_model, cfg, seed, progress, index, workers):
         eps = linear_schedule(dcfg.start_e, dcfg.end_e, duration, step)
         return worker.collect.remote(weights, int(rc.rollout_steps), eps)
 
+    # every actor has built its simulator before the first call, so the first one up cannot
+    # take all the early steps while another node is still starting its worker process
+    ray.get([a.ready.remote() for a in actors], timeout=float(rc.start_timeout_s))
     pending = {launch(w): w for w in actors}
     try:
         while step < dcfg.total_steps:
