@@ -222,6 +222,7 @@ def cmd_bench(args) -> int:
             cfg,
             out=out,
             sizes=args.sizes or [2000, 5000, 10000],
+            parts=tuple(args.scale_parts),
             sample=args.sample,
             work_dir=Path(args.work_dir) if args.work_dir else None,
             config_path=getattr(args, "config", None),
@@ -351,6 +352,13 @@ def main(argv=None) -> int:
     p.add_argument("--sample", type=int, default=240, help="--scale: movies for the Ray runs")
     p.add_argument("--trailer-every", type=int, default=20, help="--scale: k-th film has a trailer")
     p.add_argument("--work-dir", help="--scale: where the catalogs are generated (kept)")
+    p.add_argument(
+        "--scale-parts",
+        nargs="+",
+        choices=["throughput", "growth"],
+        default=["throughput", "growth"],
+        help="--scale: measure only these parts (the other is kept from the existing report)",
+    )
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("serve", help="start the dashboard")

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import time
 from collections import Counter
 
 import numpy as np
@@ -52,6 +54,7 @@ class EncoderActor:
         self.extractor = FeatureExtractor(dataclasses.replace(cfg, decode_workers=1), device)
         self.modality = modality
         self.node = node_of_this_worker()
+        self.actor = f"{self.node[:8]}-{os.getpid()}"
         ex = self.extractor
         if modality == "text":
             self.encode = ex.encode_texts
@@ -72,7 +75,9 @@ class EncoderActor:
         sources = [str(s) for s in batch["src"]]
         quiet = _Reporter(None)  # progress is reported by the driver as batches come back
         quiet.start(0, self.modality)
+        t0 = time.perf_counter()
         values, ok, problems = self.encode(sources, quiet)
+        busy = time.perf_counter() - t0
         why = dict(problems)
         return {
             "row": batch["row"],
@@ -80,6 +85,9 @@ class EncoderActor:
             "ok": np.asarray(ok, dtype=bool),
             "problem": np.array([why.get(s, "") for s in sources], dtype=object),
             "node": np.array([self.node] * len(sources), dtype=object),
+            "actor": np.array([self.actor] * len(sources), dtype=object),
+            # this batch's encode time, spread over its rows (sums to the actor's busy time)
+            "busy_s": np.full(len(sources), busy / max(1, len(sources))),
         }
 
 
@@ -103,6 +111,8 @@ class RayFeatureExtractor(FeatureExtractor):
         super().__init__(cfg, device or cfg.device or cluster_device())
         self.ray_cfg = ray_cfg
         self.node_items: dict[str, Counter] = {m: Counter() for m in ("text", "image", "audio")}
+        # per modality and actor: [items, seconds spent encoding them] (the per-worker rate)
+        self.actor_busy: dict[str, dict[str, list]] = {m: {} for m in ("text", "image", "audio")}
 
     def _map(
         self, modality: str, sources: list[str], batch_size: int, report: _Reporter, order=None
@@ -152,6 +162,10 @@ class RayFeatureExtractor(FeatureExtractor):
                     problems.append((sources[r], str(why)))
             for node, good in zip(out["node"], out["ok"]):
                 self.node_items[modality][str(node)] += int(good)
+            for actor, busy in zip(out["actor"], out["busy_s"]):
+                acc = self.actor_busy[modality].setdefault(str(actor), [0, 0.0])
+                acc[0] += 1
+                acc[1] += float(busy)
             self.computed[modality] += int(np.count_nonzero(out["ok"]))
             report.advance(len(rows))
         return values, ok, problems

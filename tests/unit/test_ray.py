@@ -197,7 +197,8 @@ def test_cluster_arithmetic_and_power_law():
     from mmrec.scale import cluster_arithmetic, power_law
 
     one = {
-        m: {"steady_items_per_s": r} for m, r in (("text", 100.0), ("image", 50.0), ("audio", 10.0))
+        m: {"per_worker_items_per_s": r}
+        for m, r in (("text", 100.0), ("image", 50.0), ("audio", 10.0))
     }
     c = cluster_arithmetic(one, 1.0)
     # 0.01 + 0.02 + 0.1 = 0.13 s per film; 100,000 x 0.13 / 3,600 = 3.61 -> 4 workers
