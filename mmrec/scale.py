@@ -284,19 +284,18 @@ def _growth(cfg, report, work, out, sizes, users, trailer_every, config_path, lo
         log(f"  {json.dumps(row)}")
         _write(report | {"growth": curve}, out)
     report["growth"] = curve
-    if len(curve) >= 2:
-        ns = [r["films"] for r in curve]
-        proj = {}
-        for key in ("build_s", "peak_rss_mb", "ease_fit_s", "item_knn_fit_s"):
-            vals = [r.get(key) for r in curve]
-            if all(v and v > 0 for v in vals):
-                a, b = power_law(ns, vals)
-                proj[key] = {
-                    "a": a,
-                    "exponent": round(b, 3),
-                    "at_100k": round(a * TARGET_FILMS**b, 1),
-                }
-        report["projection_100k"] = proj
+
+
+def project(curve: list[dict]) -> dict:
+    """Power-law fit per measured quantity over the growth curve, evaluated at 100,000."""
+    proj = {}
+    ns = [r["films"] for r in curve]
+    for key in ("build_s", "peak_rss_mb", "ease_fit_s", "item_knn_fit_s"):
+        vals = [r.get(key) for r in curve]
+        if all(v and v > 0 for v in vals):
+            a, b = power_law(ns, vals)
+            proj[key] = {"a": a, "exponent": round(b, 3), "at_100k": round(a * TARGET_FILMS**b, 1)}
+    return proj
 
 
 def _write(report: dict, out: Path) -> None:
@@ -304,6 +303,8 @@ def _write(report: dict, out: Path) -> None:
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if len(report.get("growth") or []) >= 2:
+        report["projection_100k"] = project(report["growth"])
     atomic_write_text(out, json.dumps(report, indent=2))
     atomic_write_text(out.with_suffix(".md"), render_markdown(report))
 
