@@ -213,7 +213,7 @@ def run_scale_bench(
     if set(parts) != {"throughput", "growth"} and Path(out).exists():
         report = json.loads(Path(out).read_text())  # keep the part not measured this time
         if report.get("growth") and not report.get("growth_measured"):
-            report["growth_measured"] = report.get("finished")
+            report["growth_measured"] = report.get("finished") or report.get("started")
             report["growth_load_average"] = None
     report.update(machine=machine_info(), started=time.strftime("%Y-%m-%d %H:%M:%S"))
     report["load_average_at_start"] = os.getloadavg()[0]
