@@ -58,6 +58,7 @@ def two_node_build(tmp_path_factory):
     cfg.ray.workers = 2
     cfg.ray.rollout_steps = 32
     cfg.ray.weight_sync_steps = 64
+    cfg.ray.start_timeout_s = 1800  # a starved shared machine can take minutes to start actors
 
     node_args = {"num_cpus": 1, "object_store_memory": 80 * 2**20}
     cluster = Cluster(
