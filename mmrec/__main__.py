@@ -197,7 +197,7 @@ def cmd_evaluate(args) -> int:
         result = pipeline.evaluate_policy(cfg, seeds=seeds, out_dir=out, log=print)
     else:
         cfg.policy_eval.ranking_seeds = args.seeds  # protocol (A): random splits 0..N-1
-        command = "python -m mmrec " + " ".join(sys.argv[1:])  # the report names its own command
+        command = "python -m mmrec " + " ".join(args.argv)  # the report names its own command
         try:
             result = pipeline.evaluate_ranking(cfg, out_dir=out, log=print, command=command)
         except ValueError as exc:  # checkpoints of another catalog: say so, never guess
@@ -367,6 +367,7 @@ def main(argv=None) -> int:
     p.set_defaults(func=cmd_serve)
 
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # reports name their own command
     return int(args.func(args) or 0)
 
 

@@ -25,7 +25,7 @@ def _copy(cfg, tmp_path):
     return new
 
 
-def test_evaluate_ranking_refuses_checkpoints_of_another_catalog(tiny_built, tmp_path):
+def test_evaluate_ranking_refuses_checkpoints_of_another_catalog(tiny_built, tmp_path, capsys):
     cfg = _copy(tiny_built, tmp_path)
     data = tmp_path / "other"
     shutil.copytree(tiny_built.paths.data_dir, data, ignore=shutil.ignore_patterns("*.sqlite3*"))
@@ -39,6 +39,14 @@ def test_evaluate_ranking_refuses_checkpoints_of_another_catalog(tiny_built, tmp
         pipeline.evaluate_ranking(cfg, out_dir=tmp_path / "reports")
     with pytest.raises(ValueError, match="built for another catalog"):
         pipeline.build_hybrid(cfg)
+    # the command line says so and exits non-zero instead of evaluating with the wrong models
+    from mmrec.__main__ import main
+
+    args = ["--data", str(data), "--checkpoints", cfg.paths.checkpoints_dir]
+    assert main(["evaluate", "ranking", *args, "--out", str(tmp_path / "r")]) == 2
+    assert main(["train-hybrid", *args]) == 2
+    assert "built for another catalog" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "ranking.json").exists()
 
 
 def test_service_serves_the_hybrid_when_one_is_built(tiny_built, tmp_path):
