@@ -23,6 +23,8 @@ import pytest
 from conftest import REPO, tiny_config
 
 ray = pytest.importorskip("ray", reason="ray is pinned in requirements.txt")
+# ~3 min on an idle 2-core machine; a starved one (load 20) needed more than the default 900 s
+pytestmark = pytest.mark.timeout(1800)
 
 MOVIES, USERS = 12, 12
 BROKEN = 3  # movies.csv row whose poster is overwritten with garbage
