@@ -18,11 +18,38 @@ APP = Path(__file__).resolve().parent / "streamlit_app.py"
 
 def _warm(cfg) -> None:
     try:
+        from mmrec.pipeline import checkpoint_version
         from mmrec.ui.loaders import get_service
 
-        get_service(cfg.paths.data_dir, cfg.paths.checkpoints_dir, cfg.paths.db_path)
+        ckpt = cfg.paths.checkpoints_dir
+        get_service(cfg.paths.data_dir, ckpt, cfg.paths.db_path, checkpoint_version(ckpt))
     except Exception as exc:  # not built yet, bad folder: the app itself says so
         print(f"mmrec: models not preloaded ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+
+def streamlit_argv(port, address, extra, ui=None) -> list[str]:
+    """The ``streamlit run`` command line: address, port and the safety defaults (Host
+    allow-list, error details) from ``UIConfig``, so they hold from any working directory
+    (``.streamlit/config.toml`` is only read from the current one)."""
+    from mmrec.config import UIConfig
+
+    ui = ui or UIConfig()
+    hosts = [arg for host in ui.allowed_hosts for arg in ("--server.allowedHosts", host)]
+    return [
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.address",
+        address or ui.address,
+        "--server.port",
+        str(port or ui.port),
+        "--server.headless",
+        "true",
+        *hosts,
+        "--client.showErrorDetails",
+        ui.error_details,
+        *(extra or []),
+    ]
 
 
 def serve(
@@ -47,18 +74,7 @@ def serve(
     # entry the first session asks for: the first page does not wait for torch and the
     # checkpoints on top of the server start.
     threading.Thread(target=_warm, args=(cfg,), name="mmrec-warm", daemon=True).start()
-    sys.argv = [
-        "streamlit",
-        "run",
-        str(APP),
-        "--server.address",
-        address or ui.address,
-        "--server.port",
-        str(port or ui.port),
-        "--server.headless",
-        "true",
-        *(extra or []),
-    ]
+    sys.argv = streamlit_argv(port, address, extra, ui)
     try:
         stcli.main()  # click command: exits via SystemExit
     except SystemExit as exc:

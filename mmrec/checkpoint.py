@@ -32,6 +32,10 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated, corrupt or not in the expected layout."""
 
 
+class CheckpointMismatchError(CheckpointError):
+    """The checkpoints load but were built from another catalog (ids or fingerprint differ)."""
+
+
 def save_checkpoint(
     path: str | os.PathLike, state_dict: dict, config: dict, meta: dict | None = None
 ) -> Path:

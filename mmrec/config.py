@@ -30,6 +30,10 @@ class PathsConfig:
     checkpoints_dir: str = "checkpoints/demo"  # weights + config + data fingerprint
     db_path: str = ""  # SQLite ratings store; empty -> <data_dir>/mmrec.sqlite3
     cache_dir: str = ""  # feature cache; empty -> <data_dir>/.cache/features
+    # Folders the dashboard may switch to and write into (the Data page lists the catalogs
+    # below them; nothing else is offered). Env MMREC_DATA_ROOTS (os.pathsep-separated).
+    data_roots: tuple[str, ...] = ("data",)
+    checkpoints_root: str = "checkpoints"  # per-data-folder checkpoints live below this
 
     @property
     def db(self) -> Path:
@@ -50,6 +54,15 @@ class DataConfig:
     max_synopsis_chars: int = 20_000  # longer synopses are truncated with a warning
     max_image_pixels: int = 40_000_000  # decompression-bomb guard for posters
     max_audio_seconds: float = 120.0  # longer clips are cut (only the start is decoded)
+    max_csv_bytes: int = 512_000_000  # movies.csv / ratings.csv larger than this are refused
+    max_csv_columns: int = 64  # a CSV header wider than this is refused (not read row by row)
+    max_extra_columns: int = 16  # extra movies.csv columns kept beyond the known ones
+    max_poster_bytes: int = 50_000_000  # larger poster files are refused (modality missing)
+    max_audio_bytes: int = 200_000_000  # larger trailer files are refused (modality missing)
+    # Folders outside the data folder that media paths may lead to (e.g. `images -> /srv/posters`
+    # symlinked into a catalog). Empty: media must stay inside the data folder. Env
+    # MMREC_MEDIA_ROOTS (os.pathsep-separated) adds to it.
+    media_roots: tuple[str, ...] = ()
     min_rating: float = 0.5  # MovieLens scale
     max_rating: float = 5.0
 
@@ -256,6 +269,10 @@ class HybridConfig:
 class UIConfig:
     address: str = "127.0.0.1"  # the dashboard binds here: localhost only unless asked
     port: int = 5000  # dashboard port (.streamlit/config.toml carries the same default)
+    # Host names the app's websocket accepts (DNS-rebinding guard); add the public name when
+    # serving behind a reverse proxy. Same list as .streamlit/config.toml.
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+    error_details: str = "none"  # what visitors see of an exception; the log has the traceback
     picks: int = 12  # k: cards on the "For you" grid
     grid_columns: int = 3  # cards per row on the grid
     synopsis_chars: int = 160  # synopsis shown on a card, cut at a word boundary
@@ -267,6 +284,10 @@ class UIConfig:
     neighbours: int = 8  # nearest neighbours shown in the movie detail view
     search_rows: int = 200  # most rows listed in the Explore table
     map_height: int = 560  # height of the embedding map in pixels
+    trailer_seconds: float = 30.0  # the player gets a trimmed copy of at most this much audio
+    # Data page: switching folders and rebuilding are admin actions (a visitor could otherwise
+    # make the server build and write wherever it may). Env MMREC_DATA_ADMIN=1 turns them on.
+    data_admin: bool = False
 
 
 # ----------------------------------------------------------------------------- explanations
@@ -362,9 +383,12 @@ def load_config(path: str | os.PathLike | None = None, **path_overrides) -> Conf
     """Defaults, then the TOML file (``path`` or ``MMREC_CONFIG``), then env vars, then kwargs."""
     cfg = Config()
     toml_path = path or os.environ.get("MMREC_CONFIG")
+    toml_ckpt = False
     if toml_path:
         with open(toml_path, "rb") as fh:
-            _apply(cfg, tomllib.load(fh), str(toml_path))
+            overrides = tomllib.load(fh)
+        _apply(cfg, overrides, str(toml_path))
+        toml_ckpt = "checkpoints_dir" in (overrides.get("paths") or {})
     env = {
         "data_dir": os.environ.get("MMREC_DATA"),
         "checkpoints_dir": os.environ.get("MMREC_CHECKPOINTS"),
@@ -376,4 +400,34 @@ def load_config(path: str | os.PathLike | None = None, **path_overrides) -> Conf
     for key, value in path_overrides.items():
         if value is not None:
             setattr(cfg.paths, key, str(value))
+    ckpt_given = toml_ckpt or bool(env["checkpoints_dir"] or path_overrides.get("checkpoints_dir"))
+    if (
+        not ckpt_given
+        and (cfg.paths.data_dir != PathsConfig.data_dir)
+        and (cfg.paths.checkpoints_dir == PathsConfig.checkpoints_dir)
+    ):
+        # another data folder never shares the default checkpoints: one folder per catalog
+        cfg.paths.checkpoints_dir = checkpoints_for(cfg.paths.data_dir, cfg.paths.checkpoints_root)
+    if os.environ.get("MMREC_DATA_ROOTS"):
+        extra = [p for p in os.environ["MMREC_DATA_ROOTS"].split(os.pathsep) if p]
+        cfg.paths.data_roots = tuple(extra)
+    if os.environ.get("MMREC_MEDIA_ROOTS"):
+        extra = [p for p in os.environ["MMREC_MEDIA_ROOTS"].split(os.pathsep) if p]
+        cfg.data.media_roots = tuple(cfg.data.media_roots) + tuple(extra)
+    if os.environ.get("MMREC_DATA_ADMIN"):
+        cfg.ui.data_admin = os.environ["MMREC_DATA_ADMIN"].strip().lower() in ("1", "true", "yes")
     return cfg
+
+
+def checkpoints_for(data_dir: str | os.PathLike, root: str | os.PathLike = "checkpoints") -> str:
+    """The checkpoint folder of a data folder: ``<root>/<name>`` for ``data/<name>`` (so
+    ``data/demo`` keeps ``checkpoints/demo``), ``<root>/<name>-<hash of the real path>`` for a
+    folder anywhere else, so two catalogs never share checkpoints."""
+    import hashlib
+
+    data = Path(data_dir).resolve()
+    name = data.name or "catalog"
+    if data.parent == (Path.cwd() / "data").resolve():
+        return (Path(root) / name).as_posix()
+    digest = hashlib.sha256(str(data).encode()).hexdigest()[:8]
+    return (Path(root) / f"{name}-{digest}").as_posix()

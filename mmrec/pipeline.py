@@ -56,8 +56,9 @@ def _save_npz_atomic(path: Path, **arrays) -> None:
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
-def load_branches(path: Path) -> tuple[dict, np.ndarray]:
-    """The cached branch outputs; a damaged file raises ``CheckpointError`` naming it."""
+def load_branches(path: Path, with_ids: bool = False):
+    """The cached branch outputs ``(branches, present)`` (plus the stored movie ids with
+    ``with_ids``); a damaged file raises ``CheckpointError`` naming it."""
     import zipfile
 
     from mmrec.checkpoint import CheckpointError
@@ -76,8 +77,8 @@ def load_branches(path: Path) -> tuple[dict, np.ndarray]:
             f"{path}: missing the 'present' array; run `python -m mmrec build --force`"
         )
     present = arrays.pop("present")
-    arrays.pop("movie_ids", None)
-    return arrays, present
+    ids = arrays.pop("movie_ids", None)
+    return (arrays, present, ids) if with_ids else (arrays, present)
 
 
 def checkpoints_ok(ckpt: Path, log=None) -> bool:
@@ -200,6 +201,7 @@ def _build(cfg: Config, force, retrain_policy, progress, log, ray_report: dict |
         model = train_fusion(features, catalog, cfg.fusion, seed=cfg.seed, progress=progress)
         meta = {
             "fingerprint": fingerprint,
+            "catalog": catalog.content_fingerprint(),  # what every load checks (check_binding)
             "genres": catalog.genres,
             "movie_ids": catalog.movie_ids.tolist(),
         }
@@ -230,7 +232,14 @@ def _build(cfg: Config, force, retrain_policy, progress, log, ray_report: dict |
         )
         ray_report["rollout_steps_per_node"] = curves["steps_per_node"]
     save_policy(
-        ckpt / POLICY, agent, {"fingerprint": fingerprint, "curves": curves, "user_model": source}
+        ckpt / POLICY,
+        agent,
+        {
+            "fingerprint": fingerprint,
+            "catalog": catalog.content_fingerprint(),
+            "curves": curves,
+            "user_model": source,
+        },
     )
     manifest.update(
         policy_key=policy_key,
@@ -310,19 +319,184 @@ def evaluate_modality(
     )
 
 
-def load_built(cfg: Config):
-    """Catalog, fusion model, branches, default item embeddings and the policy agent."""
+def _first_difference(stored, ids: np.ndarray) -> str:
+    stored = np.asarray(stored, dtype=np.int64).ravel()
+    if len(stored) != len(ids):
+        extra = sorted(set(stored.tolist()) - set(ids.tolist()))[:3]
+        missing = sorted(set(ids.tolist()) - set(stored.tolist()))[:3]
+        return (
+            f"{len(stored):,} movies stored, {len(ids):,} in the catalog"
+            + (f"; e.g. movieId {extra} not in the catalog" if extra else "")
+            + (f"; e.g. movieId {missing} not in the checkpoints" if missing else "")
+        )
+    pos = int(np.argmax(stored != ids))
+    return f"row {pos}: movieId {int(stored[pos])} stored, {int(ids[pos])} in the catalog"
+
+
+def check_binding(catalog, ckpt: Path, fusion_meta: dict, branch_ids, policy_meta, agent) -> None:
+    """Refuse checkpoints that were not built from this catalog.
+
+    Compared: the movie ids stored in fusion.pt, branches.npz and policy.pt (same ids, same
+    order) and the genre list with the catalog's; the content fingerprint
+    (:meth:`Catalog.content_fingerprint`) stored in fusion.pt and policy.pt with the catalog's.
+    Checkpoints written before the fingerprint was stored are checked on ids and genres.
+    Raises :class:`mmrec.checkpoint.CheckpointMismatchError` saying what differs and how to
+    rebuild."""
+    from mmrec.checkpoint import CheckpointMismatchError
+    from mmrec.safeio import escape
+
+    ids = catalog.movie_ids
+    problems = []
+    for name, stored in (
+        (FUSION, fusion_meta.get("movie_ids")),
+        (BRANCHES, branch_ids),
+        (POLICY, getattr(getattr(agent, "index", None), "movie_ids", None)),
+    ):
+        if stored is None:
+            problems.append(f"{name} stores no movie ids")
+        elif not np.array_equal(np.asarray(stored, dtype=np.int64).ravel(), ids):
+            problems.append(f"{name}: {_first_difference(stored, ids)}")
+    genres = fusion_meta.get("genres")
+    if genres is not None and list(genres) != list(catalog.genres):
+        problems.append(
+            f"{FUSION} was trained on {len(genres)} genres, the catalog has {len(catalog.genres)}"
+        )
+    stored_fps = {n: m.get("catalog") for n, m in ((FUSION, fusion_meta), (POLICY, policy_meta))}
+    if any(stored_fps.values()):
+        current = catalog.content_fingerprint()
+        for name, fp in stored_fps.items():
+            if fp != current:
+                problems.append(f"{name} fingerprint {fp}, catalog {current}")
+    if problems:
+        raise CheckpointMismatchError(
+            f"the checkpoints in {escape(ckpt)} were not built from the catalog in "
+            f"{escape(catalog.data_dir)} ({'; '.join(problems)}). Rebuild them for this folder: "
+            f"`python -m mmrec build --data {escape(catalog.data_dir)} --checkpoints "
+            f"{escape(ckpt)}` (or Rebuild on the Data page)"
+        )
+
+
+def load_built(cfg: Config, attempts: int = 3):
+    """Catalog, fusion model, branches, default item embeddings and the policy agent, checked
+    against each other and the catalog (:func:`check_binding`).
+
+    A rebuild swaps a whole new checkpoint folder in at once (:func:`swap_in`); a load that
+    straddles the swap reads files of two versions, which the check catches: it then reads
+    again (``attempts`` times in all) before reporting the mismatch."""
+    from mmrec.checkpoint import CheckpointMismatchError
     from mmrec.data.catalog import load_catalog
     from mmrec.models.train import item_embeddings, load_fusion
     from mmrec.rl.train import load_policy
 
     ckpt = Path(cfg.paths.checkpoints_dir)
     catalog = load_catalog(cfg.paths.data_dir, cfg.data)
-    model, meta = load_fusion(ckpt / FUSION)
-    branches, present = load_branches(ckpt / BRANCHES)
+    for attempt in range(attempts):
+        model, meta = load_fusion(ckpt / FUSION)
+        branches, present, branch_ids = load_branches(ckpt / BRANCHES, with_ids=True)
+        agent, policy_meta = load_policy(ckpt / POLICY)
+        try:
+            check_binding(catalog, ckpt, meta, branch_ids, policy_meta, agent)
+            break
+        except CheckpointMismatchError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
     item_emb = item_embeddings(model, branches, present, (1.0, 1.0, 1.0))
-    agent, policy_meta = load_policy(ckpt / POLICY)
     return catalog, model, branches, present, item_emb, agent, policy_meta
+
+
+# ----------------------------------------------------------------------------- versioned rebuild
+
+CHECKPOINT_FILES = (MANIFEST, FUSION, BRANCHES, POLICY)
+
+
+def checkpoint_version(ckpt: str | os.PathLike) -> str:
+    """A token that changes whenever a new version of the folder is swapped in (its inode) or
+    rebuilt in place (the manifest's mtime); "" when there is none. Part of the service cache
+    key, so a rebuild is served by a new cache entry while the old one keeps serving."""
+    try:
+        st = os.stat(ckpt)
+        man = os.stat(Path(ckpt) / MANIFEST).st_mtime_ns
+    except OSError:
+        return ""
+    return f"{st.st_ino}-{man}"
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
+    import ctypes
+    import errno
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def swap_in(new: Path, ckpt: Path) -> Path | None:
+    """Make the complete folder ``new`` the checkpoint folder ``ckpt`` in one step. The old
+    version is kept as ``.<name>.previous`` beside it (returned), for readers that opened it."""
+    import shutil
+
+    previous = ckpt.parent / f".{ckpt.name}.previous"
+    if not ckpt.exists():
+        os.rename(new, ckpt)
+        return None
+    if not _exchange(new, ckpt):  # no renameat2: two renames, a window of microseconds
+        aside = ckpt.parent / f".{ckpt.name}.old-{time.time_ns()}"
+        os.rename(ckpt, aside)
+        os.rename(new, ckpt)
+        new = aside
+    shutil.rmtree(previous, ignore_errors=True)
+    os.rename(new, previous)
+    return previous
+
+
+def rebuild_beside(cfg: Config, force: bool = False, progress=None, log=_noop) -> dict:
+    """Rebuild ``cfg``'s checkpoints without touching the served folder until the new version
+    is complete: copy it to a staging folder beside it, build there (incremental as usual),
+    load the result and check it against the catalog, then :func:`swap_in`. One rebuild per
+    folder at a time (a lock file); a failed build leaves the served folder as it was."""
+    import copy
+    import fcntl
+    import shutil
+
+    ckpt = Path(cfg.paths.checkpoints_dir)
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    with open(ckpt.parent / f".{ckpt.name}.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return {"message": f"a rebuild of {ckpt} is already running", "built": False}
+        staging = ckpt.parent / f".{ckpt.name}.building-{os.getpid()}-{time.time_ns()}"
+        staging.mkdir()
+        try:
+            for name in CHECKPOINT_FILES:
+                if (ckpt / name).is_file():
+                    shutil.copy2(ckpt / name, staging / name)
+            scfg = copy.deepcopy(cfg)
+            scfg.paths.checkpoints_dir = str(staging)
+            result = build(scfg, force=force, progress=progress, log=log)
+            load_built(scfg)  # the new version must load and fit the catalog before it is served
+            if not result.get("built") and ckpt.is_dir():
+                result["message"] = (
+                    f"checkpoints in {ckpt} are up to date with {cfg.paths.data_dir}"
+                )
+                return result
+            swap_in(staging, ckpt)
+            result["message"] = f"built a new version of {ckpt} and switched to it"
+            return result
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _command(what: str, cfg: Config, extra: str = "") -> str:

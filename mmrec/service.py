@@ -107,7 +107,7 @@ class Recommender:
 
         torch.set_num_threads(1)
         if parts is None:
-            from mmrec.checkpoint import CheckpointError
+            from mmrec.checkpoint import CheckpointError, CheckpointMismatchError
 
             try:
                 parts = load_built(cfg)
@@ -116,6 +116,8 @@ class Recommender:
                     f"models are not built for {cfg.paths.data_dir}: run `python -m mmrec build "
                     f"--data {cfg.paths.data_dir}` ({exc})"
                 ) from exc
+            except CheckpointMismatchError as exc:
+                raise ServiceError(str(exc)) from exc
             except CheckpointError as exc:
                 raise ServiceError(
                     f"a checkpoint is damaged: {exc}. Rebuild it (Data page, or `python -m mmrec "
@@ -603,7 +605,9 @@ def pick_dict(p: Pick) -> dict:
 
 
 def rebuild(cfg: Config, progress=None, log=None) -> dict:
-    """Features + fusion + policy for ``cfg``'s data folder (the Data page's button)."""
-    from mmrec.pipeline import build
+    """Features + fusion + policy for ``cfg``'s data folder (the Data page's button): built
+    beside the served checkpoints and swapped in only when complete
+    (:func:`mmrec.pipeline.rebuild_beside`), so other sessions keep being served meanwhile."""
+    from mmrec.pipeline import rebuild_beside
 
-    return build(cfg, force=False, progress=progress, log=log or (lambda *_: None))
+    return rebuild_beside(cfg, force=False, progress=progress, log=log or (lambda *_: None))

@@ -1,5 +1,11 @@
 """Data: the catalog in use, its validation problems and modality coverage; build or rebuild the
-features and models with a progress bar; switch to another data folder (demo or imported)."""
+features and models with a progress bar; switch to another data folder (demo or imported).
+
+Building and switching are admin actions (``ui.data_admin`` / ``MMREC_DATA_ADMIN=1``, off by
+default): a visitor must not make the server build or write anywhere. With them on, only catalogs
+below the configured data roots are offered (a list, no free text), their checkpoints are derived
+from the folder (no checkpoint field), and a rebuild is written beside the served version and
+swapped in when complete, so the other sessions keep being served meanwhile."""
 
 import pandas as pd
 import plotly.express as px
@@ -10,6 +16,7 @@ from mmrec.ui import loaders as L
 
 v = L.view()
 st.title("Data")
+admin = L.base_config().ui.data_admin
 data_dir, ckpt_dir = L.current_paths()
 st.markdown(f"Data folder {L.md(data_dir)} · checkpoints {L.md(ckpt_dir)}")
 
@@ -28,9 +35,14 @@ def _build(force_msg: str) -> None:
         st.error(f"Build failed: {type(exc).__name__}: {exc}")
         return
     bar.progress(1.0, text="done")
-    L.reload_service()
+    # no cache clear: the new version has a new cache key (see loaders.service), the entry it
+    # replaces is dropped when the new one is first served
     st.session_state["build_msg"] = result.get("message", "built")
     st.rerun()
+
+
+def _command() -> str:
+    return f"python -m mmrec build --data {data_dir} --checkpoints {ckpt_dir}"
 
 
 if st.session_state.get("build_msg"):
@@ -41,7 +53,13 @@ if v.svc is None:
     st.error(f"The recommender is not ready: {v.error}")
     check = L.validate_folder(data_dir)
     (st.info if check["ok"] else st.warning)(f"Catalog check: {check['message']}")
-    if check["ok"] and st.button("Build features and models now", key="build_now", type="primary"):
+    if not admin:
+        st.info(
+            f"Build them with `{L.md(_command())}` (building from this page is an admin setting)."
+        )
+    elif check["ok"] and st.button(
+        "Build features and models now", key="build_now", type="primary"
+    ):
         _build("Building features, fusion model and policy …")
 else:
     status = v.svc.status()
@@ -82,39 +100,53 @@ else:
     st.subheader("Build", anchor=False)
     st.caption(
         "Brings the checkpoints up to date with the data folder: only stages whose inputs "
-        "changed re-run (same as `python -m mmrec build`)."
+        "changed re-run (same as `python -m mmrec build`). The new version is built beside the "
+        "served one and replaces it only when complete."
     )
-    if st.button("Rebuild features and models", key="rebuild"):
+    if not admin:
+        st.caption(
+            f"Rebuilding from this page is off (admin setting `ui.data_admin`); run "
+            f"`{L.md(_command())}`."
+        )
+    elif st.button("Rebuild features and models", key="rebuild"):
         _build("Rebuilding …")
 
 # ----------------------------------------------------------------------------- switch folder
 st.subheader("Switch data folder", anchor=False)
 base = L.base_config()
+if not admin:
+    st.caption(
+        f"This server serves {L.md(base.paths.data_dir)}. Switching folders from this page is an "
+        "admin setting (`ui.data_admin`, env `MMREC_DATA_ADMIN=1`), off by default."
+    )
+    st.stop()
+roots = ", ".join(str(r) for r in base.paths.data_roots)
 st.caption(
-    f"Default (demo): {L.md(base.paths.data_dir)}. An imported catalog: e.g. the folder written "
-    "by `python -m mmrec import-movielens --data data/movielens ...`."
+    f"Catalogs below the data roots ({L.md(roots)}; `paths.data_roots`, env `MMREC_DATA_ROOTS`). "
+    "Each folder has its own checkpoints. An imported catalog: e.g. the folder written by "
+    "`python -m mmrec import-movielens --data data/movielens ...`."
 )
+choices = L.data_choices(base)
+labels = list(choices)
+current = next((lab for lab, path in choices.items() if path == data_dir), labels[0])
 with st.form("switch_form", border=True):
-    st.text_input("Data folder", value=data_dir, key="switch_data")
-    st.text_input("Checkpoint folder", value=ckpt_dir, key="switch_ckpt")
+    st.selectbox("Data folder", labels, index=labels.index(current), key="switch_data")
     validate = st.form_submit_button("Validate")
     use = st.form_submit_button("Use this folder", type="primary")
 if validate or use:
-    target = st.session_state.get("switch_data", "").strip()
+    target = choices.get(st.session_state.get("switch_data"), "")
     check = L.validate_folder(target)
     (st.success if check["ok"] else st.error)(f"{L.md(target)}: {check['message']}")
     for p in check.get("problems", [])[:20]:
         st.caption(L.md(p))
     if use and check["ok"]:
         st.session_state[L.K_DATA_DIR] = target
-        st.session_state[L.K_CKPT_DIR] = st.session_state.get("switch_ckpt", "").strip() or ckpt_dir
         for key in (L.K_GRID, L.K_CHANGE, L.K_USER, L.K_WHY):
             st.session_state.pop(key, None)
         st.rerun()
 if st.session_state.get(L.K_DATA_DIR):
     if st.button("Back to the default folder", key="switch_default"):
         st.session_state.pop(L.K_DATA_DIR, None)
-        st.session_state.pop(L.K_CKPT_DIR, None)
         for key in (L.K_GRID, L.K_CHANGE, L.K_USER, L.K_WHY):
             st.session_state.pop(key, None)
         st.rerun()

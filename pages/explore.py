@@ -81,7 +81,7 @@ with tab_search:
                 st.caption(f"average {avg:.2f}★ from {n} ratings" if n else "no ratings yet")
                 st.markdown(L.md(movie.get("overview", "")) or "_no synopsis_")
                 if movie.get("audio"):
-                    st.audio(movie["audio"], format=L.audio_mime(movie["audio"]))
+                    L.show_trailer(movie["audio"])
                 else:
                     st.caption("no trailer")
             w = v.proposed
@@ -102,7 +102,7 @@ with tab_search:
 with tab_map:
     data_dir, ckpt_dir = L.current_paths()
     w = v.proposed
-    table = L.map_table(data_dir, ckpt_dir, w.key()).copy()
+    table = L.map_table(data_dir, ckpt_dir, w.key(), L.checkpoint_version(ckpt_dir)).copy()
     table["hover"] = [L.hover(t) for t in table["title"]]
     st.caption(
         f"PCA of the fused item embeddings under the sidebar weights (text {w.text:.2f} · image "

@@ -186,10 +186,7 @@ for row_start in range(0, len(picks), ncol):
                     st.markdown(L.md(L.short(p.overview, v.ui.synopsis_chars)) or "_no synopsis_")
                 if mid in in_place_of:
                     st.caption(f"In the place of {L.title_line(in_place_of[mid], None)}")
-                if p.audio:
-                    st.audio(p.audio, format=L.audio_mime(p.audio))
-                else:
-                    st.caption("no trailer")
+                L.show_trailer(p.audio)
                 rate_key = f"rate_{v.user_id}_{mid}"
                 st.feedback("stars", key=rate_key, on_change=L.on_rate, args=(mid, rate_key))
                 b1, b2 = st.columns(2)

@@ -52,7 +52,7 @@ left, right = st.columns([1, 2])
 with left:
     L.show_poster(movie.get("poster"), 240)
     if movie.get("audio"):
-        st.audio(movie["audio"], format=L.audio_mime(movie["audio"]))
+        L.show_trailer(movie["audio"])
 with right:
     st.subheader(L.md(movie["title"]), anchor=False)
     st.markdown(
@@ -153,7 +153,7 @@ if e is not None:
                 f"baseline · {e.trailer.resolution} · delta {e.trailer.delta:.2e}"
             )
             st.markdown(f"▶ Play from {int(start)} s")
-            st.audio(e.audio_path, format=L.audio_mime(e.audio_path), start_time=int(start))
+            L.show_trailer(e.audio_path, start_time=int(start))
 
     t = e.timings
     st.caption(

@@ -7,8 +7,21 @@ line, and the rest keeps working.
   (warning);
 - a malformed row, a bad rating value, a duplicate movieId -> the row is skipped (error);
 - ratings for unknown movies -> counted, reported once, skipped (warning);
-- a media path that leaves the data folder (``../../etc/passwd``, absolute paths) -> treated as
-  missing and never opened (error).
+- a media path that leaves the data folder (``../../etc/passwd``, absolute paths, a symlink to
+  elsewhere) -> treated as missing and never opened (error), unless the folder it leads to is
+  listed in ``DataConfig.media_roots`` / ``MMREC_MEDIA_ROOTS`` (the explicit way to keep posters
+  outside the catalog);
+- anything that is not a regular file (a FIFO, ``/dev/zero``, a directory) and any file over its
+  size cap (``DataConfig.max_csv_bytes`` / ``max_poster_bytes`` / ``max_audio_bytes``) is refused
+  from ``stat`` before it is opened (:mod:`mmrec.safeio`): a CSV with a fatal ``CatalogError``
+  naming it, a poster or trailer as a warning (modality missing);
+- ids must be plain ASCII digits (``^[0-9]+$``): ``1_000``, ``٣``, ``-0``, ``+5`` are refused;
+- a CSV header wider than ``max_csv_columns`` is refused; extra movies.csv columns beyond
+  ``max_extra_columns`` are dropped with one warning;
+- a title with no visible character (zero-width spaces only) is kept with a warning.
+
+Every message escapes control and bidi characters (:func:`mmrec.safeio.escape`), so a movieId
+holding a terminal escape sequence prints as ``\x1b[...`` text.
 
 ``validate`` exits non-zero when any error-level problem exists.
 
@@ -33,12 +46,26 @@ import pandas as pd
 
 from mmrec.atomic import atomic_write_text
 from mmrec.config import DataConfig
+from mmrec.safeio import UnsafeFileError, check_regular, escape, read_bytes, visible
 
 MOVIE_COLUMNS = ("movieId", "title", "year", "genres", "overview", "poster", "audio")
 RATING_COLUMNS = ("userId", "movieId", "rating", "timestamp")
 DEFAULT_RUNTIME = 100.0  # minutes, when a catalog does not say
 MAX_ID = 2**63 - 1  # ids must fit int64 (NumPy) and SQLite's INTEGER
-FILECHECK_VERSION = 2  # bump when the checks change, to invalidate the cache
+FILECHECK_VERSION = 3  # bump when the checks change, to invalidate the cache
+ID_PATTERN = re.compile(r"[0-9]+")  # ASCII digits only: no sign, no "_", no other scripts
+MAX_FILECHECK_BYTES = 64_000_000  # the file-check cache is data too: bounded like the rest
+
+
+def parse_id(value: str) -> int:
+    """An id from a CSV cell: ASCII digits only, within int64. Raises ValueError otherwise."""
+    text = value.strip(" \t")
+    if not ID_PATTERN.fullmatch(text):
+        raise ValueError("not a plain number")
+    number = int(text)
+    if number > MAX_ID:
+        raise ValueError("id out of range")
+    return number
 
 
 @dataclass
@@ -50,7 +77,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.severity}: {self.message}"
+        return escape(f"{where}: {self.severity}: {self.message}")
 
 
 class CatalogError(Exception):
@@ -115,12 +142,31 @@ class Catalog:
             p = self.data_dir / name
             if p.exists():
                 h.update(name.encode())
-                h.update(p.read_bytes())
+                h.update(read_bytes(p, MAX_ID))
         for col in ("poster", "audio"):
             for path in self.movies[col]:
                 if path:
                     st = os.stat(path)
                     h.update(f"{path}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return h.hexdigest()[:16]
+
+    def content_fingerprint(self) -> str:
+        """What checkpoints are bound to (see ``mmrec.pipeline.check_binding``): the bytes of
+        movies.csv and ratings.csv and each media file's path relative to the data folder and
+        size. Unlike :meth:`fingerprint` it survives a copy of the folder (new mtimes, a new
+        absolute path), so a copied catalog keeps its checkpoints."""
+        h = hashlib.sha256()
+        for name in ("movies.csv", "ratings.csv"):
+            p = self.data_dir / name
+            if p.exists():
+                h.update(name.encode())
+                h.update(read_bytes(p, MAX_ID))
+        root = self.data_dir.resolve()
+        for col in ("poster", "audio"):
+            for path in self.movies[col]:
+                if path:
+                    rel = os.path.relpath(path, root)
+                    h.update(f"{rel}:{os.stat(path).st_size}".encode())
         return h.hexdigest()[:16]
 
     def summary(self) -> dict:
@@ -140,8 +186,21 @@ class Catalog:
 # ----------------------------------------------------------------------------- helpers
 
 
-def resolve_media(data_dir: Path, rel: str) -> tuple[Path | None, str | None]:
-    """Resolve a media path relative to the data folder; refuse anything that leaves it."""
+def media_roots(data_dir: Path, cfg: DataConfig | None = None) -> list[Path]:
+    """Where media may live: the data folder, plus ``cfg.media_roots`` (relative ones are taken
+    relative to the data folder)."""
+    roots = [data_dir.resolve()]
+    for extra in (cfg.media_roots if cfg else ()) or ():
+        p = Path(extra).expanduser()
+        roots.append((p if p.is_absolute() else data_dir / p).resolve())
+    return roots
+
+
+def resolve_media(
+    data_dir: Path, rel: str, cfg: DataConfig | None = None
+) -> tuple[Path | None, str | None]:
+    """Resolve a media path relative to the data folder; refuse anything that leaves it (and
+    the configured media roots)."""
     rel = rel.strip()
     if not rel:
         return None, None
@@ -152,8 +211,12 @@ def resolve_media(data_dir: Path, rel: str) -> tuple[Path | None, str | None]:
         )
     root = data_dir.resolve()
     target = (root / rel).resolve()
-    if root != target and root not in target.parents:
-        return None, f"path '{rel}' leaves the data folder: refused"
+    roots = media_roots(data_dir, cfg)
+    if not any(r == target or r in target.parents for r in roots):
+        return None, (
+            f"path '{rel}' leaves the data folder: refused (to allow a media folder outside "
+            "the catalog, list it in [data] media_roots or MMREC_MEDIA_ROOTS)"
+        )
     return target, None
 
 
@@ -161,29 +224,39 @@ def _check_image(path: Path, cfg: DataConfig) -> str | None:
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        with read_open(path, cfg.max_poster_bytes, "poster") as fh, Image.open(fh) as im:
             w, h = im.size
             if w * h > cfg.max_image_pixels:
                 return f"image too large ({w}x{h} pixels > {cfg.max_image_pixels})"
             if im.format == "JPEG":
                 im.draft("RGB", (max(1, w // 8), max(1, h // 8)))  # decode cheaply, still whole
             im.load()
+    except UnsafeFileError as exc:
+        return str(exc).split(": ", 1)[-1]
     except Exception as exc:  # any decoder failure means: this poster is unusable
         return f"unreadable image ({type(exc).__name__}: {exc})"
     return None
 
 
-def _check_audio(path: Path) -> str | None:
+def read_open(path: Path, max_bytes: int, what: str):
+    """A regular file opened for reading within its cap (see :mod:`mmrec.safeio`)."""
+    from mmrec.safeio import open_regular
+
+    return open_regular(path, max_bytes, what=what)
+
+
+def _check_audio(path: Path, cfg: DataConfig) -> str | None:
     import soundfile as sf
 
     try:
-        info = sf.info(str(path))
-        if info.frames <= 0 or info.samplerate <= 0:
-            return "audio has no samples"
-        with sf.SoundFile(str(path)) as fh:  # decode a little: headers can lie
-            block = fh.read(frames=min(4096, info.frames), dtype="float32")
+        with read_open(path, cfg.max_audio_bytes, "trailer") as raw, sf.SoundFile(raw) as fh:
+            if fh.frames <= 0 or fh.samplerate <= 0:
+                return "audio has no samples"
+            block = fh.read(frames=min(4096, fh.frames), dtype="float32")  # headers can lie
             if len(block) == 0:
                 return "audio has no decodable samples"
+    except UnsafeFileError as exc:
+        return str(exc).split(": ", 1)[-1]
     except Exception as exc:
         return f"unreadable audio ({type(exc).__name__}: {exc})"
     return None
@@ -197,21 +270,22 @@ class _FileChecks:
         self.entries: dict[str, str] = {}
         self.dirty = False
         try:
-            raw = json.loads(self.path.read_text())
+            raw = json.loads(read_bytes(self.path, MAX_FILECHECK_BYTES))
             if raw.get("version") == FILECHECK_VERSION:
                 self.entries = raw["entries"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, AttributeError):
             pass
 
     def check(self, path: Path, kind: str, cfg: DataConfig) -> str | None:
-        try:
-            st = path.stat()
-        except OSError:
-            return "file not found"
+        cap = cfg.max_poster_bytes if kind == "image" else cfg.max_audio_bytes
+        refused = check_regular(path, cap, what="poster" if kind == "image" else "trailer")
+        if refused:  # FIFOs, devices, oversize files: never opened, never cached
+            return refused
+        st = path.stat()
         key = f"{kind}:{path}:{st.st_size}:{st.st_mtime_ns}"
         if key in self.entries:
             return self.entries[key] or None
-        result = _check_image(path, cfg) if kind == "image" else _check_audio(path)
+        result = _check_image(path, cfg) if kind == "image" else _check_audio(path, cfg)
         self.entries[key] = result or ""
         self.dirty = True
         return result
@@ -226,9 +300,19 @@ class _FileChecks:
             pass  # a read-only data folder still loads; it just re-checks next time
 
 
-def _read_csv_rows(path: Path, problems: list[Problem], rel: str):
-    """Yield (line_number, header, row) with robust decoding (BOM, non-UTF-8 bytes)."""
-    raw = path.read_bytes()
+def _read_csv_rows(path: Path, problems: list[Problem], rel: str, cfg: DataConfig):
+    """Yield (line_number, header, row) with robust decoding (BOM, non-UTF-8 bytes).
+
+    The file must be a regular file within ``cfg.max_csv_bytes`` whose real path stays in the
+    data folder (or a media root); its header at most ``cfg.max_csv_columns`` wide."""
+    try:
+        raw = read_bytes(path, cfg.max_csv_bytes, roots=media_roots(path.parent, cfg), what=rel)
+    except UnsafeFileError as exc:
+        raise CatalogError(str(exc)) from None
+    except OSError as exc:
+        raise CatalogError(
+            f"{escape(path)}: cannot read ({type(exc).__name__}: {escape(exc)})"
+        ) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -245,6 +329,11 @@ def _read_csv_rows(path: Path, problems: list[Problem], rel: str):
         raise CatalogError(f"{rel}: file is empty (expected a header line)") from None
     except csv.Error as exc:
         raise CatalogError(f"{rel}:1: cannot parse header ({exc})") from None
+    if len(header) > cfg.max_csv_columns:
+        raise CatalogError(
+            f"{rel}:1: header has {len(header):,} columns, more than the limit "
+            f"{cfg.max_csv_columns} ([data] max_csv_columns): refused"
+        )
     header = [h.strip() for h in header]
     while True:
         start = reader.line_num + 1
@@ -280,17 +369,30 @@ def _load_movies(data_dir: Path, cfg: DataConfig, problems: list[Problem], check
     rel = "movies.csv"
     path = data_dir / rel
     if not path.exists():
-        raise CatalogError(f"{path}: not found (expected movies.csv in the data folder)")
+        raise CatalogError(f"{escape(path)}: not found (expected movies.csv in the data folder)")
     checks = _FileChecks(data_dir) if check_files else None
     records: list[dict] = []
     seen: dict[int, int] = {}
     header_checked = False
-    for line, header, row in _read_csv_rows(path, problems, rel):
+    extra_cols: list[str] = []
+    for line, header, row in _read_csv_rows(path, problems, rel, cfg):
         if not header_checked:
             missing = [c for c in ("movieId", "title") if c not in header]
             if missing:
                 raise CatalogError(f"{rel}:1: header lacks required column(s) {missing}")
             header_checked = True
+            extra_cols = [c for c in header if c not in MOVIE_COLUMNS and c != "runtime"]
+            if len(extra_cols) > cfg.max_extra_columns:
+                problems.append(
+                    Problem(
+                        "warning",
+                        rel,
+                        1,
+                        f"{len(extra_cols)} extra columns; only the first "
+                        f"{cfg.max_extra_columns} kept ([data] max_extra_columns)",
+                    )
+                )
+                extra_cols = extra_cols[: cfg.max_extra_columns]
         if len(row) != len(header):
             problems.append(
                 Problem(
@@ -303,9 +405,7 @@ def _load_movies(data_dir: Path, cfg: DataConfig, problems: list[Problem], check
             continue
         rec = dict(zip(header, row))
         try:
-            movie_id = int(rec["movieId"].strip())
-            if not 0 <= movie_id <= MAX_ID:  # ids live in int64 arrays and SQLite INTEGER
-                raise ValueError("id out of range")
+            movie_id = parse_id(rec["movieId"])  # ids live in int64 arrays and SQLite INTEGER
         except ValueError:
             problems.append(
                 Problem("error", rel, line, f"bad movieId '{rec['movieId']}'; row skipped")
@@ -325,6 +425,15 @@ def _load_movies(data_dir: Path, cfg: DataConfig, problems: list[Problem], check
         if not title:
             problems.append(Problem("error", rel, line, "empty title; row skipped"))
             continue
+        if not visible(title):
+            problems.append(
+                Problem(
+                    "warning",
+                    rel,
+                    line,
+                    f"title '{title}' has no visible character (zero-width or blank only)",
+                )
+            )
         try:
             year = _parse_year(rec.get("year", ""))
         except ValueError as exc:
@@ -357,7 +466,7 @@ def _load_movies(data_dir: Path, cfg: DataConfig, problems: list[Problem], check
             runtime = DEFAULT_RUNTIME
         media = {}
         for col, kind in (("poster", "image"), ("audio", "audio")):
-            target, err = resolve_media(data_dir, rec.get(col, ""))
+            target, err = resolve_media(data_dir, rec.get(col, ""), cfg)
             if err:
                 problems.append(Problem("error", rel, line, f"{col}: {err}"))
             elif target is not None and checks is not None:
@@ -372,11 +481,16 @@ def _load_movies(data_dir: Path, cfg: DataConfig, problems: list[Problem], check
                         )
                     )
                     target = None
-            elif target is not None and not target.exists():
-                target = None
+            elif target is not None:
+                cap = cfg.max_poster_bytes if kind == "image" else cfg.max_audio_bytes
+                bad = check_regular(target, cap, what=col)
+                if bad and bad != "file not found":
+                    problems.append(Problem("warning", rel, line, f"{col} '{rec.get(col)}': {bad}"))
+                if bad:
+                    target = None
             media[col] = str(target) if target is not None else None
         seen[movie_id] = line
-        extra = {k: v for k, v in rec.items() if k not in MOVIE_COLUMNS and k != "runtime"}
+        extra = {k: rec[k] for k in extra_cols}
         records.append(
             {
                 "movieId": movie_id,
@@ -423,7 +537,7 @@ def _load_ratings(data_dir: Path, cfg: DataConfig, movies: pd.DataFrame, problem
     unknown = 0
     first_unknown = None
     seen_pairs: set[tuple[int, int]] = set()
-    for line, header, row in _read_csv_rows(path, problems, rel):
+    for line, header, row in _read_csv_rows(path, problems, rel, cfg):
         if len(row) < 3:
             problems.append(
                 Problem("error", rel, line, f"expected 4 fields, found {len(row)}; row skipped")
@@ -431,10 +545,8 @@ def _load_ratings(data_dir: Path, cfg: DataConfig, movies: pd.DataFrame, problem
             continue
         rec = dict(zip(header, row))
         try:
-            user = int(rec["userId"])
-            movie = int(rec["movieId"])
-            if not (0 <= user <= MAX_ID and 0 <= movie <= MAX_ID):
-                raise ValueError("id out of range")
+            user = parse_id(rec["userId"])
+            movie = parse_id(rec["movieId"])
         except (KeyError, ValueError):
             problems.append(Problem("error", rel, line, "bad userId/movieId; row skipped"))
             continue
@@ -505,7 +617,7 @@ def load_catalog(
     cfg = cfg or DataConfig()
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise CatalogError(f"{data_dir}: data folder not found")
+        raise CatalogError(f"{escape(data_dir)}: data folder not found")
     problems: list[Problem] = []
     movies = _load_movies(data_dir, cfg, problems, check_files)
     ratings = _load_ratings(data_dir, cfg, movies, problems)
@@ -523,7 +635,7 @@ def format_summary(cat: Catalog, max_problems: int = 50) -> str:
     cov = s["coverage"]
     n = max(s["movies"], 1)
     lines = [
-        f"data folder: {s['data_dir']}",
+        f"data folder: {escape(s['data_dir'])}",
         f"movies: {s['movies']}   users: {s['users']}   ratings: {s['ratings']}   genres: {s['genres']}",
         "modality coverage: "
         + "   ".join(

@@ -60,11 +60,14 @@ def decode_audio(path: str | Path, seconds: float, sample_rate: int) -> np.ndarr
     """
     import soundfile as sf
 
+    from mmrec.safeio import check_regular, open_regular
+
     path = Path(path)
-    if not path.is_file():
-        raise AudioDecodeError(f"{path}: file not found")
+    refused = check_regular(path, what="trailer")  # FIFOs and devices are never opened
+    if refused:
+        raise AudioDecodeError(f"{path}: {refused}")
     try:
-        with sf.SoundFile(str(path)) as fh:
+        with open_regular(path, what="trailer") as raw, sf.SoundFile(raw) as fh:
             native_sr = int(fh.samplerate)
             want = int(math.ceil(seconds * native_sr))
             # frames is 0 or unknown for some streams; read() then stops at the real end

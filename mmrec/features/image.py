@@ -191,11 +191,30 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # CMYK, YCbCr, L, 1, P, LAB, HSV
 
 
+def _shrink(im: Image.Image, target: int) -> Image.Image:
+    """A decoded image much larger than ``target`` reduced (box filter; nearest for palette,
+    bilevel and 16-bit modes) to about twice the target before any mode conversion: a
+    40-megapixel 16-bit PNG then costs one decode, not several full-size float copies."""
+    w, h = im.size
+    factor = max(w, h) // (2 * target)
+    if factor < 2:
+        return im
+    if im.mode in ("L", "LA", "RGB", "RGBA", "CMYK", "I", "F", "PA", "YCbCr", "RGBa", "La"):
+        return im.reduce(factor)
+    return im.resize((max(1, w // factor), max(1, h // factor)), Image.Resampling.NEAREST)
+
+
 def decode_image(path: str | Path, max_pixels: int, target: int = 224) -> DecodedImage:
-    """Open a poster robustly. Never raises for bad files: returns ``problem`` instead."""
+    """Open a poster robustly. Never raises for bad files: returns ``problem`` instead.
+
+    Only a regular file is opened (a FIFO or a device is refused from ``stat``); JPEG decodes
+    at reduced scale directly, other formats are reduced right after decoding (:func:`_shrink`).
+    """
+    from mmrec.safeio import UnsafeFileError, open_regular
+
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with open_regular(path, what="poster") as fh, Image.open(fh) as im:
             w, h = im.size
             if w * h > max_pixels:
                 # checked on the header, before any pixel is decoded
@@ -206,13 +225,15 @@ def decode_image(path: str | Path, max_pixels: int, target: int = 224) -> Decode
                 # JPEG can decode at 1/2, 1/4, 1/8 scale directly: a 6000x9000 scan then costs
                 # about what a 750x1125 one does, and still exceeds the target size
                 im.draft("RGB", (target, target))
-            im = ImageOps.exif_transpose(im)  # phone photos of posters carry a rotation tag
             im.load()  # forces the full decode inside the try: truncation surfaces here
+            im = ImageOps.exif_transpose(_shrink(im, target))  # phone photos carry a rotation
             rgb = _to_rgb(im)
             rgb.load()
     except Image.DecompressionBombError as exc:
         return DecodedImage(None, f"{path}: image too large ({exc})")
-    except FileNotFoundError:
+    except (FileNotFoundError, UnsafeFileError) as exc:
+        if isinstance(exc, UnsafeFileError):
+            return DecodedImage(None, str(exc))
         return DecodedImage(None, f"{path}: file not found")
     except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError ...)
         return DecodedImage(None, f"{path}: unreadable image ({type(exc).__name__}: {exc})")
@@ -221,7 +242,9 @@ def decode_image(path: str | Path, max_pixels: int, target: int = 224) -> Decode
 
 def file_digest(path: str | Path) -> str:
     """Content hash of a media file (the feature-cache key for posters and clips)."""
-    with open(path, "rb") as fh:
+    from mmrec.safeio import open_regular
+
+    with open_regular(path) as fh:  # a FIFO would block a plain open() forever
         return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=20)).hexdigest()
 
 

@@ -1,7 +1,13 @@
 """What every page shares: the cached service, the sidebar controls, the view state, safe text.
 
 - ``get_service`` is the one ``st.cache_resource`` loader: the catalog, the fusion model and the
-  policy load once per (data folder, checkpoint folder) and are shared by every session.
+  policy load once per (data folder, checkpoint folder, checkpoint version) and are shared by
+  every session. A rebuild swaps a new version of the checkpoint folder in when complete
+  (``mmrec.pipeline.rebuild_beside``); sessions reach it through a new cache entry on their next
+  run and only the old entry is dropped.
+- Which data folders a session may use: the configured one, and (only with the admin setting
+  ``ui.data_admin`` / ``MMREC_DATA_ADMIN=1``) catalogs found under the configured data roots
+  (``paths.data_roots`` / ``MMREC_DATA_ROOTS``); their checkpoints are derived, never typed.
 - Derived tables (the 2-D map, folder validation) go through ``st.cache_data``.
 - Per-session choices (user, applied weights, filters, the grid on screen) live in
   ``st.session_state`` under the keys below; ratings and learned state live in SQLite via the
@@ -21,6 +27,7 @@ from pathlib import Path
 import streamlit as st
 
 from mmrec.config import Config, load_config
+from mmrec.pipeline import checkpoint_version
 from mmrec.service import Filters, Pick, Recommender, ServiceError, Weights
 from mmrec.ui import identity
 from mmrec.ui.grid import keep_slots
@@ -103,12 +110,49 @@ def base_config() -> Config:
     return load_config()
 
 
+def data_choices(cfg: Config | None = None) -> dict[str, str]:
+    """Catalog folders a session may switch to: the configured one and every folder with a
+    movies.csv directly below a configured data root (label -> real path). Nothing typed."""
+    from mmrec.safeio import escape
+
+    cfg = cfg or base_config()
+    out = {f"{escape(cfg.paths.data_dir)} (default)": str(cfg.paths.data_dir)}
+    for root in cfg.paths.data_roots:
+        root_path = Path(root).expanduser()
+        try:
+            children = sorted(p for p in root_path.iterdir() if p.is_dir())
+        except OSError:
+            continue
+        for child in children[:200]:
+            real = child.resolve()
+            if (child / "movies.csv").is_file() and real != Path(cfg.paths.data_dir).resolve():
+                out.setdefault(escape(child), str(real))
+    return out
+
+
+def allowed_data_dir(path: str, cfg: Config | None = None) -> bool:
+    """True for the configured folder and folders below a configured data root (real paths)."""
+    from mmrec.safeio import inside
+
+    cfg = cfg or base_config()
+    real = Path(path).expanduser().resolve()
+    if real == Path(cfg.paths.data_dir).resolve():
+        return True
+    return inside(real, [Path(r).expanduser() for r in cfg.paths.data_roots]) and not any(
+        real == Path(r).expanduser().resolve() for r in cfg.paths.data_roots
+    )
+
+
 def current_paths() -> tuple[str, str]:
-    """The data and checkpoint folders this session uses (the Data page can switch them)."""
+    """The data and checkpoint folders this session uses (the Data page can switch them, only
+    with the admin setting and only within the data roots; the checkpoints are derived)."""
+    from mmrec.config import checkpoints_for
+
     cfg = base_config()
-    data_dir = st.session_state.get(K_DATA_DIR) or cfg.paths.data_dir
-    ckpt_dir = st.session_state.get(K_CKPT_DIR) or cfg.paths.checkpoints_dir
-    return str(data_dir), str(ckpt_dir)
+    chosen = st.session_state.get(K_DATA_DIR)
+    if chosen and cfg.ui.data_admin and allowed_data_dir(chosen, cfg):
+        return str(chosen), checkpoints_for(chosen, cfg.paths.checkpoints_root)
+    return str(cfg.paths.data_dir), str(cfg.paths.checkpoints_dir)
 
 
 def current_config() -> Config:
@@ -117,29 +161,41 @@ def current_config() -> Config:
 
 
 @st.cache_resource(show_spinner="Loading the catalog and the models …", max_entries=4)
-def get_service(data_dir: str, ckpt_dir: str, db_path: str = "") -> Recommender:
-    """One Recommender per (data, checkpoints, ratings db) for the whole server: models load
-    once. ``db_path`` empty means ``<data_dir>/mmrec.sqlite3``."""
+def get_service(data_dir: str, ckpt_dir: str, db_path: str = "", version: str = "") -> Recommender:
+    """One Recommender per (data, checkpoints, ratings db, checkpoint version) for the whole
+    server: models load once. ``db_path`` empty means ``<data_dir>/mmrec.sqlite3``;
+    ``version`` (:func:`mmrec.pipeline.checkpoint_version`) changes when a rebuild swaps a new
+    version in, so the next run loads it into a new entry while the old one keeps serving."""
     cfg = load_config(data_dir=data_dir, checkpoints_dir=ckpt_dir)
     cfg.paths.db_path = db_path
     return Recommender.from_config(cfg)
 
 
+_SERVED: dict[tuple, str] = {}  # (data, ckpt, db) -> the version last served (for eviction)
+
+
 def service() -> tuple[Recommender | None, str | None]:
     """(service, None) when the models load, else (None, a message saying what is missing)."""
     data_dir, ckpt_dir = current_paths()
+    db = base_config().paths.db_path
+    version = checkpoint_version(ckpt_dir)
     try:
-        return get_service(data_dir, ckpt_dir, base_config().paths.db_path), None
+        svc = get_service(data_dir, ckpt_dir, db, version)
     except ServiceError as exc:
         return None, str(exc)
     except Exception as exc:  # missing folder, unreadable CSV, corrupt checkpoint: say so
         return None, f"{type(exc).__name__}: {exc}"
+    old = _SERVED.get((data_dir, ckpt_dir, db))
+    _SERVED[(data_dir, ckpt_dir, db)] = version
+    if old is not None and old != version:  # a new version is served: drop only the old entry
+        get_service.clear(data_dir, ckpt_dir, db, old)
+    return svc, None
 
 
 def reload_service() -> None:
-    """Drop the cached models (after a rebuild or a folder switch)."""
-    get_service.clear()
-    map_table.clear()
+    """Drop this session's cached entry (e.g. after a failed load); other entries stay."""
+    data_dir, ckpt_dir = current_paths()
+    get_service.clear(data_dir, ckpt_dir, base_config().paths.db_path, checkpoint_version(ckpt_dir))
 
 
 # ----------------------------------------------------------------------------- the session's view
@@ -554,21 +610,31 @@ def render_sidebar() -> View:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def map_table(data_dir: str, ckpt_dir: str, weights_key: tuple[float, float, float]):
+def map_table(
+    data_dir: str, ckpt_dir: str, weights_key: tuple[float, float, float], version: str = ""
+):
     """The 2-D map of fused item embeddings under these weights (service computes it)."""
-    return get_service(data_dir, ckpt_dir, base_config().paths.db_path).map_2d(
+    return get_service(data_dir, ckpt_dir, base_config().paths.db_path, version).map_2d(
         Weights(*weights_key)
     )
 
 
 @st.cache_data(show_spinner=False, max_entries=8, ttl=60)
 def validate_folder(path: str) -> dict:
-    """Load a candidate data folder and report what the catalog loader found."""
+    """Load a candidate data folder and report what the catalog loader found (only the
+    configured folder and folders below the data roots are ever read)."""
     from mmrec.data.catalog import CatalogError, load_catalog
+    from mmrec.safeio import escape
 
     folder = Path(path).expanduser()
+    if not allowed_data_dir(str(folder)):
+        return {
+            "ok": False,
+            "message": f"{escape(folder)}: not below a configured data root: refused",
+            "problems": [],
+        }
     if not (folder / "movies.csv").is_file():
-        return {"ok": False, "message": f"{folder}: no movies.csv here", "problems": []}
+        return {"ok": False, "message": f"{escape(folder)}: no movies.csv here", "problems": []}
     try:
         cat = load_catalog(folder, base_config().data)
     except CatalogError as exc:
@@ -738,6 +804,34 @@ def poster_thumbnail(path: str, max_pixels: int):
     img = decoded.image.copy()
     img.thumbnail((POSTER_THUMB_PIXELS, POSTER_THUMB_PIXELS))
     return img, None
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def trailer_excerpt(path: str, seconds: float, max_bytes: int, stamp: tuple = ()):
+    """:func:`mmrec.ui.media.trailer_excerpt`, computed once per (file, size, mtime)."""
+    from mmrec.ui.media import trailer_excerpt as excerpt
+
+    return excerpt(path, seconds, max_bytes)
+
+
+def show_trailer(path: str | None, start_time: int = 0) -> None:
+    """An audio player for at most ``ui.trailer_seconds`` of the trailer (never the whole file),
+    or a caption saying why there is none."""
+    if not path:
+        st.caption("no trailer")
+        return
+    cfg = base_config()
+    try:
+        st_ = Path(path).stat()
+        stamp = (st_.st_size, st_.st_mtime_ns)
+    except OSError:
+        st.caption("trailer unavailable (file not found)")
+        return
+    ex = trailer_excerpt(str(path), cfg.ui.trailer_seconds, cfg.data.max_audio_bytes, stamp)
+    if ex.data is None:
+        st.caption(f"trailer unavailable ({md(ex.problem or 'unreadable')})")
+        return
+    st.audio(ex.data, format=ex.mime, start_time=min(int(start_time), int(ex.seconds or 0)))
 
 
 def show_poster(path: str | None, width: int, max_pixels: int = 40_000_000) -> None:

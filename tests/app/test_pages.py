@@ -222,7 +222,10 @@ def test_other_pages_render(env, page):
             spec["title"] for spec in L.REPORT_SPECS.values()
         ]
     else:
-        assert at.button(key="rebuild") is not None
+        # building and switching are admin actions, off by default
+        assert not [b for b in at.button if b.key == "rebuild"]
+        assert not [b for b in at.button if b.label == "Use this folder"]
+        assert any("admin setting" in c.value for c in at.caption)
         assert at.metric[0].value == "40"
 
 
@@ -243,6 +246,11 @@ def test_missing_checkpoints_say_so_and_offer_the_build(env, tmp_path, monkeypat
     at = run_app(new_app())
     assert any("not ready" in e.value for e in at.error)
     at.switch_page(L.DATA_PAGE)
+    run_app(at)
+    # a visitor gets the command, not a button
+    assert not [b for b in at.button if b.key == "build_now"]
+    assert any("python \\-m mmrec build" in i.value for i in at.info), [i.value for i in at.info]
+    monkeypatch.setenv("MMREC_DATA_ADMIN", "1")
     run_app(at)
     assert at.button(key="build_now") is not None
 
@@ -277,27 +285,42 @@ def test_report_tables_flatten_mean_and_spread():
     assert L.report_kind("rankingx") is None and L.report_frame("other", {}) is None
 
 
-def test_data_page_validates_and_switches_folders(env, tmp_path):
+def test_data_page_validates_and_switches_folders(env, tmp_path, monkeypatch):
+    """Admin on: only catalogs below the data roots are offered (no free text), each with its
+    own derived checkpoints; a folder elsewhere forced into the session is ignored."""
+    import shutil
+
+    from mmrec.config import checkpoints_for
+
+    roots, ckpt_root = tmp_path / "roots", tmp_path / "ckpts"
+    other = roots / "other"
+    shutil.copytree(env["cfg"].paths.data_dir, other, ignore=shutil.ignore_patterns(".cache"))
+    (roots / "not-a-catalog").mkdir()
+    shutil.copytree(env["cfg"].paths.checkpoints_dir, checkpoints_for(other, ckpt_root))
+    toml = tmp_path / "admin.toml"
+    toml.write_text(f'[paths]\ncheckpoints_root = "{ckpt_root.as_posix()}"\n')
+    monkeypatch.setenv("MMREC_CONFIG", str(toml))
+    monkeypatch.setenv("MMREC_DATA_ROOTS", str(roots))
+    monkeypatch.setenv("MMREC_DATA_ADMIN", "1")
     at = onboard("ivy")
     at.switch_page(L.DATA_PAGE)
     run_app(at)
-    # a folder without a catalog is refused with a message naming it
-    at.text_input(key="switch_data").input(str(tmp_path / "nothing-here"))
-    [b for b in at.button if b.label == "Use this folder"][0].click()
-    run_app(at)
-    assert any("no movies.csv" in e.value for e in at.error)
-    assert L.K_DATA_DIR not in at.session_state
-    # the built tiny catalog validates and becomes this session's folder
-    data = env["cfg"].paths.data_dir
-    at.text_input(key="switch_data").input(data)
-    at.text_input(key="switch_ckpt").input(env["cfg"].paths.checkpoints_dir)
+    assert not at.text_input  # no free-text folder or checkpoint field
+    box = at.selectbox(key="switch_data")
+    assert len(box.options) == 2 and any("other" in o for o in box.options), box.options
+    box.select([o for o in box.options if "other" in o][0])
     [b for b in at.button if b.label == "Validate"][0].click()
     run_app(at)
     assert any("40 movies" in s.value for s in at.success)
     [b for b in at.button if b.label == "Use this folder"][0].click()
     run_app(at)
-    assert at.session_state[L.K_DATA_DIR] == data
+    assert at.session_state[L.K_DATA_DIR] == str(other.resolve())
     assert at.metric[0].value == "40"
+    assert any(str(ckpt_root) in m.value.replace("\\", "") for m in at.markdown)
+    # a folder outside the roots forced into the session state is not used
+    at.session_state[L.K_DATA_DIR] = str(tmp_path)
+    run_app(at)
+    assert any(env["cfg"].paths.data_dir in m.value.replace("\\", "") for m in at.markdown)
 
 
 def test_filters_and_exploration_shape_the_grid(env):
@@ -330,6 +353,7 @@ def test_build_from_the_data_page(env, tmp_path, monkeypatch):
     """No checkpoints -> the Data page's button builds them (tiny budgets) -> picks appear."""
     toml = Path(env["cfg"].paths.data_dir).parent / "tiny.toml"
     monkeypatch.setenv("MMREC_CONFIG", str(toml))
+    monkeypatch.setenv("MMREC_DATA_ADMIN", "1")
     monkeypatch.setenv("MMREC_CHECKPOINTS", str(tmp_path / "fresh-checkpoints"))
     at = run_app(new_app())
     assert any("not ready" in e.value for e in at.error)
