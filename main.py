@@ -48,6 +48,8 @@ def streamlit_argv(port, address, extra, ui=None) -> list[str]:
         *hosts,
         "--client.showErrorDetails",
         ui.error_details,
+        "--runner.postScriptGC",
+        "false",  # see .streamlit/config.toml: a full GC per script run stalls every session
         *(extra or []),
     ]
 

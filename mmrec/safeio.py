@@ -110,21 +110,25 @@ def open_regular(path, max_bytes: int | None = None, roots=None, what: str = "fi
     problem = check_regular(path, max_bytes, roots, what)
     if problem:
         raise UnsafeFileError(f"{escape(path)}: {problem}")
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnsafeFileError(f"{escape(path)}: {what} is {_kind(st.st_mode)}: refused")
-        if max_bytes is not None and st.st_size > max_bytes:
-            raise UnsafeFileError(
-                f"{escape(path)}: {what} too large ({_mb(st.st_size)} > cap {_mb(max_bytes)})"
-            )
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    flags = os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+
+    def opener(name, mode_flags):
+        fd = os.open(name, mode_flags | flags)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise UnsafeFileError(f"{escape(path)}: {what} is {_kind(st.st_mode)}: refused")
+            if max_bytes is not None and st.st_size > max_bytes:
+                raise UnsafeFileError(
+                    f"{escape(path)}: {what} too large ({_mb(st.st_size)} > cap {_mb(max_bytes)})"
+                )
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    return open(path, "rb", opener=opener)  # .name stays the path (messages, instrumentation)
 
 
 def read_bytes(path, max_bytes: int, roots=None, what: str = "file") -> bytes:

@@ -788,22 +788,32 @@ def find_reports(svc: Recommender) -> dict:
 POSTER_THUMB_PIXELS = 448  # longest side of a displayed poster (the grid shows ~110-260 px)
 
 
-@st.cache_data(show_spinner=False, max_entries=1024)
-def poster_thumbnail(path: str, max_pixels: int):
-    """An RGB thumbnail of a poster, decoded once with the encoder's bounded decoder.
+@st.cache_data(show_spinner=False, max_entries=2048)
+def poster_thumbnail(path: str, max_pixels: int, width: int = POSTER_THUMB_PIXELS):
+    """A poster as JPEG bytes exactly ``width`` pixels wide, decoded once with the encoder's
+    bounded decoder: ``(jpeg bytes or None, problem or None)``.
 
-    ``st.image(path)`` would decode the file itself on every render, in full, and fails on
-    modes it cannot re-encode (16-bit greyscale, CMYK with some profiles). Returns
-    ``(image or None, problem or None)``.
+    Bytes at the displayed width, not a PIL image: ``st.image`` then neither re-encodes nor
+    resizes on each script run (given an image it encodes it, decodes that, resizes and
+    encodes again, per poster per run, and ``st.cache_data`` returns a pickled copy of an image
+    each time; under 8 users rating at once that was the largest share of server time).
+    ``st.image(path)`` would also decode the file itself, in full, and fails on modes it cannot
+    re-encode (16-bit greyscale, CMYK with some profiles).
     """
+    import io
+
     from mmrec.features.image import decode_image
 
     decoded = decode_image(path, max_pixels, target=POSTER_THUMB_PIXELS)
     if decoded.image is None:
         return None, decoded.problem
     img = decoded.image.copy()
-    img.thumbnail((POSTER_THUMB_PIXELS, POSTER_THUMB_PIXELS))
-    return img, None
+    w, h = img.size
+    width = max(1, min(int(width), w))
+    img = img.resize((width, max(1, round(h * width / w))))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=88)
+    return buf.getvalue(), None
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -839,8 +849,8 @@ def show_poster(path: str | None, width: int, max_pixels: int = 40_000_000) -> N
     if not path:
         st.caption("no poster")
         return
-    img, problem = poster_thumbnail(str(path), max_pixels)
-    if img is None:
+    data, problem = poster_thumbnail(str(path), max_pixels, int(width))
+    if data is None:
         st.caption(f"poster unavailable ({md(problem or 'unreadable')})")
         return
-    st.image(img, width=width)
+    st.image(data, width=width, output_format="JPEG")

@@ -278,7 +278,7 @@ PIL.ImageFile.ImageFile.load = load
 _read = sf.SoundFile.read
 def read(self, frames=-1, *a, **k):
     out = _read(self, frames, *a, **k)
-    key = str(self.name)
+    key = str(getattr(self.name, "name", self.name))  # a path, or a file object opened on one
     decoded["reads"][key] = max(decoded["reads"].get(key, 0), len(out) / self.samplerate)
     return out
 sf.SoundFile.read = read

@@ -1,0 +1,166 @@
+"""Several browser users rating at once: the rating round trip as people see it.
+
+    python -m mmrec.ui.load --data data/demo --checkpoints checkpoints/demo --users 8 --rounds 5
+
+Starts the dashboard (``streamlit run`` on 127.0.0.1, a throw-away ratings database), opens
+``users`` sessions in one headless Chromium (Debian's ``/usr/bin/chromium`` via Playwright),
+onboards each, then runs ``rounds`` rounds in which every session clicks a star on its first card
+at the same moment. A round trip is the time from the click until the rated card has left the
+grid and the app is idle again (the refreshed grid is on screen). Prints and returns p50 / p95 /
+max over all ratings, and writes ``reports/load.json`` when ``--out`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+async def _idle(page, timeout_ms: float = 120_000) -> None:
+    await page.wait_for_selector(IDLE, timeout=timeout_ms)
+    await page.wait_for_timeout(200)
+    await page.wait_for_selector(IDLE, timeout=timeout_ms)
+
+
+async def _card_ids(page) -> list[int]:
+    classes = await page.eval_on_selector_all(
+        '[class*="st-key-card_"]',
+        "els => els.map(e => Array.from(e.classList).find(c => c.startsWith('st-key-card_')))",
+    )
+    return [int(c.split("_")[-1]) for c in classes if c]
+
+
+async def _onboard(page, url: str, name: str) -> None:
+    await page.goto(url)
+    await _idle(page)
+    if not await page.get_by_label("Your name").count():
+        # a session that opened on an existing user (see the identity issue): pick "New user"
+        await page.locator(".st-key-user_select input").click()
+        await page.get_by_role("option").filter(has_text="New user").click()
+        await _idle(page)
+    await page.get_by_label("Your name").fill(name)
+    for _ in range(2):
+        await page.locator(".st-key-onb_genres input").click()
+        await page.get_by_role("option").first.click()
+        await page.keyboard.press("Escape")
+    await page.get_by_role("button", name="Show my picks").click()
+    await page.wait_for_selector('[class*="st-key-card_"]', timeout=120_000)
+    await _idle(page)
+
+
+async def _rate_first(page, stars: int) -> float:
+    """Click ``stars`` on the first card; seconds until the refreshed grid is idle on screen."""
+    mid = (await _card_ids(page))[0]
+    card = page.locator(f".st-key-card_{mid}")
+    t0 = time.perf_counter()
+    await card.locator('[data-testid="stFeedback"] button').nth(stars - 1).click()
+    await page.wait_for_selector(f".st-key-card_{mid}", state="detached", timeout=120_000)
+    await page.wait_for_selector(IDLE, timeout=120_000)
+    return time.perf_counter() - t0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _run(url: str, users: int, rounds: int, log, server_pid: int | None = None) -> dict:
+    from playwright.async_api import async_playwright
+
+    from mmrec.ui.browser import CHROMIUM, CHROMIUM_ARGS
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        pages = []
+        for i in range(users):
+            ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = await ctx.new_page()
+            page.set_default_timeout(120_000)
+            await _onboard(page, url, f"load-{i}")
+            pages.append(page)
+        log(f"{users} sessions onboarded")
+        times: list[float] = []
+        errors = 0
+        cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
+        wall0 = time.perf_counter()
+        for r in range(rounds):
+            got = await asyncio.gather(*(_rate_first(p, 5 - (r % 5)) for p in pages))
+            times.extend(got)
+            for p in pages:
+                errors += await p.locator('[data-testid="stException"]').count()
+            log(f"round {r + 1}: " + " ".join(f"{t:.2f}" for t in got) + " s")
+        cpu = cpu_seconds(server_pid) - cpu0 if server_pid else float("nan")
+        wall = time.perf_counter() - wall0
+        await browser.close()
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * len(ordered))) - 1)]
+    return {
+        "users": users,
+        "rounds": rounds,
+        "ratings": len(times),
+        "p50_s": round(statistics.median(times), 3),
+        "p95_s": round(p95, 3),
+        "max_s": round(max(times), 3),
+        "exceptions_on_pages": errors,
+        # the server's CPU time per rating: what the server costs, whatever else runs
+        "server_cpu_s_per_rating": round(cpu / len(times), 3),
+        "server_cpu_share": round(cpu / wall, 2),  # cores the server used during the rounds
+        "load_average": [round(x, 1) for x in __import__("os").getloadavg()],
+        "all_s": [round(t, 3) for t in times],
+    }
+
+
+def measure(data_dir, ckpt_dir, users: int = 8, rounds: int = 5, log=print) -> dict:
+    """Start a server on ``data_dir``/``ckpt_dir`` with a fresh ratings database and run the
+    load; returns the statistics (seconds)."""
+    from mmrec.ui.browser import AppServer
+
+    with tempfile.TemporaryDirectory(prefix="mmrec-load-") as tmp:
+        server = AppServer(data_dir, ckpt_dir, Path(tmp) / "ratings.sqlite3")
+        server.start()
+        try:
+            result = asyncio.run(_run(server.url, users, rounds, log, server.proc.pid))
+        finally:
+            server.stop()
+    from mmrec.pipeline import machine_info
+
+    result.update(data_dir=str(data_dir), machine=machine_info())
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="data/demo")
+    parser.add_argument("--checkpoints", default="checkpoints/demo")
+    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", help="write the result as JSON here (e.g. reports/load.json)")
+    args = parser.parse_args(argv)
+    result = measure(args.data, args.checkpoints, args.users, args.rounds)
+    print(
+        f"{result['ratings']} ratings by {result['users']} users at once: p50 "
+        f"{result['p50_s']:.2f} s, p95 {result['p95_s']:.2f} s, max {result['max_s']:.2f} s; "
+        f"server CPU {result['server_cpu_s_per_rating']:.3f} s per rating; load average "
+        f"{result['load_average']}"
+    )
+    if args.out:
+        from mmrec.atomic import atomic_write_text
+
+        atomic_write_text(Path(args.out), json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
