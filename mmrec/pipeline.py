@@ -408,6 +408,7 @@ def load_built(cfg: Config, attempts: int = 3):
 # ----------------------------------------------------------------------------- versioned rebuild
 
 CHECKPOINT_FILES = (MANIFEST, FUSION, BRANCHES, POLICY)
+OPTIONAL_FILES = ("hybrid.pt",)  # copied into a new version too (its own check says if stale)
 
 
 def checkpoint_version(ckpt: str | os.PathLike) -> str:
@@ -461,11 +462,78 @@ def swap_in(new: Path, ckpt: Path) -> Path | None:
     return previous
 
 
-def rebuild_beside(cfg: Config, force: bool = False, progress=None, log=_noop) -> dict:
+def _build_in_child(cfg: Config, force: bool, progress, log) -> dict:
+    """:func:`build` in a child process at lower CPU priority (nice 10): a rebuild started from
+    the dashboard must not hold the server's GIL and cores while other sessions are served.
+    Progress and log lines come back over a pipe."""
+    import subprocess
+    import sys
+    import tempfile
+
+    repo = Path(__file__).resolve().parents[1]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump({"config": dataclasses.asdict(cfg), "force": force}, fh, default=list)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(repo), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    tail: list[str] = []
+    result = None
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mmrec.pipeline", fh.name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            preexec_fn=lambda: os.nice(10),
+        )
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            if line.startswith("@progress "):
+                _, done, total, stage = line.split(" ", 3)
+                (progress or _noop)(int(done), int(total), stage)
+            elif line.startswith("@result "):
+                result = json.loads(line[len("@result ") :])
+            else:
+                log(line)
+                tail = (tail + [line])[-5:]
+        rc = proc.wait()
+    finally:
+        os.unlink(fh.name)
+    if rc != 0 or result is None:
+        raise RuntimeError(f"build failed (exit {rc}): " + " | ".join(tail))
+    return result
+
+
+def _child_main(argv: list[str]) -> int:
+    """Entry of :func:`_build_in_child`: ``python -m mmrec.pipeline <job.json>``."""
+    from mmrec.config import _apply
+
+    with open(argv[0]) as fh:
+        job = json.load(fh)
+    cfg = Config()
+    _apply(cfg, job["config"], "rebuild job")
+    try:
+        result = build(
+            cfg,
+            force=job["force"],
+            progress=lambda d, t, s: print(f"@progress {d} {t} {s}", flush=True),
+            log=lambda m: print(m, flush=True),
+        )
+    except Exception as exc:  # the parent shows the last lines: make the last one the reason
+        print(f"{type(exc).__name__}: {exc}", flush=True)
+        return 1
+    print("@result " + json.dumps(result), flush=True)
+    return 0
+
+
+def rebuild_beside(
+    cfg: Config, force: bool = False, progress=None, log=_noop, in_process: bool = False
+) -> dict:
     """Rebuild ``cfg``'s checkpoints without touching the served folder until the new version
     is complete: copy it to a staging folder beside it, build there (incremental as usual),
     load the result and check it against the catalog, then :func:`swap_in`. One rebuild per
-    folder at a time (a lock file); a failed build leaves the served folder as it was."""
+    folder at a time (a lock file); a failed build leaves the served folder as it was. The
+    build runs in a child process at lower priority unless ``in_process``."""
     import copy
     import fcntl
     import shutil
@@ -480,12 +548,15 @@ def rebuild_beside(cfg: Config, force: bool = False, progress=None, log=_noop) -
         staging = ckpt.parent / f".{ckpt.name}.building-{os.getpid()}-{time.time_ns()}"
         staging.mkdir()
         try:
-            for name in CHECKPOINT_FILES:
+            for name in CHECKPOINT_FILES + OPTIONAL_FILES:
                 if (ckpt / name).is_file():
                     shutil.copy2(ckpt / name, staging / name)
             scfg = copy.deepcopy(cfg)
             scfg.paths.checkpoints_dir = str(staging)
-            result = build(scfg, force=force, progress=progress, log=log)
+            if in_process:
+                result = build(scfg, force=force, progress=progress, log=log)
+            else:
+                result = _build_in_child(scfg, force, progress, log)
             load_built(scfg)  # the new version must load and fit the catalog before it is served
             if not result.get("built") and ckpt.is_dir():
                 result["message"] = (
@@ -608,3 +679,9 @@ def build_hybrid(cfg: Config, log=_noop) -> dict:
     save_hybrid(Path(cfg.paths.checkpoints_dir), hyb, meta)
     return {"message": f"hybrid ranker saved in {cfg.paths.checkpoints_dir} ({time.time() - t0:.0f} s)",
             **{k: v for k, v in meta.items() if k != "movie_ids"}}  # fmt: skip
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(_child_main(sys.argv[1:]))

@@ -74,6 +74,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def browser_cpu_seconds() -> float:
+    """CPU seconds of this process's Chromium processes (the Playwright driver's children)."""
+    import psutil
+
+    total = 0.0
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "chrom" in proc.name().lower():
+                t = proc.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
 async def _run(url: str, users: int, rounds: int, log, server_pid: int | None = None) -> dict:
     from playwright.async_api import async_playwright
 
@@ -94,6 +109,7 @@ async def _run(url: str, users: int, rounds: int, log, server_pid: int | None = 
         times: list[float] = []
         errors = 0
         cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
+        browser0 = browser_cpu_seconds()
         wall0 = time.perf_counter()
         for r in range(rounds):
             got = await asyncio.gather(*(_rate_first(p, 5 - (r % 5)) for p in pages))
@@ -102,6 +118,7 @@ async def _run(url: str, users: int, rounds: int, log, server_pid: int | None = 
                 errors += await p.locator('[data-testid="stException"]').count()
             log(f"round {r + 1}: " + " ".join(f"{t:.2f}" for t in got) + " s")
         cpu = cpu_seconds(server_pid) - cpu0 if server_pid else float("nan")
+        browser_cpu = browser_cpu_seconds() - browser0
         wall = time.perf_counter() - wall0
         await browser.close()
     ordered = sorted(times)
@@ -117,6 +134,7 @@ async def _run(url: str, users: int, rounds: int, log, server_pid: int | None = 
         # the server's CPU time per rating: what the server costs, whatever else runs
         "server_cpu_s_per_rating": round(cpu / len(times), 3),
         "server_cpu_share": round(cpu / wall, 2),  # cores the server used during the rounds
+        "browser_cpu_s_per_rating": round(browser_cpu / len(times), 3),  # Chromium, all tabs
         "load_average": [round(x, 1) for x in __import__("os").getloadavg()],
         "all_s": [round(t, 3) for t in times],
     }
@@ -152,7 +170,8 @@ def main(argv=None) -> int:
     print(
         f"{result['ratings']} ratings by {result['users']} users at once: p50 "
         f"{result['p50_s']:.2f} s, p95 {result['p95_s']:.2f} s, max {result['max_s']:.2f} s; "
-        f"server CPU {result['server_cpu_s_per_rating']:.3f} s per rating; load average "
+        f"server CPU {result['server_cpu_s_per_rating']:.3f} s, browser CPU "
+        f"{result['browser_cpu_s_per_rating']:.3f} s per rating; load average "
         f"{result['load_average']}"
     )
     if args.out:
