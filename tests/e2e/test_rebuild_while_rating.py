@@ -116,7 +116,7 @@ def test_rebuild_from_data_page_while_another_session_rates(tiny_built, tmp_path
 
             # after the swap, B is served the new version: the edited title is found
             B.goto_page(b, "Explore")
-            b.get_by_label("Search").fill("rebuilt cut")
+            b.locator(".st-key-explore_query input").fill("rebuilt cut")
             b.keyboard.press("Enter")
             B.wait_idle(b)
             assert b.get_by_text(new_title).count() >= 1

