@@ -1,12 +1,14 @@
 """Command line: ``python -m mmrec <command>``.
 
-Commands: demo, import-movielens, validate, build, train-policy, train-hybrid, evaluate {modality,policy,ranking},
+Commands: demo, import-movielens, validate, build, train-policy, train-hybrid,
+evaluate {modality,policy,ranking,live},
 bench, setup (what ``make run`` calls: demo + build when missing), serve.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -193,6 +195,21 @@ def cmd_evaluate(args) -> int:
             masked_rows=args.masked_rows,
             progress=lambda done, total, _variant: bar(done, total, "modality models"),
         )
+    elif args.what == "live":
+        from mmrec.eval.live import evaluate_live, tune_live
+
+        if args.tune:
+            result = tune_live(cfg, out_dir=out, log=print)
+            print(json.dumps(result["chosen"]))
+            return 0
+        command = f"python -m mmrec evaluate live --data {cfg.paths.data_dir} --checkpoints {cfg.paths.checkpoints_dir}"
+        if args.seeds != 3:
+            command += f" --seeds {args.seeds}"
+        if args.users:
+            command += f" --users {args.users}"
+        result = evaluate_live(
+            cfg, seeds=seeds, n_users=args.users, out_dir=out, command=command, log=print
+        )
     elif args.what == "policy":
         result = pipeline.evaluate_policy(cfg, seeds=seeds, out_dir=out, log=print)
     else:
@@ -312,7 +329,7 @@ def main(argv=None) -> int:
     p.set_defaults(func=cmd_setup)
 
     p = sub.add_parser("evaluate", help="write reports/*.json and markdown tables")
-    p.add_argument("what", choices=["modality", "policy", "ranking"])
+    p.add_argument("what", choices=["modality", "policy", "ranking", "live"])
     data_args(p)
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     p.add_argument(
@@ -328,6 +345,14 @@ def main(argv=None) -> int:
         help="modality: paired bootstrap resamples of the movies for fused vs best single (0: off)",
     )
     p.add_argument("--out", default="reports", help="folder for the report files")
+    p.add_argument(
+        "--users", type=int, default=None, help="live: sessions per seed (default: all held-out)"
+    )
+    p.add_argument(
+        "--tune",
+        action="store_true",
+        help="live: grid-search the live layer on TRAINING users (writes live-tuning.json)",
+    )
     p.add_argument(
         "--mask-genre-words", action="store_true", help="modality: mask genre words in synopses"
     )

@@ -262,6 +262,20 @@ class HybridConfig:
     seed: int = 0  # seeds iALS and f
 
 
+@dataclass
+class LiveConfig:
+    """The live per-user layer on top of the DQN (mmrec.rl.online). Values chosen on TRAINING
+    users with `python -m mmrec evaluate live --tune` and frozen before the held-out run."""
+
+    taste_precision: float = 3.0  # ridge prior on the taste weights (pseudo-ratings of no taste)
+    level_precision: float = 1.0  # prior pseudo-ratings at the population mean (the intercept)
+    genre_pseudo: float = 2.0  # pseudo-ratings per onboarding genre, placed at its centroid
+    genre_scale: float = 0.5  # weight of the genre multi-hot next to the fused embedding
+    weight: float = 2.0  # score = z(Q_dqn) + weight * posterior-mean rating (on -1..1)
+    margin: float = 0.3  # hysteresis: a shown pick is replaced only by one this much better
+    updates: bool = True  # False: ratings are stored but beliefs stay at the prior (eval arm)
+
+
 # ----------------------------------------------------------------------------- dashboard
 
 
@@ -359,6 +373,7 @@ class Config:
     dqn: DQNConfig = field(default_factory=DQNConfig)
     policy_eval: PolicyEvalConfig = field(default_factory=PolicyEvalConfig)
     hybrid: HybridConfig = field(default_factory=HybridConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     ray: RayConfig = field(default_factory=RayConfig)

@@ -5,8 +5,9 @@ Everything here is plain Python over NumPy arrays and the SQLite store; no Strea
 
 - the catalog, the fusion model, the cached branch outputs and the shared policy are read-only
   after loading;
-- each user's learned state (history, personal Q adapter, telemetry) lives in SQLite and is
-  updated under that user's lock only: no cross-talk between users;
+- each user's learned state lives in SQLite: the ratings and onboarding profile (from which the
+  user's Bayesian preference is recomputed per request, see ``mmrec.rl.online``) and telemetry,
+  written under that user's lock only: no cross-talk between users;
 - a rating is committed to SQLite before anything else happens, so it is never lost even if
   the policy update that follows fails.
 """
@@ -75,10 +76,11 @@ class Pick:
     overview: str
     poster: str | None
     audio: str | None
-    q: float
-    rank: int
+    q: float  # the DQN's Q for the user's onboarding state (the prior part of ``score``)
+    rank: int  # 1-based rank by ``score`` among the returned picks
     exploration: bool = False
     reason: str = ""
+    score: float = 0.0  # what ranks the list: z(Q) + weight * posterior-mean rating
 
 
 @dataclass
@@ -86,8 +88,10 @@ class RateResult:
     picks: list[Pick]
     entered: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
-    q_moves: dict[int, float] = field(default_factory=dict)
+    q_moves: dict[int, float] = field(default_factory=dict)  # movie id -> score change
     telemetry: dict = field(default_factory=dict)
+    note: str = ""  # why the list changed (or why it did not), in words
+    replaced: int = 0  # kept picks replaced by better ones (the rated card's slot not counted)
 
 
 class Recommender:
@@ -133,7 +137,7 @@ class Recommender:
             self.policy_meta,
         ) = parts
         self.store = store if store is not None else RatingsStore(cfg.paths.db)
-        self.policy = PersonalPolicy(self.agent, cfg.dqn)
+        self.policy = PersonalPolicy(self.agent, cfg.dqn, cfg.live)
         self.hybrid = self._load_hybrid()
         m = self.catalog.movies
         self._ids = self.catalog.movie_ids
@@ -200,6 +204,23 @@ class Recommender:
             liked_genres=list(user["profile"].get("liked_genres", [])),
         )
 
+    def prior_state(self, user_id: int):
+        """The state the DQN's Q is read for: onboarding genres and liked titles only.
+
+        Fixed per user on purpose: ratings move the score through the Bayesian preference,
+        whose reaction has the right sign (``mmrec.rl.online``), not through the network state.
+        """
+        from mmrec.rl.state import ONBOARDING_TITLE_RATING, UserState
+
+        user = self._check_user(user_id)
+        profile = user["profile"]
+        liked = [int(m) for m in profile.get("liked_movies", []) if int(m) in self._pos]
+        return UserState(
+            user_id=int(user_id),
+            history=[(m, ONBOARDING_TITLE_RATING) for m in liked],
+            liked_genres=list(profile.get("liked_genres", [])),
+        )
+
     def candidate_mask(self, user_id: int | None, filters: Filters = Filters()) -> np.ndarray:
         """(N,) bool: movies allowed by the user's rules and not yet rated or dismissed."""
         n = len(self._ids)
@@ -240,16 +261,20 @@ class Recommender:
                 f"mmrec train-hybrid --data {self.cfg.paths.data_dir} --checkpoints {ckpt}`"
             ) from exc
 
-    def _scores(self, state, weights: Weights) -> tuple[np.ndarray, np.ndarray]:
-        """(N,) Q-values of this user state under these weights, and the (N, D) embeddings."""
+    def _scores(self, state, weights: Weights):
+        """``(score (N,), Q (N,), emb (N, D), posterior)`` for this user under these weights."""
         emb = self.embeddings(weights)
         if self.hybrid is not None:  # real catalog: the hybrid ranks (the DQN still learns)
-            return self.hybrid.full_scores(state), emb
+            hybrid = np.asarray(self.hybrid.full_scores(state), dtype=np.float64)
+            return hybrid, hybrid, emb, self.policy.belief(state, emb)
         personal = self.store.load_policy_state(state.user_id) or {}
-        q = self.policy.q_values(state, emb, personal)  # (N,)
-        return q, emb
+        prior = self.prior_state(state.user_id)
+        score, q, post = self.policy.scores(prior, state, emb, personal)
+        return score, q, emb, post
 
-    def _pick(self, i: int, q: float, rank: int, exploration: bool, reason: str) -> Pick:
+    def _pick(
+        self, i: int, q: float, rank: int, exploration: bool, reason: str, score: float = 0.0
+    ) -> Pick:
         row = self.catalog.movies.iloc[i]
         year = row["year"]
         return Pick(
@@ -264,6 +289,7 @@ class Recommender:
             rank=rank,
             exploration=exploration,
             reason=reason,
+            score=float(score),
         )
 
     def _reason(self, i: int, state, emb: np.ndarray, filters: Filters, exploration: bool) -> str:
@@ -317,16 +343,19 @@ class Recommender:
         return user_id
 
     def set_onboarding(self, user_id: int, liked_genres=(), liked_movies=()) -> None:
-        """Cold start: chosen genres go into the state; liked titles count as 4.5-star ratings."""
+        """Cold start: chosen genres become pseudo-ratings at their centroids (and the DQN's
+        state); liked titles count as 4.5-star ratings and enter the DQN's prior state."""
         user = self._check_user(user_id)
         unknown = [g for g in liked_genres if g not in self.catalog.genres]
         if unknown:
             raise ServiceError(f"unknown genre(s): {', '.join(unknown)}")
         profile = dict(user["profile"])
-        profile["liked_genres"] = list(liked_genres)
-        self.store.set_profile(user_id, profile)
         for movie_id in liked_movies:
             self._movie_pos(movie_id)
+        profile["liked_genres"] = list(liked_genres)
+        profile["liked_movies"] = [int(m) for m in liked_movies]
+        self.store.set_profile(user_id, profile)
+        for movie_id in liked_movies:
             self.store.add_rating(user_id, int(movie_id), 4.5, source="onboarding")
 
     def popular_titles(self, n: int = 24) -> list[tuple[int, str]]:
@@ -334,12 +363,25 @@ class Recommender:
         return [(int(self._ids[i]), str(self.catalog.movies.iloc[i]["title"])) for i in order]
 
     # ----------------------------------------------------------------- recommendations
-    def _ranked(self, user_id, k, weights, filters, epsilon, seed):
-        """(rows, q, exploration flags, state, emb): the arrays behind a recommendation list."""
+    def _ranked(self, user_id, k, weights, filters, epsilon, seed, previous=None):
+        """(rows in slot order, Q, score, exploration flags, state, emb, posterior, slot info).
+
+        ``previous``: movie ids on screen (slot order); kept where still allowed and not beaten
+        by more than the margin (``mmrec.rl.online.stable_slots``). None: a fresh top-k.
+        """
+        from mmrec.rl.online import stable_slots
+
         state = self.user_state(user_id)
-        q, emb = self._scores(state, weights)
+        score, q, emb, post = self._scores(state, weights)
         mask = self.candidate_mask(user_id, filters)
-        top = self._topk(q, mask, k)
+        if previous is None:
+            top = self._topk(score, mask, k)
+            info = {"freed": 0, "replaced": 0, "swaps": [], "kept": set()}
+        else:
+            rows = [self._pos[int(m)] for m in previous if int(m) in self._pos]
+            slots, info = stable_slots(score, mask, rows, k, self.cfg.live.margin)
+            top = np.asarray(slots, dtype=np.int64)
+            info["kept"] = set(rows) & set(slots)
         explore = np.zeros(len(top), dtype=bool)
         if epsilon > 0 and len(top):
             # deterministic per (user, number of ratings): a rerun shows the same list
@@ -348,20 +390,26 @@ class Recommender:
             )
             rest = np.setdiff1d(np.flatnonzero(mask), top)
             for slot in range(len(top)):
+                if top[slot] in info["kept"]:
+                    continue  # exploration never pulls a shown film from under the cursor
                 if len(rest) and rng.random() < epsilon:
                     j = int(rng.integers(len(rest)))
                     top[slot], rest = rest[j], np.delete(rest, j)
                     explore[slot] = True
-        return top, q, explore, state, emb
+        return top, q, score, explore, state, emb, post, info
 
-    def _picks(self, top, q, explore, state, emb, filters) -> list[Pick]:
+    def _picks(self, top, q, score, explore, state, emb, filters) -> list[Pick]:
+        order = np.argsort(-score[top], kind="stable") if len(top) else np.zeros(0, int)
+        rank = np.empty(len(top), dtype=np.int64)
+        rank[order] = np.arange(1, len(top) + 1)
         return [
             self._pick(
                 i,
                 q[i],
-                r + 1,
+                int(rank[r]),
                 bool(explore[r]),
                 self._reason(i, state, emb, filters, bool(explore[r])),
+                score[i],
             )
             for r, i in enumerate(top)
         ]
@@ -374,12 +422,24 @@ class Recommender:
         filters: Filters = Filters(),
         epsilon: float = 0.0,
         seed: int | None = None,
+        previous: list[int] | None = None,
     ) -> list[Pick]:
-        """Top-k by the user's Q-values; with probability ``epsilon`` a slot explores."""
-        top, q, explore, state, emb = self._ranked(
-            user_id, k, weights.clipped(), filters, epsilon, seed
+        """Top-k by score (DQN prior + the user's Bayesian preference); with probability
+        ``epsilon`` a new slot explores.
+
+        ``previous``: the movie ids on screen, in slot order. Given, the list is stable: those
+        films keep their slots unless rated/dismissed/filtered out (their slot takes the best new
+        film) or a candidate beats them by more than ``cfg.live.margin``. Without it the list is
+        sorted by score (``Pick.rank`` is the score rank either way).
+        """
+        top, q, score, explore, state, emb, _post, _info = self._ranked(
+            user_id, k, weights.clipped(), filters, epsilon, seed, previous
         )
-        return self._picks(top, q, explore, state, emb, filters)
+        return self._picks(top, q, score, explore, state, emb, filters)
+
+    @staticmethod
+    def _list_key(weights: Weights, filters: Filters, k: int) -> str:
+        return repr((weights.key(), asdict(filters), int(k)))
 
     def rate(
         self,
@@ -390,8 +450,15 @@ class Recommender:
         filters: Filters = Filters(),
         k: int = 12,
         epsilon: float = 0.0,
+        previous: list[int] | None = None,
     ) -> RateResult:
-        """Commit the rating, update this user's policy, return the refreshed list and the diff."""
+        """Commit the rating, update this user's belief, return the refreshed list and the diff.
+
+        The returned ``picks`` are in slot order: the list that was on screen (``previous``;
+        default: the list this call returned last time for the same weights/filters/k, else the
+        top-k before the rating) with the rated film's slot given to the best new film and other
+        films replaced only when beaten by more than the margin. ``note`` says why.
+        """
         t0 = time.perf_counter()
         self._check_user(user_id)
         pos = self._movie_pos(movie_id)
@@ -402,26 +469,73 @@ class Recommender:
         if not (0.5 <= rating <= 5.0):  # also rejects NaN
             raise ServiceError(f"rating {rating!r} outside 0.5-5.0")
         weights = weights.clipped()
+        key = self._list_key(weights, filters, k)
         with self._lock(user_id):
-            top0, q0, _x0, _s0, _e0 = self._ranked(user_id, k, weights, filters, epsilon, None)
-            self.store.add_rating(user_id, int(movie_id), float(rating))  # committed first
-            state = self.user_state(user_id)
-            emb = self.embeddings(weights)
             personal = self.store.load_policy_state(user_id) or {}
-            personal, telemetry = self.policy.update(
-                state, emb, personal, pos, float(rating), epsilon
+            if previous is None and personal.get("shown_key") == key:
+                previous = list(personal.get("shown", []))
+            top0, _q0, s0, _x0, _st0, emb, post0, _i0 = self._ranked(
+                user_id, k, weights, filters, epsilon, None, previous
             )
+            if previous is None:
+                before = [int(self._ids[i]) for i in top0]
+            else:  # what is on screen, as it is
+                before = [int(m) for m in previous if int(m) in self._pos]
+            self.store.add_rating(user_id, int(movie_id), float(rating))  # committed first
+            top1, q1, s1, x1, state1, emb1, _post1, info = self._ranked(
+                user_id, k, weights, filters, epsilon, None, before
+            )
+            personal, telemetry = self.policy.record(personal, post0, emb, pos, rating, epsilon)
+            personal["shown"] = [int(self._ids[i]) for i in top1]
+            personal["shown_key"] = key
             self.store.save_policy_state(user_id, personal)
-            top1, q1, x1, state1, emb1 = self._ranked(user_id, k, weights, filters, epsilon, None)
-        after = self._picks(top1, q1, x1, state1, emb1, filters)
+        after = self._picks(top1, q1, s1, x1, state1, emb1, filters)
         titles = self.catalog.movies["title"].to_numpy()
-        before, now = set(top0.tolist()), set(top1.tolist())
-        entered = [str(titles[i]) for i in top1 if i not in before]
-        left = [str(titles[i]) for i in top0 if i not in now and i != pos]
-        q_moves = {int(self._ids[i]): float(q1[i] - q0[i]) for i in top0 if i in now}
+        before_rows = {self._pos[m] for m in before}
+        now = set(top1.tolist())
+        entered = [str(titles[i]) for i in top1 if i not in before_rows]
+        left = [str(titles[i]) for i in before_rows if i not in now and i != pos]
+        q_moves = {int(self._ids[i]): float(s1[i] - s0[i]) for i in before_rows if i in now}
+        note = self._change_note(pos, rating, telemetry, info, s0, s1, titles)
         telemetry["ms"] = (time.perf_counter() - t0) * 1000
+        telemetry["replaced"] = int(info["replaced"])
         return RateResult(
-            picks=after, entered=entered, left=left, q_moves=q_moves, telemetry=telemetry
+            picks=after,
+            entered=entered,
+            left=left,
+            q_moves=q_moves,
+            telemetry=telemetry,
+            note=note,
+            replaced=int(info["replaced"]),
+        )
+
+    def _change_note(self, pos, rating, telemetry, info, s0, s1, titles) -> str:
+        """Why the list changed after a rating, in one or two sentences."""
+        from mmrec.rl.state import RATING_HALF_RANGE, RATING_MID
+
+        expected = RATING_MID + RATING_HALF_RANGE * telemetry["predicted"]
+        direction = "above" if telemetry["surprise"] > 0 else "below"
+        head = (
+            f"You rated {titles[pos]} {rating:g}★; the model expected about "
+            f"{min(5.0, max(0.5, expected)):.1f}★, so films like it moved "
+            f"{'up' if telemetry['surprise'] > 0 else 'down'} ({direction} expectation)."
+        )
+        if not self.cfg.live.updates:
+            head = f"You rated {titles[pos]} {rating:g}★ (live updates are off)."
+        n = int(info["replaced"])
+        margin = self.cfg.live.margin
+        if n == 0:
+            return head + (
+                f" The other picks stay: no new film beat one of them by more than {margin:g}."
+            )
+        swaps = info["swaps"]
+        gains = [float(s1[new] - s1[old]) for old, new in swaps]
+        names = ", ".join(f"{titles[new]} for {titles[old]}" for old, new in swaps[:3])
+        more = f" and {n - 3} more" if n > 3 else ""
+        strength = "strong evidence: " if n >= 4 else ""
+        return head + (
+            f" {strength}{n} other pick{'s' if n > 1 else ''} replaced ({names}{more}), each "
+            f"beaten by more than the {margin:g} margin (by up to {max(gains):.2f})."
         )
 
     def dismiss(self, user_id: int, movie_id: int, kind: str) -> None:
@@ -525,10 +639,13 @@ class Recommender:
         picks = self.recommend(user_id, k, weights, filters)
         return {
             "rewards": personal.get("rewards", []),
-            "td_losses": personal.get("td_losses", []),
+            "predicted": personal.get("predicted", []),  # expected rating (-1..1) before each
+            "surprises": personal.get("surprises", []),  # reward - predicted: what was learnt
+            "td_losses": personal.get("td_losses", []),  # older versions' TD adapter only
             "epsilons": personal.get("epsilons", []),
             "n_updates": personal.get("n_updates", 0),
             "q_values": [p.q for p in picks],
+            "scores": [p.score for p in picks],
             "titles": [p.title for p in picks],
         }
 

@@ -1,4 +1,5 @@
-"""Learning: this user's live policy telemetry and the simulated DQN-vs-baselines comparison."""
+"""Learning: this user's live policy telemetry, the within-session learning curve of simulated
+newcomers (reports/live.json) and the simulated DQN-vs-baselines comparison."""
 
 import pandas as pd
 import plotly.express as px
@@ -12,22 +13,25 @@ st.title("Learning")
 if L.not_ready(v):
     st.stop()
 
-tab_live, tab_sim = st.tabs(["Your live policy", "DQN vs baselines (simulated users)"])
+tab_live, tab_curve, tab_sim = st.tabs(
+    ["Your live policy", "Learning within a session", "DQN vs baselines (simulated users)"]
+)
 
 with tab_live:
     if not L.need_user(v):
         tel = v.svc.telemetry(v.user_id, v.weights, v.filters, v.k)
         rewards = list(tel.get("rewards") or [])
-        losses = list(tel.get("td_losses") or [])
+        surprises = list(tel.get("surprises") or [])
         epsilons = list(tel.get("epsilons") or [])
         m1, m2, m3, m4 = st.columns(4)
         m1.metric("Ratings learned from", len(rewards))
         m2.metric("Policy updates", int(tel.get("n_updates") or 0))
         m3.metric("Last reward", f"{rewards[-1]:.2f}" if rewards else "—")
-        m4.metric("Last TD loss", f"{losses[-1]:.4f}" if losses else "—")
-        if not rewards and not losses:
+        m4.metric("Last surprise", f"{surprises[-1]:+.2f}" if surprises else "—")
+        if not rewards:
             st.info(
-                "No live updates yet: rate a movie on the For you page and its reward, TD loss and ε appear here."
+                "No live updates yet: rate a movie on the For you page and its reward, the "
+                "surprise it carried (rating minus what the model expected) and ε appear here."
             )
         c1, c2 = st.columns(2)
         if rewards:
@@ -39,15 +43,15 @@ with tab_live:
                 title="Reward per rating",
             )
             c1.plotly_chart(fig, key="learn_rewards")
-        if losses:
+        if surprises:
             fig = px.line(
-                pd.DataFrame({"update #": range(1, len(losses) + 1), "TD loss": losses}),
-                x="update #",
-                y="TD loss",
+                pd.DataFrame({"rating #": range(1, len(surprises) + 1), "surprise": surprises}),
+                x="rating #",
+                y="surprise",
                 markers=True,
-                title="TD loss (Huber) per update",
+                title="Surprise per rating (rating minus expected, -1..1 scale)",
             )
-            c2.plotly_chart(fig, key="learn_losses")
+            c2.plotly_chart(fig, key="learn_surprises")
         if epsilons:
             fig = px.line(
                 pd.DataFrame({"update #": range(1, len(epsilons) + 1), "ε": epsilons}),
@@ -74,6 +78,50 @@ with tab_live:
                 yaxis_title="Q",
             )
             c2.plotly_chart(fig, key="learn_q")
+
+with tab_curve:
+    live = L.find_reports(v.svc).get("live")
+    steps = []
+    for arm, summary in ((live or {}).get("arms") or {}).items():
+        for t, point in enumerate(summary.get("per_step") or []):
+            steps.append({"step": t + 1, "policy": arm.replace("_", " "), **point})
+    if not steps:
+        st.info("No live-loop report yet. Generate it with:")
+        st.code("python -m mmrec evaluate live", language="bash")
+    else:
+        protocol = live.get("protocol") or {}
+        st.caption(
+            L.md(
+                f"Simulated newcomers: {protocol.get('users', '?')}, seeds "
+                f"{protocol.get('seeds', '?')}; each step the top pick on screen is rated by the "
+                "hidden user model and sent to rate(). Mean over sessions per step."
+            )
+        )
+        frame = pd.DataFrame(steps)
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(
+            px.line(
+                frame, x="step", y="true", color="policy", markers=True,
+                title="Mean true rating per step",
+            ),
+            key="learn_live_true",
+        )  # fmt: skip
+        c2.plotly_chart(
+            px.line(
+                frame, x="step", y="hit", color="policy", markers=True,
+                title="Hit rate per step (true rating >= 4)",
+            ),
+            key="learn_live_hit",
+        )  # fmt: skip
+        diff = live.get("live_minus_off") or {}
+        if diff:
+            st.markdown(
+                f"**Live minus updates off** (paired, per session): {diff['diff']:+.3f} ± "
+                f"{diff['ci95']:.3f} stars"
+            )
+        st.caption(
+            "Regenerate: `" + str(live.get("command") or "python -m mmrec evaluate live") + "`"
+        )
 
 with tab_sim:
     reports = L.find_reports(v.svc)

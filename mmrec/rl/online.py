@@ -1,70 +1,246 @@
-"""Live learning in the app: a personal adapter on top of the shared DQN, one per user.
+"""Live learning in the app: a per-user Bayesian preference on top of the shared DQN.
 
-The shared two-tower Q-network is trained offline in the simulator (``mmrec.rl.train``) and is
-read-only while serving. Each app user gets a small personal vector ``delta_u`` (E numbers)
-added to the state tower's output:
+Why not the DQN alone. The shared two-tower Q-network (``mmrec.rl.train``) is trained offline
+in the simulator and is read-only while serving. Feeding a user's growing rating history into
+its state did not adapt in a usable way: the reaction of Q to one more rating is not monotone
+(for a fresh user a 5-star Sci-Fi rating lowered the Q of the nearest Sci-Fi films), and a small
+per-user TD adapter on top of it was several times weaker than that state effect, so live
+updates changed nothing measurable. So the DQN now supplies the *prior* (its Q for the user's
+onboarding state: genres and liked titles, fixed for the user) and a per-user Bayesian linear
+model supplies what the ratings teach, in closed form:
 
-    Q_u(s, a) = <state_tower(s) + delta_u, v_a> + b_a        (v_a, b_a from the item tower)
+    features   phi(m) = [e(m) - mean e,  genre_scale * (g(m) - mean g),  1]      (d = D + G + 1)
+               e = unit-length fused embedding (D), g = genre multi-hot (G), 1 = the user's level
+    model      y = rating on -1..1 = phi(m) . theta + noise
+    prior      theta ~ N(m0, A0^-1):  A0 = diag(taste_precision, ..., level_precision),
+               m0 = (0, ..., 0, population mean rating); plus ``genre_pseudo`` pseudo-ratings of
+               4.5 stars at the centroid phi of each onboarding genre (cold start that counts)
+    posterior  A = A0 + sum phi phi^T,  b = A0 m0 + sum y phi,  mu = A^-1 b   (ratings so far)
+    score      s(m) = z(Q_dqn(onboarding state, m)) + weight * phi(m) . mu
 
-A rating becomes a transition (s, a, r, s'); ``update`` runs a few gradient steps of the
-Huber TD loss on ``delta_u`` over the fresh transition mixed with the user's own earlier
-transitions (their personal replay), with double-DQN-style masked targets (argmax over unseen
-items of s'), held fixed within a step like a target network. ``delta_u`` and the telemetry are
-JSON-serialisable and persisted per user in SQLite, so:
+z() standardises Q over the catalog, so ``weight`` is in units of its spread. One rating
+(phi_a, y_a) is a rank-one update (Sherman--Morrison), and the change of every score is
 
-- a restart keeps every user's learned state;
-- one user's ratings never move another user's scores (no cross-talk), and concurrent
-  sessions never write the same parameters;
-- the update is a handful of (E x N) products: milliseconds at 5,000 movies.
+    s'(m) - s(m) = weight * phi(m)^T A'^-1 phi_a * (y_a - phi_a . mu)
+
+i.e. the sign of the surprise (rating above or below what was expected) times the posterior
+similarity of m to the rated film. For the rated film's nearest neighbours in fused space that
+similarity is positive (their features nearly coincide), so a 1-star rating (below any
+sensible prediction) lowers them and a 5-star rating raises them: the test over random users
+and films in tests/unit/test_live.py checks it. The evidence weighting is built in: with few
+ratings the prior (DQN + onboarding) dominates; each rating adds one unit of precision.
+
+The posterior is a pure function of the stored ratings and the onboarding profile: it is
+recomputed per request from them (a d x d Cholesky solve, d ~ 100: well under a millisecond),
+so nothing can drift, a restart or a slider change (other item embeddings) is exact, and two
+users never share state. :func:`sherman_morrison` is the incremental form; the tests check both
+agree.
+
+Stable lists (:func:`stable_slots`): a shown list keeps its films in their slots; a freed slot
+(rated or dismissed film) takes the best new candidate, and a kept film is replaced only when a
+candidate beats it by more than ``margin`` (hysteresis). Small score moves therefore change
+nothing on screen; a large change happens only when a rating moved many scores by more than the
+margin -- strong evidence -- and the returned note says so.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from mmrec.config import DQNConfig
+from mmrec.config import DQNConfig, LiveConfig
 from mmrec.rl.dqn import DQNAgent, item_features
-from mmrec.rl.state import UserState, normalize_embeddings, rating_to_unit
+from mmrec.rl.state import (
+    ONBOARDING_TITLE_RATING,
+    UserState,
+    normalize_embeddings,
+    rating_to_unit,
+)
 
-PERSONAL_REPLAY = 24  # most recent own transitions replayed with each fresh one
-PERSONAL_LR = 0.05  # SGD step size on delta_u
-PERSONAL_L2 = 0.01  # pulls delta_u back towards the shared policy (0)
 TELEMETRY_KEEP = 500  # points of telemetry history kept per user
 
 
-class PersonalPolicy:
-    """Scores and live updates for app users, over any item embedding matrix (slider weights)."""
+# ----------------------------------------------------------------------------- Bayesian layer
 
-    def __init__(self, agent: DQNAgent, cfg: DQNConfig):
+
+@dataclass
+class Posterior:
+    """Gaussian belief about one user's taste weights: mean ``mu (d,)``, precision ``A (d, d)``."""
+
+    mu: np.ndarray  # (d,)
+    precision: np.ndarray  # (d, d)
+    n_ratings: int
+
+
+def feature_matrix(emb: np.ndarray, genre_matrix: np.ndarray, genre_scale: float) -> np.ndarray:
+    """``(N, d)`` float64 features ``phi`` (module docstring) of every catalog row."""
+    unit = normalize_embeddings(emb).astype(np.float64)  # (N, D)
+    genres = np.asarray(genre_matrix, dtype=np.float64)  # (N, G)
+    return np.concatenate(
+        [
+            unit - unit.mean(axis=0),
+            genre_scale * (genres - genres.mean(axis=0)),
+            np.ones((len(unit), 1)),
+        ],
+        axis=1,
+    )
+
+
+def genre_centroids(phi: np.ndarray, genre_matrix: np.ndarray) -> np.ndarray:
+    """``(G, d)`` mean feature row of each genre's films (zero rows for empty genres)."""
+    g = np.asarray(genre_matrix, dtype=np.float64)  # (N, G)
+    return (g.T @ phi) / np.maximum(g.sum(axis=0), 1.0)[:, None]
+
+
+def posterior(
+    phi: np.ndarray,
+    rows: np.ndarray,
+    ratings: np.ndarray,
+    genre_rows: np.ndarray,
+    cfg: LiveConfig,
+    level: float,
+) -> Posterior:
+    """Closed-form posterior from the prior, the onboarding genres and the ratings.
+
+    ``phi (N, d)`` features; ``rows (n,)`` catalog rows rated with ``ratings (n,)`` (stars);
+    ``genre_rows (k, d)`` centroid features of the onboarding genres; ``level``: population
+    mean rating on -1..1 (the prior mean of the intercept).
+    """
+    d = phi.shape[1]
+    prior = np.full(d, float(cfg.taste_precision))
+    prior[-1] = float(cfg.level_precision)
+    precision = np.diag(prior)  # (d, d)
+    b = np.zeros(d)
+    b[-1] = prior[-1] * level
+    if len(genre_rows):
+        y_genre = float(rating_to_unit(ONBOARDING_TITLE_RATING))
+        precision += cfg.genre_pseudo * genre_rows.T @ genre_rows
+        b += cfg.genre_pseudo * y_genre * genre_rows.sum(axis=0)
+    if len(rows):
+        x = phi[rows]  # (n, d)
+        precision += x.T @ x
+        b += x.T @ rating_to_unit(ratings).astype(np.float64)
+    chol = np.linalg.cholesky(precision)
+    mu = np.linalg.solve(chol.T, np.linalg.solve(chol, b))  # (d,)
+    return Posterior(mu=mu, precision=precision, n_ratings=len(rows))
+
+
+def sherman_morrison(
+    cov: np.ndarray, mu: np.ndarray, x: np.ndarray, y: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One rating as a rank-one update: ``(A^-1, mu) -> (A'^-1, mu')`` in O(d^2).
+
+    ``mu' = mu + A'^-1 x (y - x.mu)``: the move is the surprise times the posterior-weighted
+    direction of the rated film (what the sign argument in the module docstring uses).
+    """
+    cx = cov @ x  # (d,)
+    cov_new = cov - np.outer(cx, cx) / (1.0 + x @ cx)
+    mu_new = mu + cov_new @ x * (y - x @ mu)
+    return cov_new, mu_new
+
+
+def standardize(q: np.ndarray) -> np.ndarray:
+    """``(N,)`` -> zero mean, unit spread over the catalog (constant input -> zeros)."""
+    q = np.asarray(q, dtype=np.float64)
+    sd = q.std()
+    return (q - q.mean()) / sd if sd > 1e-12 else np.zeros_like(q)
+
+
+# ----------------------------------------------------------------------------- stable lists
+
+
+def stable_slots(
+    score: np.ndarray, allowed: np.ndarray, previous: list[int], k: int, margin: float
+) -> tuple[list[int], dict]:
+    """Top-``k`` rows by ``score`` among ``allowed``, keeping ``previous`` (rows, slot order).
+
+    A previous film that is no longer allowed (rated, dismissed, filtered) frees its slot; the
+    slot takes the best candidate not on the list. A kept film leaves only when the best
+    remaining candidate scores more than ``margin`` above it (worst kept first). Returns the
+    rows in slot order and ``{"freed", "replaced", "swaps": [(old, new), ...]}``.
+    """
+    allowed = np.asarray(allowed, dtype=bool)
+    slots: list[int | None] = [int(r) if allowed[int(r)] else None for r in previous][:k]
+    freed = sum(1 for s in slots if s is None)
+    kept = {s for s in slots if s is not None}
+    # Fewer slots than k (first call or a smaller list before): grow the list at the end.
+    slots += [None] * (k - len(slots))
+    cand = np.flatnonzero(allowed)
+    cand = cand[~np.isin(cand, list(kept))] if kept else cand
+    cand = cand[np.argsort(-score[cand], kind="stable")]  # best first
+    nxt = 0
+    for i, s in enumerate(slots):
+        if s is None and nxt < len(cand):
+            slots[i] = int(cand[nxt])
+            nxt += 1
+    slots = [s for s in slots if s is not None]
+    swaps = []
+    # Hysteresis: the best outsider against the weakest kept film, while it wins by > margin.
+    order = sorted((i for i, s in enumerate(slots) if s in kept), key=lambda i: score[slots[i]])
+    for i in order:
+        if nxt >= len(cand) or score[cand[nxt]] <= score[slots[i]] + margin:
+            break
+        swaps.append((slots[i], int(cand[nxt])))
+        slots[i] = int(cand[nxt])
+        nxt += 1
+    return slots, {"freed": freed, "replaced": len(swaps), "swaps": swaps}
+
+
+# ----------------------------------------------------------------------------- the policy
+
+
+class PersonalPolicy:
+    """Scores for app users: DQN prior Q + the user's Bayesian preference (module docstring)."""
+
+    def __init__(self, agent: DQNAgent, cfg: DQNConfig, live: LiveConfig | None = None):
         self.agent = agent
         self.cfg = cfg
-        self.gamma = agent.cfg.gamma
-        self.steps = max(1, cfg.online_steps)
+        self.live = live or LiveConfig()
         self._reps: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
+        index = agent.index
+        self.genre_matrix = np.asarray(index.genre_matrix, dtype=np.float64)  # (N, G)
+        # Prior mean of the user's level: the training ratings' mean (shrunk item means average)
+        self.level = float(rating_to_unit(float(np.mean(index.mean_rating))))
 
     # ----------------------------------------------------------------- item side
-    def item_reps(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(unit embeddings (N, D), item vectors (N, E), item bias (N,)) for this matrix."""
-        key = id(emb)
+    def _cached(self, emb: np.ndarray, kind: str, make):
+        key = (id(emb), kind)
         with self._lock:
             hit = self._reps.get(key)
             if hit is not None and hit[0] is emb:
                 self._reps.move_to_end(key)
                 return hit[1]
-        x = torch.from_numpy(item_features(emb, self.agent.index)).to(self.agent.device)
-        with torch.no_grad():
-            vec, bias = self.agent.q_network.items(x)  # (N, E), (N,)
-        reps = (normalize_embeddings(emb), vec.cpu().numpy(), bias.cpu().numpy())
+        value = make()
         with self._lock:
-            self._reps[key] = (emb, reps)  # keep emb alive so its id is not reused
-            while len(self._reps) > 16:
+            self._reps[key] = (emb, value)  # keep emb alive so its id is not reused
+            while len(self._reps) > 32:
                 self._reps.popitem(last=False)
-        return reps
+        return value
+
+    def item_reps(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(unit embeddings (N, D), item vectors (N, E), item bias (N,)) for this matrix."""
+
+        def make():
+            x = torch.from_numpy(item_features(emb, self.agent.index)).to(self.agent.device)
+            with torch.no_grad():
+                vec, bias = self.agent.q_network.items(x)  # (N, E), (N,)
+            return normalize_embeddings(emb), vec.cpu().numpy(), bias.cpu().numpy()
+
+        return self._cached(emb, "reps", make)
+
+    def features(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(phi (N, d), genre centroids (G, d)) for this embedding matrix."""
+
+        def make():
+            phi = feature_matrix(emb, self.genre_matrix, self.live.genre_scale)
+            return phi, genre_centroids(phi, self.genre_matrix)
+
+        return self._cached(emb, "phi", make)
 
     def _state_vecs(self, states: list[UserState], unit_emb: np.ndarray) -> np.ndarray:
         """(B, E) state-tower outputs for these user states."""
@@ -73,86 +249,69 @@ class PersonalPolicy:
         )  # (B, S)
         with torch.no_grad():
             out = self.agent.q_network.states(torch.from_numpy(enc).to(self.agent.device))
-        return out.cpu().numpy()  # (B, E)
+        return out.cpu().numpy()
 
     @staticmethod
     def _delta(personal: dict, dim: int) -> np.ndarray:
+        """A per-user adapter stored by earlier versions (kept so old users score as before)."""
         d = np.asarray(personal.get("delta", []), dtype=np.float32)
         return d if d.shape == (dim,) else np.zeros(dim, dtype=np.float32)
 
     # ----------------------------------------------------------------- scoring
     def q_values(self, state: UserState, emb: np.ndarray, personal: dict) -> np.ndarray:
-        """(N,) Q_u(s, a) over the whole catalog: one matrix-vector product."""
+        """(N,) the DQN's Q for ``state`` (the prior part of the score): one mat-vec."""
         unit, vec, bias = self.item_reps(emb)
         u = self._state_vecs([state], unit)[0] + self._delta(personal, vec.shape[1])  # (E,)
         return vec @ u + bias  # (N,)
 
-    # ----------------------------------------------------------------- learning
-    def update(
-        self,
-        state_after: UserState,
-        emb: np.ndarray,
-        personal: dict,
-        action_pos: int,
-        rating: float,
-        epsilon: float = 0.0,
+    def belief(self, state: UserState, emb: np.ndarray) -> Posterior:
+        """The user's posterior after every rating in ``state.history`` (prior if updates off)."""
+        phi, centroids = self.features(emb)
+        genre_idx = np.flatnonzero(self.agent.index.genre_vector(state.liked_genres))
+        rows = self.agent.index.positions_lenient([m for m, _ in state.history])
+        ratings = np.asarray([r for _, r in state.history], dtype=np.float64)
+        keep = rows >= 0
+        rows, ratings = rows[keep], ratings[keep]
+        if not self.live.updates:
+            rows, ratings = rows[:0], ratings[:0]
+        return posterior(phi, rows, ratings, centroids[genre_idx], self.live, self.level)
+
+    def scores(
+        self, prior_state: UserState, state: UserState, emb: np.ndarray, personal: dict
+    ) -> tuple[np.ndarray, np.ndarray, Posterior]:
+        """``(score (N,), Q (N,), posterior)``: Q of the DQN for ``prior_state`` (onboarding),
+        the posterior from ``state`` (onboarding + every rating), combined as documented."""
+        q = self.q_values(prior_state, emb, personal)
+        post = self.belief(state, emb)
+        phi, _ = self.features(emb)
+        score = standardize(q) + self.live.weight * (phi @ post.mu)  # (N,)
+        return score, q, post
+
+    # ----------------------------------------------------------------- telemetry
+    def record(
+        self, personal: dict, before: Posterior, emb: np.ndarray, pos: int, rating: float, eps
     ) -> tuple[dict, dict]:
-        """Learn from the newest rating (the last entry of ``state_after.history``)."""
-        unit, vec, bias = self.item_reps(emb)
-        index = self.agent.index
-        history = state_after.history
-        # Transitions for the last PERSONAL_REPLAY + 1 ratings: the fresh one is the last.
-        start = max(0, len(history) - PERSONAL_REPLAY - 1)
-        states = [
-            UserState(state_after.user_id, history[:t], list(state_after.liked_genres))
-            for t in range(start, len(history) + 1)
-        ]
-        s_vecs = self._state_vecs(states, unit)  # (T+1, E)
-        actions = index.positions_lenient([m for m, _ in history[start:]])  # (T,)
-        rewards = rating_to_unit([r for _, r in history[start:]]).astype(np.float32)  # (T,)
-        keep = actions >= 0
-        s, s_next = s_vecs[:-1][keep], s_vecs[1:][keep]
-        actions, rewards = actions[keep], rewards[keep]
-        seen_rows = index.positions_lenient(state_after.seen_movie_ids())
-        seen = np.zeros(len(vec), dtype=bool)
-        seen[seen_rows[seen_rows >= 0]] = True
-
-        delta = self._delta(personal, vec.shape[1])
-        losses = []
-        for _ in range(self.steps):
-            # Target held fixed within the step (the lagging-target idea at personal scale).
-            q_next = (s_next + delta) @ vec.T + bias  # (T, N)
-            q_next[:, seen] = -np.inf  # only movies still recommendable in s'
-            best = q_next.argmax(axis=1)
-            target = rewards + self.gamma * q_next[np.arange(len(best)), best]
-            q_sa = ((s + delta) * vec[actions]).sum(axis=1) + bias[actions]  # (T,)
-            err = q_sa - target
-            losses.append(
-                float(np.mean(np.where(np.abs(err) <= 1, 0.5 * err**2, np.abs(err) - 0.5)))
-            )
-            # Huber gradient w.r.t. delta: clip(err, -1, 1) * v_a, averaged, plus L2 pull to 0.
-            grad = (np.clip(err, -1.0, 1.0)[:, None] * vec[actions]).mean(
-                axis=0
-            ) + PERSONAL_L2 * delta
-            delta = (delta - PERSONAL_LR * grad).astype(np.float32)
-
+        """Telemetry of one rating: reward, the prediction before it and its surprise."""
+        phi, _ = self.features(emb)
+        predicted = float(phi[pos] @ before.mu)  # on -1..1
         reward = float(rating_to_unit(rating))
+        surprise = reward - predicted
         out = dict(personal)
-        out["delta"] = delta.tolist()
-        out["n_updates"] = int(personal.get("n_updates", 0)) + 1
+        out["n_updates"] = int(personal.get("n_updates", 0)) + (1 if self.live.updates else 0)
         for key, value in (
             ("rewards", reward),
-            ("td_losses", losses[-1]),
-            ("epsilons", float(epsilon)),
+            ("predicted", predicted),
+            ("surprises", surprise),
+            ("epsilons", float(eps)),
         ):
             out[key] = (list(personal.get(key, [])) + [value])[-TELEMETRY_KEEP:]
         telemetry = {
             "reward": reward,
-            "td_loss": losses[-1],
-            "td_loss_before": losses[0],
-            "epsilon": float(epsilon),
+            "predicted": predicted,
+            "surprise": surprise,
+            "epsilon": float(eps),
             "n_updates": out["n_updates"],
-            "replayed": int(len(actions) - 1),
-            "movie_pos": int(action_pos),
+            "movie_pos": int(pos),
+            "updates": bool(self.live.updates),
         }
         return out, telemetry

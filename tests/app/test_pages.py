@@ -214,7 +214,7 @@ def test_other_pages_render(env, page):
         run_app(at)
         assert any("No movie matches" in i.value for i in at.info)
     elif page.endswith("learning.py"):
-        # one live rating -> reward and TD loss telemetry for this user
+        # one live rating -> reward and surprise telemetry for this user
         assert at.metric[0].value == "1"
         assert len(at.get("plotly_chart")) >= 1
     elif page.endswith("results.py"):

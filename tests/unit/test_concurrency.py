@@ -100,7 +100,7 @@ def test_eight_sessions_rating_at_once(svc, tiny_built, tmp_path):
         assert state["n_updates"] == len(sent)
         assert len(state["rewards"]) == len(sent)
         np.testing.assert_allclose(state["rewards"], rating_to_unit([r for _, r in sent]))
-        assert np.isfinite(state["delta"]).all()
+        assert np.isfinite(state["predicted"]).all() and len(state["predicted"]) == len(sent)
         # the user's state holds exactly their own movies
         history = svc.user_state(uid).history
         assert sorted(history) == sorted(sent)
@@ -118,15 +118,15 @@ def test_eight_sessions_rating_at_once(svc, tiny_built, tmp_path):
         f"{sent_total} sent, {store.count_ratings()} stored, lost 0, duplicated 0"
     )
 
-    # no cross-talk in the learned adapters: replaying each user's ratings alone, one session
-    # after another on a fresh database, gives the same personal state
+    # no cross-talk in the learned beliefs: replaying each user's ratings alone, one session
+    # after another on a fresh database, gives the same predictions before every rating
     solo = _service(tiny_built, tmp_path / "sequential.sqlite3")
     for s in plan:
         uid = solo.create_user(f"session-{s}")
         for movie_id, rating in plan[s]:
             solo.rate(uid, movie_id, rating, k=8)
-        want = solo.store.load_policy_state(uid)["delta"]
-        got = store.load_policy_state(users[s])["delta"]
+        want = solo.store.load_policy_state(uid)["predicted"]
+        got = store.load_policy_state(users[s])["predicted"]
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=f"session {s}")
 
 
