@@ -199,7 +199,7 @@ def cmd_evaluate(args) -> int:
         from mmrec.eval.live import evaluate_live, tune_live
 
         if args.tune:
-            result = tune_live(cfg, out_dir=out, log=print)
+            result = tune_live(cfg, n_users=args.users or 40, out_dir=out, log=print)
             print(json.dumps(result["chosen"]))
             return 0
         command = f"python -m mmrec evaluate live --data {cfg.paths.data_dir} --checkpoints {cfg.paths.checkpoints_dir}"

@@ -148,6 +148,9 @@ class Recommender:
         self._years = m["year"].astype("float").to_numpy()
         self._avg = m["avg_rating"].to_numpy(dtype=np.float64)
         self._popularity = m["n_ratings"].to_numpy(dtype=np.float64)
+        # Plain arrays for building picks: a pandas row lookup per card cost more than ranking.
+        self._titles = m["title"].astype(str).to_numpy()
+        self._rows = {c: m[c].to_numpy() for c in ("year", "genres", "overview", "poster", "audio")}
         self._emb_cache: OrderedDict = OrderedDict()
         self._emb_lock = threading.Lock()
         self._user_locks: dict[int, threading.Lock] = {}
@@ -275,11 +278,11 @@ class Recommender:
     def _pick(
         self, i: int, q: float, rank: int, exploration: bool, reason: str, score: float = 0.0
     ) -> Pick:
-        row = self.catalog.movies.iloc[i]
+        row = {c: v[i] for c, v in self._rows.items()}
         year = row["year"]
         return Pick(
             movie_id=int(self._ids[i]),
-            title=str(row["title"]),
+            title=str(self._titles[i]),
             year=None if pd.isna(year) else int(year),
             genres=tuple(row["genres"]),
             overview=str(row["overview"]),
@@ -305,7 +308,7 @@ class Recommender:
                 / (np.linalg.norm(emb[pos], axis=1) * np.linalg.norm(emb[i]) + 1e-9)
             )
             j = int(np.argmax(sims))
-            title = self.catalog.movies.iloc[pos[j]]["title"]
+            title = self._titles[pos[j]]
             parts.append(f"similar to {title}, which you rated {liked[j][1]:g}★")
         elif state.liked_genres:
             common = sorted(self._genre_sets[i] & set(state.liked_genres))

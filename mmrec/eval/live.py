@@ -56,9 +56,10 @@ ARM_LABELS = {
 }
 K_SHOWN = 12
 TUNE_GRID = {
-    "weight": (1.0, 2.0, 4.0),
-    "taste_precision": (1.0, 3.0, 10.0),
-    "genre_pseudo": (1.0, 3.0),
+    "weight": (2.0, 4.0, 8.0),
+    "taste_precision": (1.0, 3.0),
+    "genre_pseudo": (3.0, 10.0, 30.0),
+    "genre_scale": (0.5, 1.0),
 }
 TUNE_MARGINS = (0.1, 0.25, 0.5)
 
@@ -435,7 +436,7 @@ def live_markdown(r: dict) -> str:
 
 def tune_live(
     cfg: Config,
-    n_users: int = 120,
+    n_users: int = 40,
     seed: int = 100,
     out_dir: Path = Path("reports"),
     n_newcomers: int = 40,

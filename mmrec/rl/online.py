@@ -13,8 +13,9 @@ model supplies what the ratings teach, in closed form:
                e = unit-length fused embedding (D), g = genre multi-hot (G), 1 = the user's level
     model      y = rating on -1..1 = phi(m) . theta + noise
     prior      theta ~ N(m0, A0^-1):  A0 = diag(taste_precision, ..., level_precision),
-               m0 = (0, ..., 0, population mean rating); plus ``genre_pseudo`` pseudo-ratings of
-               4.5 stars at the centroid phi of each onboarding genre (cold start that counts)
+               m0 = (0, ..., 0, population mean rating); plus, per onboarding genre,
+               ``genre_pseudo`` pseudo-ratings of 4.5 stars at the centroid phi of its films and
+               as many at the population mean at the centroid of the others (a contrast)
     posterior  A = A0 + sum phi phi^T,  b = A0 m0 + sum y phi,  mu = A^-1 b   (ratings so far)
     score      s(m) = z(Q_dqn(onboarding state, m)) + weight * phi(m) . mu
 
@@ -91,9 +92,11 @@ def feature_matrix(emb: np.ndarray, genre_matrix: np.ndarray, genre_scale: float
 
 
 def genre_centroids(phi: np.ndarray, genre_matrix: np.ndarray) -> np.ndarray:
-    """``(G, d)`` mean feature row of each genre's films (zero rows for empty genres)."""
+    """``(2, G, d)``: mean feature row of each genre's films, and of all the other films."""
     g = np.asarray(genre_matrix, dtype=np.float64)  # (N, G)
-    return (g.T @ phi) / np.maximum(g.sum(axis=0), 1.0)[:, None]
+    inside = (g.T @ phi) / np.maximum(g.sum(axis=0), 1.0)[:, None]  # (G, d)
+    outside = ((1.0 - g).T @ phi) / np.maximum((1.0 - g).sum(axis=0), 1.0)[:, None]  # (G, d)
+    return np.stack([inside, outside])
 
 
 def posterior(
@@ -107,8 +110,12 @@ def posterior(
     """Closed-form posterior from the prior, the onboarding genres and the ratings.
 
     ``phi (N, d)`` features; ``rows (n,)`` catalog rows rated with ``ratings (n,)`` (stars);
-    ``genre_rows (k, d)`` centroid features of the onboarding genres; ``level``: population
-    mean rating on -1..1 (the prior mean of the intercept).
+    ``genre_rows (2, k, d)`` centroid features of the onboarding genres' films and of the
+    other films; ``level``: population mean rating on -1..1 (the prior mean of the intercept).
+
+    A ticked genre is a contrast: ``genre_pseudo`` pseudo-ratings of 4.5 stars at its films'
+    centroid and as many at the population mean at the other films' centroid. (Without the
+    second half the intercept would absorb "likes Sci-Fi" as "rates everything higher".)
     """
     d = phi.shape[1]
     prior = np.full(d, float(cfg.taste_precision))
@@ -116,10 +123,11 @@ def posterior(
     precision = np.diag(prior)  # (d, d)
     b = np.zeros(d)
     b[-1] = prior[-1] * level
-    if len(genre_rows):
+    if genre_rows.shape[1]:
         y_genre = float(rating_to_unit(ONBOARDING_TITLE_RATING))
-        precision += cfg.genre_pseudo * genre_rows.T @ genre_rows
-        b += cfg.genre_pseudo * y_genre * genre_rows.sum(axis=0)
+        for rows_g, y in ((genre_rows[0], y_genre), (genre_rows[1], level)):
+            precision += cfg.genre_pseudo * rows_g.T @ rows_g
+            b += cfg.genre_pseudo * y * rows_g.sum(axis=0)
     if len(rows):
         x = phi[rows]  # (n, d)
         precision += x.T @ x
@@ -218,7 +226,7 @@ class PersonalPolicy:
         value = make()
         with self._lock:
             self._reps[key] = (emb, value)  # keep emb alive so its id is not reused
-            while len(self._reps) > 32:
+            while len(self._reps) > 256:
                 self._reps.popitem(last=False)
         return value
 
@@ -234,7 +242,7 @@ class PersonalPolicy:
         return self._cached(emb, "reps", make)
 
     def features(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(phi (N, d), genre centroids (G, d)) for this embedding matrix."""
+        """(phi (N, d), genre centroids (2, G, d): in-genre, out-of-genre) for this matrix."""
 
         def make():
             phi = feature_matrix(emb, self.genre_matrix, self.live.genre_scale)
@@ -274,14 +282,19 @@ class PersonalPolicy:
         rows, ratings = rows[keep], ratings[keep]
         if not self.live.updates:
             rows, ratings = rows[:0], ratings[:0]
-        return posterior(phi, rows, ratings, centroids[genre_idx], self.live, self.level)
+        return posterior(phi, rows, ratings, centroids[:, genre_idx], self.live, self.level)
 
     def scores(
         self, prior_state: UserState, state: UserState, emb: np.ndarray, personal: dict
     ) -> tuple[np.ndarray, np.ndarray, Posterior]:
         """``(score (N,), Q (N,), posterior)``: Q of the DQN for ``prior_state`` (onboarding),
         the posterior from ``state`` (onboarding + every rating), combined as documented."""
-        q = self.q_values(prior_state, emb, personal)
+        # The prior state changes only at onboarding: its Q is cached per user and embedding.
+        key = repr(
+            (prior_state.user_id, prior_state.history, sorted(prior_state.liked_genres),
+             personal.get("delta"))
+        )  # fmt: skip
+        q = self._cached(emb, key, lambda: self.q_values(prior_state, emb, personal))
         post = self.belief(state, emb)
         phi, _ = self.features(emb)
         score = standardize(q) + self.live.weight * (phi @ post.mu)  # (N,)
