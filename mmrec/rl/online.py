@@ -93,9 +93,11 @@ def feature_matrix(emb: np.ndarray, genre_matrix: np.ndarray, genre_scale: float
 
 def genre_centroids(phi: np.ndarray, genre_matrix: np.ndarray) -> np.ndarray:
     """``(2, G, d)``: mean feature row of each genre's films, and of all the other films."""
-    g = np.asarray(genre_matrix, dtype=np.float64)  # (N, G)
-    inside = (g.T @ phi) / np.maximum(g.sum(axis=0), 1.0)[:, None]  # (G, d)
-    outside = ((1.0 - g).T @ phi) / np.maximum((1.0 - g).sum(axis=0), 1.0)[:, None]  # (G, d)
+    g = np.ascontiguousarray(np.asarray(genre_matrix, dtype=np.float64).T)  # (G, N)
+    counts = g.sum(axis=1)  # (G,)
+    sums = g @ phi  # (G, d)
+    inside = sums / np.maximum(counts, 1.0)[:, None]
+    outside = (phi.sum(axis=0) - sums) / np.maximum(len(phi) - counts, 1.0)[:, None]
     return np.stack([inside, outside])
 
 
