@@ -269,10 +269,10 @@ class LiveConfig:
 
     taste_precision: float = 3.0  # ridge prior on the taste weights (pseudo-ratings of no taste)
     level_precision: float = 1.0  # prior pseudo-ratings at the population mean (the intercept)
-    genre_pseudo: float = 2.0  # pseudo-ratings per onboarding genre, placed at its centroid
-    genre_scale: float = 0.5  # weight of the genre multi-hot next to the fused embedding
-    weight: float = 2.0  # score = z(Q_dqn) + weight * posterior-mean rating (on -1..1)
-    margin: float = 0.3  # hysteresis: a shown pick is replaced only by one this much better
+    genre_pseudo: float = 3.0  # pseudo-ratings per onboarding genre (its centroid vs the rest)
+    genre_scale: float = 1.0  # weight of the genre multi-hot next to the fused embedding
+    weight: float = 8.0  # score = z(Q_dqn) + weight * posterior-mean rating (on -1..1)
+    margin: float = 0.5  # hysteresis: a shown pick is replaced only by one this much better
     updates: bool = True  # False: ratings are stored but beliefs stay at the prior (eval arm)
 
 
