@@ -237,6 +237,13 @@ class Explainer:
         emb = svc.embeddings(Weights(*weights))  # (N, D)
         return state, personal, emb
 
+    def _q_state(self, state):
+        """The state the DQN's Q is read for: the user's onboarding state (``Pick.q``); the
+        ratings move the ranking through the Bayesian layer (mmrec.rl.online), not through Q.
+        The full ``state`` still feeds the reasons ("similar to X, which you rated ...")."""
+        prior = getattr(self.svc, "prior_state", None)
+        return prior(state.user_id) if prior is not None else state
+
     def _context(self, q_network, state, personal, emb, pos: int, weights) -> ItemContext:
         svc = self.svc
         unit, _vec, _bias = svc.policy.item_reps(emb)
@@ -244,7 +251,9 @@ class Explainer:
         return ItemContext(
             pos=pos,
             movie_id=int(svc.catalog.movie_ids[pos]),
-            user_vec=state_vector(svc.policy, q_network, state, unit, personal).to(self.device),
+            user_vec=state_vector(svc.policy, q_network, self._q_state(state), unit, personal).to(
+                self.device
+            ),
             side=torch.from_numpy(self._side[pos]).to(self.device),
             present=torch.from_numpy(present).to(self.device),
             weights=torch.tensor(weights, dtype=torch.float32, device=self.device),
@@ -284,7 +293,9 @@ class Explainer:
         state, personal, emb = self._user(user_id, weights)
         unit, _vec, _bias = svc.policy.item_reps(emb)
         rows = np.array([svc._movie_pos(m) for m in movie_ids])
-        user_vec = state_vector(svc.policy, q_network, state, unit, personal).to(self.device)
+        user_vec = state_vector(svc.policy, q_network, self._q_state(state), unit, personal).to(
+            self.device
+        )
         present = torch.from_numpy(
             np.asarray(svc.present[rows], dtype=bool) & (svc.model.enabled.cpu().numpy() > 0)
         ).to(self.device)  # (n, 3)
@@ -379,7 +390,7 @@ class Explainer:
         q_network = svc.agent.q_network
         ctx = self._context(q_network, state, personal, emb, pos, weights)
         qf = QForward(svc.model, q_network, ctx)
-        q_policy = float(svc.policy.q_values(state, emb, personal)[pos])
+        q_policy = float(svc.policy.q_values(self._q_state(state), emb, personal)[pos])
         q_check = qf.q()
         phi, values = self._shapley_many(user_id, [int(ctx.movie_id)], weights)
         timings["shares"] = time.perf_counter() - t
