@@ -216,6 +216,8 @@ if change and not change.get("error"):
     # the details of the last change, below the grid: nothing above the cards moves
     with st.expander("What changed with your last action", key="change_box"):
         st.markdown(L.change_sentence(change))
+        if change.get("note"):
+            st.markdown(L.md(change["note"]))
         if change["entered"]:
             st.markdown("**New on your list:** " + ", ".join(L.md(t) for t in change["entered"]))
         if change["left"]:

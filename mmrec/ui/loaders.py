@@ -364,6 +364,7 @@ def on_rate(movie_id: int, widget_key: str) -> None:
             filters=v.filters,
             k=v.k,
             epsilon=v.epsilon,
+            previous=[p.movie_id for p in shown],  # the screen, in slot order: kept as it is
         )
     except ServiceError as exc:
         st.session_state[K_CHANGE] = {"error": str(exc)}
@@ -382,6 +383,8 @@ def on_rate(movie_id: int, widget_key: str) -> None:
         "left": list(result.left),
         "q_moves": [(titles.get(mid, str(mid)), dq) for mid, dq in moves[:5] if mid in titles],
         "telemetry": dict(result.telemetry),
+        "note": result.note,  # why the list changed (or did not), from the service
+        "replaced": int(result.replaced),  # other picks replaced (the rated card's not counted)
         "toast": True,  # confirm once, at the next render
     }
     log = list(st.session_state.get(K_RATINGS_LOG, []))
@@ -401,7 +404,12 @@ def on_dismiss(movie_id: int, kind: str) -> None:
     _bump()
     v = view()
     fresh = v.svc.recommend(
-        v.user_id, k=v.k, weights=v.weights, filters=v.filters, epsilon=v.epsilon
+        v.user_id,
+        k=v.k,
+        weights=v.weights,
+        filters=v.filters,
+        epsilon=v.epsilon,
+        previous=[p.movie_id for p in shown],
     )
     after = _show_in_place(v, shown, fresh, movie_id)
     st.session_state[K_CHANGE] = {
