@@ -8,8 +8,9 @@ weaker, tiny-catalog version asserts what must hold on any catalog:
 
 - what the browser did is what is stored: the onboarding genre, the five ratings as clicked;
 - the ratings moved the ranking the right way: among the films still unrated, the Sci-Fi ones
-  rank higher and the Romance ones lower than they did for this user right after onboarding
-  (the whole catalog ranked through the service, read back from the same database).
+  rank no lower and the Romance ones no higher than they did for this user right after
+  onboarding, and at least one of the two moved (the whole catalog ranked through the
+  service, read back from the same database; Sci-Fi may already sit at the top).
 
 The full criterion is checked by hand on the 2,000-movie demo (see the issue's closing note).
 Skips when Chromium is missing, unless ``MMREC_REQUIRE_BROWSER=1`` (CI), where it fails.
@@ -102,4 +103,9 @@ def test_scifi_newcomer_rates_and_the_ranking_follows(built, tmp_path):
         LIKED: (mean_position(before, still, liked), mean_position(after, still, liked)),
         DISLIKED: (mean_position(before, still, disliked), mean_position(after, still, disliked)),
     }
-    assert moves[LIKED][1] < moves[LIKED][0] and moves[DISLIKED][1] > moves[DISLIKED][0], moves
+    # neither genre moves the wrong way, and at least one moves the right way (a genre already
+    # at the top, as Sci-Fi is after a strong onboarding, cannot rank higher)
+    liked_ok = moves[LIKED][1] <= moves[LIKED][0]
+    disliked_ok = moves[DISLIKED][1] >= moves[DISLIKED][0]
+    assert liked_ok and disliked_ok, moves
+    assert moves[LIKED][1] < moves[LIKED][0] or moves[DISLIKED][1] > moves[DISLIKED][0], moves
