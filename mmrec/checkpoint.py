@@ -32,8 +32,11 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated, corrupt or not in the expected layout."""
 
 
-class CheckpointMismatchError(CheckpointError):
-    """The checkpoints load but were built from another catalog (ids or fingerprint differ)."""
+class CheckpointMismatchError(CheckpointError, ValueError):
+    """The checkpoints load but were built from another catalog (ids or fingerprint differ).
+
+    Also a ``ValueError``: the files are fine, the value they were built from is not this one.
+    """
 
 
 def save_checkpoint(

@@ -106,8 +106,33 @@ def _constant_text(node) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
 
+def _constant_names(sources) -> set[str]:
+    """Module-level names bound exactly once, to a constant string, in the scanned files.
+
+    Such a name (a stylesheet kept next to the code it styles, say) is as safe to render as the
+    literal itself: nothing at run time can change it. A name bound twice anywhere, or to
+    anything else, does not count.
+    """
+    seen: dict[str, int] = {}
+    constant: set[str] = set()
+    for rel, text in dict(sources).items():  # a file listed twice is still one binding
+        for node in ast.walk(ast.parse(text, rel)):
+            targets = []
+            if isinstance(node, ast.Assign):
+                targets = [t for t in node.targets if isinstance(t, ast.Name)]
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
+                targets = [node.target]
+            for t in targets:
+                seen[t.id] = seen.get(t.id, 0) + 1
+                if isinstance(node, ast.Assign) and _constant_text(node.value):
+                    constant.add(t.id)
+    return {n for n in constant if seen[n] == 1}
+
+
 def scan_raw_html(sources) -> list[str]:
-    """Calls that render raw HTML with anything but a constant string literal."""
+    """Calls that render raw HTML with anything but a constant string (literal or constant name)."""
+    sources = list(sources)
+    constants = _constant_names(sources)
     bad = []
     for rel, text in sources:
         tree = ast.parse(text, rel)
@@ -125,7 +150,10 @@ def scan_raw_html(sources) -> list[str]:
                 args = list(node.args) + [
                     k.value for k in node.keywords if k.arg in ("body", "html")
                 ]
-                if not args or not all(_constant_text(a) for a in args):
+                if not args or not all(
+                    _constant_text(a) or (isinstance(a, ast.Name) and a.id in constants)
+                    for a in args
+                ):
                     bad.append(f"{where}: {ast.unparse(node)[:120]} renders non-constant raw HTML")
     return bad
 
@@ -150,6 +178,9 @@ st.markdown(f"<b>{title}</b>", unsafe_allow_html=True)
 st.markdown("<b>" + movie["overview"] + "</b>", unsafe_allow_html=flag)
 st.html(pick.title)
 components.html(synopsis)
+CSS = "<style>.a{}</style>"
+CSS = title
+st.html(CSS)
 """
 GOOD_SNIPPET = """
 import torch, numpy as np, streamlit as st
@@ -158,6 +189,8 @@ np.load("x.npz", allow_pickle=False)
 np.load("x.npz")
 st.markdown("<style>.x{}</style>", unsafe_allow_html=True)
 st.markdown(title)
+STYLE = "<style>.b{}</style>"
+st.html(STYLE)
 """
 
 
@@ -165,7 +198,7 @@ def test_scanners_fire_on_bad_code_and_pass_good_code():
     unpickle = scan_unpickling([("bad.py", BAD_SNIPPET)])
     assert len(unpickle) == 6, unpickle
     html = scan_raw_html([("bad.py", BAD_SNIPPET)])
-    assert len(html) == 4, html
+    assert len(html) == 5, html
     assert scan_unpickling([("good.py", GOOD_SNIPPET)]) == []
     assert scan_raw_html([("good.py", GOOD_SNIPPET)]) == []
 
