@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -31,7 +32,7 @@ import pandas as pd
 
 from mmrec.atomic import atomic_write_text
 from mmrec.config import Config
-from mmrec.pipeline import machine_info
+from mmrec.provenance import git_commit, machine_info
 
 TARGETS_MS = {"recommend_5k_p95": 10.0, "recommend_100k_p95": 60.0, "rate_5k_p95": 100.0}
 
@@ -350,6 +351,8 @@ def run_bench(
     log(f"bench on {machine_info()}")
     build(cfg, log=log)
     result: dict = {
+        "command": shlex.join(["python", "-m", "mmrec", *sys.argv[1:]]),
+        "commit": git_commit(),
         "machine": machine_info(),
         "quick": quick,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -411,7 +414,9 @@ def run_bench(
 def bench_markdown(r: dict) -> str:
     m = r["machine"]
     lines = [
-        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']} ({r['date']}; `python -m mmrec bench`).",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']} ({r['date']}; `python -m mmrec bench`"
+        + (f", commit {r['commit']}" if r.get("commit") else "")
+        + ").",
         f"Memory read bandwidth: {r['memory_bandwidth']['read_gb_s']:.1f} GB/s.",
         "",
         "| catalog size | recommend median (ms) | recommend p95 (ms) | scoring pass median (ms) | bandwidth floor (ms) |",

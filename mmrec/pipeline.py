@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from mmrec.atomic import atomic_write, atomic_write_text
 from mmrec.config import Config, FeatureConfig
+from mmrec.provenance import machine_info
 
 MANIFEST = "manifest.json"
 FUSION = "fusion.pt"
@@ -27,18 +27,6 @@ POLICY = "policy.pt"
 
 def _noop(*_a, **_k):
     return None
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
 def _read_manifest(ckpt: Path) -> dict:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -205,7 +206,7 @@ def run_scale_bench(
     parts: tuple[str, ...] = ("throughput", "growth"),
     log=print,
 ) -> dict:
-    from mmrec.pipeline import machine_info
+    from mmrec.provenance import git_commit, machine_info
 
     work = Path(work_dir or tempfile.mkdtemp(prefix="mmrec-scale-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -215,7 +216,12 @@ def run_scale_bench(
         if report.get("growth") and not report.get("growth_measured"):
             report["growth_measured"] = report.get("finished") or report.get("started")
             report["growth_load_average"] = None
-    report.update(machine=machine_info(), started=time.strftime("%Y-%m-%d %H:%M:%S"))
+    report.update(
+        machine=machine_info(),
+        commit=git_commit(),
+        command=shlex.join(["python", "-m", "mmrec", *sys.argv[1:]]),
+        started=time.strftime("%Y-%m-%d %H:%M:%S"),
+    )
     report["load_average_at_start"] = os.getloadavg()[0]
     if "throughput" in parts:
         _throughput(cfg, report, work, sample, workers, trailer_every, log)
@@ -314,7 +320,8 @@ def render_markdown(r: dict) -> str:
         "# Scale figures (`python -m mmrec bench --scale`)",
         "",
         f"Machine: {r['machine'].get('cpu')}, {r['machine'].get('cores')} cores; started "
-        f"{r.get('started')} (load average {r.get('load_average_at_start', 0):.1f} at start).",
+        f"{r.get('started')} (load average {r.get('load_average_at_start', 0):.1f} at start)"
+        + (f"; commit {r['commit']}." if r.get("commit") else "."),
         "",
     ]
     runs = r.get("ray_throughput") or []

@@ -43,7 +43,7 @@ import numpy as np
 from mmrec.atomic import atomic_write_text
 from mmrec.config import Config
 from mmrec.eval.metrics import mean_ci
-from mmrec.eval.policy import machine_info
+from mmrec.provenance import commit_line, git_commit, machine_info
 
 ARMS = ("live", "updates_off", "supervised", "popularity", "dqn_alone", "oracle")
 ARM_LABELS = {
@@ -328,6 +328,7 @@ def evaluate_live(
             "p95": float(np.percentile(rate_ms, 95)) if rate_ms else None,
         },
         "command": command or " ".join(["python", "-m", "mmrec", *sys.argv[1:]]),
+        "commit": git_commit(),
         "machine": machine_info(),
         "seconds": time.perf_counter() - t0,
     }
@@ -367,6 +368,7 @@ def live_markdown(r: dict) -> str:
         "# Live learning within a session (simulated held-out newcomers)",
         "",
         f"Command: `{r['command']}`  ",
+        *commit_line(r),
         f"Machine: {m['platform']}, {m['cpu_count']} CPUs, torch {m['torch']}, device "
         f"{m['device']}; {r['seconds'] / 60:.0f} min  ",
         f"Protocol: {p['users']}, seeds {p['seeds']} ({p['sessions']} sessions); {p['n_items']} "
@@ -500,6 +502,7 @@ def tune_live(
         "margins": margin_rows,
         "chosen": chosen,
         "seconds": time.perf_counter() - t0,
+        "commit": git_commit(),
         "machine": machine_info(),
     }
     atomic_write_text(Path(out_dir) / "live-tuning.json", json.dumps(result, indent=1))

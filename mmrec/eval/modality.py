@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import re
 import shlex
 import sys
@@ -40,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mmrec.atomic import atomic_write_text
-from mmrec.config import FusionConfig, pick_device
+from mmrec.config import FusionConfig
 from mmrec.eval.metrics import (
     eligible_genres,
     genre_thresholds,
@@ -61,6 +60,7 @@ from mmrec.models.train import (
     present_matrix,
     train_fusion,
 )
+from mmrec.provenance import git_commit, machine_info
 
 FOLDS = 5  # cross-validation folds per seed: each movie is a test movie once per seed
 VAL_SHARE = 0.15  # share of all evaluable movies held out inside each fold for early stopping
@@ -484,7 +484,7 @@ def evaluate_modality(
         "kind": "modality",
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command or _invocation(),
-        "commit": _commit(),
+        "commit": git_commit(),
         "data_dir": str(catalog.data_dir),
         "n_movies": int(catalog.n_movies) if hasattr(catalog, "n_movies") else len(labels),
         "n_evaluated": int(len(pool)),
@@ -500,7 +500,7 @@ def evaluate_modality(
         "seeds": seeds,
         "audio_kind": getattr(features, "audio_kind", None),
         "text_masked": bool(text_masked),
-        "machine": _machine(),
+        "machine": machine_info(),
         "fusion_config": dataclasses.asdict(cfg),
         "probe": {"l2_grid": list(L2_GRID), "max_iter": PROBE_MAX_ITER},
         "threshold_rule": "one threshold per genre and fold, maximising that genre's F1 on the "
@@ -751,44 +751,6 @@ def _invocation() -> str:
     if argv and Path(argv[0]).parts[-2:] == ("mmrec", "__main__.py"):
         return shlex.join(["python", "-m", "mmrec", *argv[1:]])
     return shlex.join(["python", *argv])
-
-
-def _machine() -> dict:
-    import torch
-
-    return {
-        "host": platform.node(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "device": pick_device(),
-        "cpu_count": os.cpu_count(),
-    }
-
-
-def _commit() -> str | None:
-    """The git commit of the code that made the report (``+dirty`` with local changes)."""
-    import subprocess
-
-    root = Path(__file__).resolve().parents[2]
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "mmrec"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sha + ("+dirty" if dirty else "")
 
 
 def _pct(summary: dict) -> str:

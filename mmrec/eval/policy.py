@@ -25,8 +25,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -35,8 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from mmrec.atomic import atomic_write_text
-from mmrec.config import Config, pick_device
+from mmrec.config import Config
 from mmrec.eval.metrics import catalog_coverage, mean_ci
+from mmrec.provenance import commit_line, git_commit, machine_info
 from mmrec.rl.baselines import (
     ContentRanker,
     EASERanker,
@@ -64,19 +63,6 @@ Progress = Callable[[int, int, str], None]
 def write_atomic(path: Path, text: str) -> None:
     """Write a report atomically (never a torn report)."""
     atomic_write_text(path, text)
-
-
-def machine_info() -> dict:
-    import torch
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "device": pick_device(),
-    }
 
 
 def run_sessions(
@@ -285,6 +271,7 @@ def _evaluate_policy(
             "policy_eval": dataclasses.asdict(pcfg),
         },
         "command": command or " ".join([Path(sys.executable).name, *sys.argv]),
+        "commit": git_commit(),
         "machine": machine_info(),
         "seconds": time.perf_counter() - t0,
     }
@@ -340,6 +327,7 @@ def policy_markdown(result: dict) -> str:
         "# Policy evaluation (simulated held-out users)",
         "",
         f"Command: `{result['command']}`  ",
+        *commit_line(result),
         f"Machine: {result['machine']['platform']}, {result['machine']['cpu_count']} CPUs, "
         f"torch {result['machine']['torch']}, device {result['machine']['device']}  ",
         f"Protocol: {p['sessions_per_seed']} sessions per seed x seeds {p['seeds']} ({p['users']}); "

@@ -37,7 +37,8 @@ import pandas as pd
 
 from mmrec.config import Config
 from mmrec.eval.metrics import catalog_coverage, mean_ci, ndcg_at_k, recall_at_k, top_k
-from mmrec.eval.policy import machine_info, write_atomic
+from mmrec.eval.policy import write_atomic
+from mmrec.provenance import commit_line, git_commit, machine_info
 from mmrec.rl.baselines import (
     ContentRanker,
     EASERanker,
@@ -312,7 +313,7 @@ def _evaluate(
             progress(done[0], 0, msg)
 
     result = {"protocols": {}, "command": command or "python -m mmrec evaluate ranking",
-              "machine": machine_info()}  # fmt: skip
+              "commit": git_commit(), "machine": machine_info()}  # fmt: skip
 
     def write(final: bool):
         """Report after every protocol, so a long run leaves what it has finished."""
@@ -510,6 +511,7 @@ def ranking_markdown(result: dict) -> str:
         "# Offline ranking: collaborative, content, learned and hybrid rankers",
         "",
         f"Command: `{result['command']}`  ",
+        *commit_line(result),
         f"Machine: {m['platform']}, {m['cpu_count']} CPUs, torch {m['torch']}; "
         f"{result['seconds'] / 60:.1f} min in all.  ",
         f"Catalog: {result['n_movies']} movies, {result['n_users']} users, {result['n_ratings']} ratings. "

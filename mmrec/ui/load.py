@@ -152,9 +152,9 @@ def measure(data_dir, ckpt_dir, users: int = 8, rounds: int = 5, log=print) -> d
             result = asyncio.run(_run(server.url, users, rounds, log, server.proc.pid))
         finally:
             server.stop()
-    from mmrec.pipeline import machine_info
+    from mmrec.provenance import git_commit, machine_info
 
-    result.update(data_dir=str(data_dir), machine=machine_info())
+    result.update(data_dir=str(data_dir), machine=machine_info(), commit=git_commit())
     return result
 
 

@@ -2,8 +2,10 @@
 report and chart. No timing is asserted (timings belong to the benchmark, not to tests)."""
 
 import json
+import os
 
 from mmrec.bench import run_bench
+from mmrec.provenance import git_commit
 
 
 def test_bench_quick_writes_report_and_chart(tiny_built, tmp_path):
@@ -19,5 +21,11 @@ def test_bench_quick_writes_report_and_chart(tiny_built, tmp_path):
     assert "cold" in saved["explain"], saved["explain"]
     assert saved["memory_bandwidth"]["read_gb_s"] > 0
     assert (tmp_path / "bench-latency.png").stat().st_size > 0
-    assert "| catalog size |" in (tmp_path / "bench.md").read_text()
-    assert result["machine"]["cores"] >= 1
+    md = (tmp_path / "bench.md").read_text()
+    assert "| catalog size |" in md
+    # the report names the machine, the commit and the command (README quotes them)
+    assert result["machine"]["cores"] == os.cpu_count() == saved["machine"]["cpu_count"]
+    assert saved["machine"]["cpu"] and saved["machine"]["python"]
+    assert saved["commit"] == git_commit() and saved["commit"]
+    assert f"commit {saved['commit']}" in md
+    assert saved["command"].startswith("python")

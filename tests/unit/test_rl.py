@@ -505,6 +505,12 @@ def test_evaluate_policy_and_ranking_write_reports(world, tmp_path):
         "mean"
     ]
     assert "| dqn |" in (tmp_path / "policy.md").read_text()
+    from mmrec.provenance import git_commit
+
+    assert (
+        res["commit"] == git_commit()
+        and f"Commit: `{res['commit']}`" in (tmp_path / "policy.md").read_text()
+    )
     cfg.policy_eval.ranking_seeds = 2
     cfg.policy_eval.ease_lambda_grid = (5.0, 50.0)
     cfg.policy_eval.knn_grid = (5,)
