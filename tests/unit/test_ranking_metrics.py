@@ -160,26 +160,3 @@ def test_summary_and_paired_margin_on_hand_made_arrays():
     assert m["ci95"] == pytest.approx(1.96 * np.std([0.2, 0.1, 0.1], ddof=1) / np.sqrt(3))
     assert m["verdict"].startswith("better")
     assert verdict(0.01, 0.02).startswith("tie") and verdict(-0.05, 0.02).startswith("worse")
-
-
-def test_readme_ranking_table_matches_the_committed_report():
-    import json
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    report = json.loads((root / "reports" / "ranking.json").read_text())
-    readme = (root / "README.md").read_text()
-    protos = report["protocols"]
-
-    def fmt(x):
-        return f"{x['mean']:.4f} ± {x['ci95']:.4f}"
-
-    for name in protos["random"]["rankers"]:
-        a, c = protos["random"]["rankers"][name], protos["temporal"]["rankers"][name]
-        cells = [fmt(a["ndcg@10"]), fmt(a["recall@10"]), fmt(c["ndcg@10"]), fmt(c["recall@10"])]
-        label = f"**{name}**" if name == "hybrid" else name
-        assert f"| {label} | " + " | ".join(cells) + " |" in readme, name
-    for name, row in protos["cold_films"]["rankers"].items():
-        assert f"| {name} | {fmt(row['ndcg@10'])} | {fmt(row['recall@10'])} |" in readme, name
-    margin = protos["random"]["hybrid_margin"]["ease"]
-    assert f"{margin['mean']:+.4f} ± {margin['ci95']:.4f}" in readme

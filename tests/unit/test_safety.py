@@ -120,7 +120,9 @@ def _constant_names(sources) -> set[str]:
             targets = []
             if isinstance(node, ast.Assign):
                 targets = [t for t in node.targets if isinstance(t, ast.Name)]
-            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(
+                node.target, ast.Name
+            ):
                 targets = [node.target]
             for t in targets:
                 seen[t.id] = seen.get(t.id, 0) + 1

@@ -1,0 +1,340 @@
+"""README's result tables, rendered from ``reports/*.json`` so they cannot drift.
+
+README.md marks every generated block with a pair of comments::
+
+    <!-- report: policy.lifts -->
+    ...rendered text...
+    <!-- /report -->
+
+``python -m mmrec.readme`` rewrites each block from the JSON report it names (``BLOCKS`` below);
+``python -m mmrec.readme --check`` exits 1 and prints a diff when README.md differs from what the
+reports give (``tests/unit/test_readme.py`` runs the check). To change a figure, re-run the
+command that writes the report, then re-render; never edit a block by hand.
+
+Where a report's own markdown already has the table, the block is cut from that markdown (the
+same function writes ``reports/X.md``), so README and report share one formatter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from mmrec.atomic import atomic_write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+REPORTS = ROOT / "reports"
+
+BLOCK = re.compile(r"(<!-- report: (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /report -->)", re.S)
+
+
+def load(name: str) -> dict:
+    return json.loads((REPORTS / f"{name}.json").read_text())
+
+
+def tables(markdown: str) -> list[str]:
+    """The markdown tables of a document, in order (each its lines joined)."""
+    found, current = [], []
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            found.append("\n".join(current))
+            current = []
+    if current:
+        found.append("\n".join(current))
+    return found
+
+
+def source(report: dict, name: str) -> str:
+    """One line naming the report, the command, the commit and the machine behind a table."""
+    m = report.get("machine") or {}
+    cores = m.get("cpu_count") or m.get("cores")
+    what = m.get("cpu") or m.get("platform") or "unknown machine"
+    machine = f"{what}, {cores} cores" if cores else what
+    commit = report.get("commit")
+    commit_text = (
+        f"commit `{commit}`"
+        if commit
+        else "commit not recorded (the report predates recorded commits)"
+    )
+    command = report.get("command")
+    command = f"`{command}`" if command else "command not recorded in the JSON"
+    return (
+        f"<sub>Source: `reports/{name}.json` — {command}; {commit_text}; machine: {machine}.</sub>"
+    )
+
+
+# ---- modality (Table 5.1): reports of several protocol generations share these row fields
+
+
+def _pct(summary: dict, spread: bool) -> str:
+    if spread:
+        return f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}"
+    return f"{100 * summary['mean']:.1f}"
+
+
+DEMO_COLUMNS = (
+    ("Subset acc.", "subset_accuracy"),
+    ("Hamming acc.", "hamming_accuracy"),
+    ("Recall (micro)", "recall_micro"),
+    ("F1 (micro)", "f1_micro"),
+    ("Recall (macro)", "recall_macro"),
+    ("F1 (macro)", "f1_macro"),
+    ("ROC-AUC (macro)", "roc_auc_macro"),
+)
+REAL_COLUMNS = (
+    ("F1 (micro)", "f1_micro"),
+    ("F1 (macro)", "f1_macro"),
+    ("ROC-AUC (macro)", "roc_auc_macro"),
+    ("AP (macro)", "ap_macro"),
+)
+
+
+def modality_table(
+    parts: list[tuple[str, list[dict]]],
+    columns=DEMO_COLUMNS,
+    *,
+    head: str = "Model",
+    coverage: bool = True,
+    scored: bool = False,
+    spread: bool = True,
+) -> str:
+    """Rows of one or more modality reports: ``parts`` = [(label prefix, rows)]."""
+    names = [head] + (["Scored on", "Films"] if scored else []) + [c for c, _ in columns]
+    names += ["Coverage"] if coverage else []
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    for prefix, rows in parts:
+        for row in rows:
+            if "na" in row:
+                continue
+            cells = [prefix + row["variant"]]
+            cells += [row["scored_on"], str(row["n_scored"])] if scored else []
+            cells += [_pct(row[key], spread) for _, key in columns]
+            cells += [f"{100 * row['test_coverage']:.0f}%"] if coverage else []
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _rows(report: dict, variants: tuple[str, ...] | None = None) -> list[dict]:
+    rows = [r for r in report["rows"] if not r.get("masked_text")]
+    return [r for r in rows if variants is None or r["variant"] in variants]
+
+
+def modality_demo(name: str) -> Callable[[], str]:
+    return lambda: modality_table([("", _rows(load(name)))])
+
+
+def modality_audio() -> str:
+    keep = ("audio only", "fused (text + image + audio)")
+    return modality_table(
+        [
+            ("aisfx: ", _rows(load("modality-demo"), keep)),
+            ("log-mel: ", _rows(load("modality-demo-logmel"), keep)),
+        ],
+        head="Front end: model",
+    )
+
+
+def modality_real(subset: bool) -> str:
+    r = load("modality-mmrec-real")
+    spread = len(r["seeds"]) > 1
+    if subset:
+        return modality_table([("", r["subset_rows"])], REAL_COLUMNS, coverage=False, spread=spread)
+    return modality_table(
+        [("", _rows(r))], REAL_COLUMNS, coverage=False, scored=True, spread=spread
+    )
+
+
+# ---- policy
+
+
+def policy_table(i: int) -> str:
+    from mmrec.eval.policy import policy_markdown
+
+    return tables(policy_markdown(load("policy")))[i]
+
+
+def policy_lifts() -> str:
+    """The DQN's paired lift in the two figures the design document promises."""
+    r = load("policy")
+    lines = []
+    for name, lift in r["lifts"].items():
+        if name == "random":
+            continue
+        sat, watch = lift["satisfaction"], lift["watch_minutes"]
+        lines.append(
+            f"- vs {name}: satisfaction {sat['diff']:+.3f} ± {sat['diff_ci95']:.3f} stars "
+            f"({100 * sat['relative']:+.1f}%, CI {_verdict(sat)}), watch time "
+            f"{watch['diff']:+.0f} ± {watch['diff_ci95']:.0f} minutes per session "
+            f"({100 * watch['relative']:+.1f}%, CI {_verdict(watch)})"
+        )
+    return "\n".join(lines)
+
+
+def _verdict(x: dict) -> str:
+    return "includes 0" if abs(x["diff"]) <= x["diff_ci95"] else "excludes 0"
+
+
+# ---- ranking (real benchmark)
+
+
+def _ci(x: dict) -> str:
+    return f"{x['mean']:.4f} ± {x['ci95']:.4f}"
+
+
+def ranking_warm() -> str:
+    p = load("ranking")["protocols"]
+    a, c = p["random"]["rankers"], p["temporal"]["rankers"]
+    lines = [
+        "| ranker | (A) random 80/20, all ratings: NDCG@10 | Recall@10 "
+        "| (C) temporal last 20%, ≥ 4: NDCG@10 | Recall@10 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in a.items():
+        other = c.get(name)
+        cells = [_ci(row["ndcg@10"]), _ci(row["recall@10"])]
+        cells += [_ci(other["ndcg@10"]), _ci(other["recall@10"])] if other else ["n/a", "n/a"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ranking_simple(protocol: str, coverage: bool) -> str:
+    rankers = load("ranking")["protocols"][protocol]["rankers"]
+    head = "| ranker | NDCG@10 | Recall@10 |" + (" coverage@10 |" if coverage else "")
+    lines = [head, "|---|---|---|" + ("---|" if coverage else "")]
+    for name, row in rankers.items():
+        cells = [_ci(row["ndcg@10"]), _ci(row["recall@10"])]
+        cells += [f"{row['coverage@10']:.3f}"] if coverage else []
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ranking_margins(protocols: tuple[str, ...], key: str, base: str = "hybrid") -> str:
+    p = load("ranking")["protocols"]
+    labels = {
+        "random": "(A)",
+        "temporal": "(C)",
+        "cold_films": "cold films",
+        "thin_users": "thin users",
+    }
+    lines = []
+    for proto in protocols:
+        for other, m in p[proto][key].items():
+            left = f"{base} − {other}" if key == "hybrid_margin" else f"{other} − random"
+            lines.append(
+                f"- {labels[proto]} {left}: {m['mean']:+.4f} ± {m['ci95']:.4f} "
+                f"({100 * m['relative']:+.1f}%), {m['verdict']}"
+            )
+    return "\n".join(lines)
+
+
+# ---- live, bench, scale: cut from the reports' own markdown
+
+
+def live_table() -> str:
+    from mmrec.eval.live import live_markdown
+
+    return tables(live_markdown(load("live")))[0]
+
+
+def live_findings() -> str:
+    from mmrec.eval.live import live_markdown
+
+    md = live_markdown(load("live"))
+    return "\n".join(
+        line for line in md.split("## Criteria")[0].splitlines() if line.startswith("- ")
+    )
+
+
+def bench_body() -> str:
+    from mmrec.bench import bench_markdown
+
+    return bench_markdown(load("bench")).strip()
+
+
+def scale_body() -> str:
+    from mmrec.scale import render_markdown
+
+    md = render_markdown(load("scale"))
+    body = md[md.index("\n## ") + 1 :].strip()
+    # README's own sections are level 2: the report's sections sit below them.
+    return re.sub(r"^## ", "#### ", body, flags=re.M)
+
+
+def _src(name: str) -> Callable[[], str]:
+    return lambda: source(load(name), name)
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "modality-demo.source": _src("modality-demo"),
+    "modality-demo.table": modality_demo("modality-demo"),
+    "modality-demo5k.source": _src("modality-demo5k"),
+    "modality-demo5k.table": modality_demo("modality-demo5k"),
+    "modality-demo-logmel.source": _src("modality-demo-logmel"),
+    "modality-audio.table": modality_audio,
+    "modality-mmrec-real.source": _src("modality-mmrec-real"),
+    "modality-mmrec-real.table": lambda: modality_real(subset=False),
+    "modality-mmrec-real.subset": lambda: modality_real(subset=True),
+    "policy.source": _src("policy"),
+    "policy.policies": lambda: policy_table(0),
+    "policy.lift-table": lambda: policy_table(1),
+    "policy.lifts": policy_lifts,
+    "ranking.source": _src("ranking"),
+    "ranking.warm": ranking_warm,
+    "ranking.warm-margins": lambda: ranking_margins(("random", "temporal"), "hybrid_margin"),
+    "ranking.cold": lambda: ranking_simple("cold_films", coverage=True),
+    "ranking.cold-margins": lambda: ranking_margins(("cold_films",), "margin_vs_random"),
+    "ranking.thin": lambda: ranking_simple("thin_users", coverage=False),
+    "ranking.thin-margins": lambda: ranking_margins(("thin_users",), "hybrid_margin"),
+    "live.source": _src("live"),
+    "live.table": live_table,
+    "live.findings": live_findings,
+    "bench.source": _src("bench"),
+    "bench.body": bench_body,
+    "scale.source": _src("scale"),
+    "scale.body": scale_body,
+}
+
+
+def render(text: str) -> str:
+    """README text with every marked block re-rendered from its report."""
+    unknown = sorted({m["name"] for m in BLOCK.finditer(text)} - set(BLOCKS))
+    if unknown:
+        raise KeyError(f"README.md names blocks that mmrec.readme does not know: {unknown}")
+    return BLOCK.sub(
+        lambda m: m.group(1) + BLOCKS[m["name"]]().rstrip("\n") + "\n" + m.group(4), text
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mmrec.readme", description=__doc__.split("\n")[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
+    ap.add_argument("--readme", type=Path, default=README)
+    args = ap.parse_args(argv)
+    text = args.readme.read_text()
+    new = render(text)
+    if args.check:
+        if new != text:
+            diff = difflib.unified_diff(
+                text.splitlines(), new.splitlines(), "README.md", "rendered", lineterm=""
+            )
+            print("\n".join(diff))
+            print(f"{args.readme} differs from reports/*.json: run python -m mmrec.readme")
+            return 1
+        print(f"{args.readme}: {len(BLOCK.findall(text))} blocks match their reports")
+        return 0
+    if new != text:
+        atomic_write_text(args.readme, new)
+    print(f"{args.readme}: {len(BLOCK.findall(new))} blocks rendered")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
