@@ -59,7 +59,7 @@ def onboard(name: str = "alice", n_genres: int = 2) -> AppTest:
     """A fresh session on an empty database: onboarding, then the first picks."""
     at = run_app(new_app())
     assert at.session_state[L.K_USER] == L.NEW_USER
-    assert at.text_input(key="onb_name") is not None
+    assert at.text_input(key="onb_name").value == ""  # (a lookup raises when it is missing)
     genres = at.multiselect(key="onb_genres").options[:n_genres]
     at.text_input(key="onb_name").input(name)
     for g in genres:
@@ -99,13 +99,19 @@ def test_onboarding_shows_picks_at_once(env):
 
 def test_sidebar_controls_present(env):
     at = onboard("bob")
-    for key in ("w_text", "w_image", "w_audio", L.K_EPS, L.K_MIN_AVG, L.K_YEARS):
-        assert at.slider(key=key) is not None
-    assert at.selectbox(key=L.K_USER) is not None
-    assert at.multiselect(key=L.K_INCLUDE) is not None
-    assert at.multiselect(key=L.K_EXCLUDE) is not None
-    assert at.toggle(key=L.K_HIGH) is not None
-    assert at.button(key="reset_view") is not None
+    # in the sidebar (shared by every page), at their reset values; a lookup raises when missing
+    side = at.sidebar
+    for key in ("w_text", "w_image", "w_audio"):
+        assert side.slider(key=key).value == 1.0, key
+    assert side.slider(key=L.K_EPS).value == pytest.approx(load_config().ui.default_epsilon)
+    assert side.slider(key=L.K_MIN_AVG).value == 3.5
+    low, high = side.slider(key=L.K_YEARS).value
+    assert low <= high
+    assert side.selectbox(key=L.K_USER).value == at.session_state[L.K_USER]
+    assert side.multiselect(key=L.K_INCLUDE).value == []
+    assert side.multiselect(key=L.K_EXCLUDE).value == []
+    assert side.toggle(key=L.K_HIGH).value is False
+    assert not side.button(key="reset_view").disabled
 
 
 def test_rating_commits_and_refreshes_the_grid(env):
@@ -164,7 +170,7 @@ def test_weight_slider_what_if_then_apply_changes_the_list(env):
     run_app(at)
     # the grid keeps the applied weights until "Apply"; the what-if box says what would change
     assert grid_ids(at) == before
-    assert at.button(key="whatif_apply") is not None
+    assert not at.button(key="whatif_apply").disabled
     svc = fresh_service(env)
     user_id = at.session_state[L.K_USER]
     wi = svc.what_if(user_id, Weights(1.0, 0.0, 0.0), Weights(1.0, 1.0, 1.0), k=len(before))
@@ -207,8 +213,8 @@ def test_other_pages_render(env, page):
     run_app(at)
     assert not at.error, [e.value for e in at.error]
     if page.endswith("explore.py"):
-        assert at.text_input(key="explore_query") is not None
-        assert at.selectbox(key="explore_movie") is not None
+        assert at.text_input(key="explore_query").value == ""
+        assert at.selectbox(key="explore_movie").options
         assert len(at.get("plotly_chart")) >= 1
         at.text_input(key="explore_query").input("zzzz-no-such-movie")
         run_app(at)
@@ -252,7 +258,7 @@ def test_missing_checkpoints_say_so_and_offer_the_build(env, tmp_path, monkeypat
     assert any("python \\-m mmrec build" in i.value for i in at.info), [i.value for i in at.info]
     monkeypatch.setenv("MMREC_DATA_ADMIN", "1")
     run_app(at)
-    assert at.button(key="build_now") is not None
+    assert not at.button(key="build_now").disabled
 
 
 def test_catalog_text_is_inert_markdown():
@@ -364,7 +370,7 @@ def test_build_from_the_data_page(env, tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     assert any("built" in s.value for s in at.success), [e.value for e in at.error]
     assert (tmp_path / "fresh-checkpoints" / "policy.pt").is_file()
-    assert at.button(key="rebuild") is not None  # the page now shows the loaded catalog
+    assert not at.button(key="rebuild").disabled  # the page now shows the loaded catalog
     at.switch_page(L.HOME_PAGE)
     run_app(at)
-    assert at.text_input(key="onb_name") is not None  # onboarding: the models are loaded
+    assert at.text_input(key="onb_name").value == ""  # onboarding: the models are loaded

@@ -239,41 +239,48 @@ def test_config_default_address_is_localhost():
     assert Config().ui.address == "127.0.0.1"
 
 
-def test_main_py_launches_on_localhost(monkeypatch):
+def _launcher():
     if not (REPO / "main.py").is_file():
         pytest.fail("main.py missing (the dashboard launcher)")
-    from streamlit.web import cli as stcli
-
-    seen = {}
-
-    def fake_main():
-        seen["argv"] = list(sys.argv)
-        raise SystemExit(0)
-
-    monkeypatch.setattr(stcli, "main", fake_main)
-    monkeypatch.setattr(sys, "argv", list(sys.argv))
-    for var in ("MMREC_CONFIG",):
-        monkeypatch.delenv(var, raising=False)
     sys.path.insert(0, str(REPO))
     try:
         import main as launcher
     finally:
         sys.path.remove(str(REPO))
-    assert launcher.main([]) == 0
-    argv = seen["argv"]
+    return launcher
+
+
+def test_main_py_launches_on_localhost(monkeypatch):
+    """The streamlit command line main.py builds binds 127.0.0.1 unless told otherwise. Nothing
+    is served here (no in-process server, so Streamlit's process-wide pages flag stays as it
+    was); tests/app/test_main.py starts the real server and reads its bind address."""
+    launcher = _launcher()
+    argv = launcher.streamlit_argv(None, None, [])
+    assert argv[:3] == ["streamlit", "run", str(REPO / "streamlit_app.py")], argv
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1", argv
+    assert argv[argv.index("--server.port") + 1] == "5000", argv
+    moved = launcher.streamlit_argv(8123, "0.0.0.0", ["--x", "y"])
+    assert moved[moved.index("--server.address") + 1] == "0.0.0.0"
+    assert moved[moved.index("--server.port") + 1] == "8123" and moved[-2:] == ["--x", "y"]
+    # main() hands its flags to serve() unchanged (serve replaced: it would start the server)
+    calls = []
+    monkeypatch.setattr(launcher, "serve", lambda *a: calls.append(a) or 0)
+    assert launcher.main([]) == 0 and launcher.main(["--port", "7"]) == 0
+    assert calls == [(None, None, []), (7, None, [])]
 
 
 def test_cli_serve_defaults_to_localhost(monkeypatch):
+    """``python -m mmrec serve`` runs main.py with an explicit 127.0.0.1 (subprocess.call is
+    replaced: it would start the server)."""
     import subprocess
 
     from mmrec import __main__ as cli
 
-    seen = {}
-    monkeypatch.setattr(subprocess, "call", lambda cmd, *a, **k: seen.setdefault("cmd", cmd) and 0)
-    cli.main(["serve"])
-    cmd = [str(c) for c in seen["cmd"]]
-    flags = [i for i, c in enumerate(cmd) if c in ("--address", "--server.address")]
-    # either an explicit localhost address, or none (then main.py / config.toml decide: above)
-    assert all(cmd[i + 1] == "127.0.0.1" for i in flags), cmd
-    assert not any(c.startswith("--server.address=") and not c.endswith("127.0.0.1") for c in cmd)
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd, *a, **k: calls.append(cmd) or 0)
+    assert cli.main(["serve"]) == 0
+    (cmd,) = calls
+    cmd = [str(c) for c in cmd]
+    assert Path(cmd[1]) == REPO / "main.py", cmd
+    assert cmd[cmd.index("--address") + 1] == "127.0.0.1", cmd
+    assert cmd[cmd.index("--port") + 1] == "5000", cmd
