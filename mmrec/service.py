@@ -16,82 +16,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mmrec.config import Config, load_config
+from mmrec.lru import LRU
 
-
-class ServiceError(Exception):
-    """A request the service cannot honour (unknown user or movie, models not built...)."""
-
-
-@dataclass(frozen=True)
-class Weights:
-    text: float = 1.0
-    image: float = 1.0
-    audio: float = 1.0
-
-    def clipped(self) -> Weights:
-        return Weights(*(float(min(1.0, max(0.0, w))) for w in self.as_tuple()))
-
-    def as_tuple(self) -> tuple[float, float, float]:
-        return (self.text, self.image, self.audio)
-
-    def key(self) -> tuple[float, float, float]:
-        return tuple(round(w, 2) for w in self.clipped().as_tuple())
-
-
-@dataclass(frozen=True)
-class Filters:
-    include_genres: tuple[str, ...] = ()  # any of these ("only sci-fi")
-    exclude_genres: tuple[str, ...] = ()
-    year_min: int | None = None
-    year_max: int | None = None
-    min_avg_rating: float | None = None  # "only highly rated"
-
-    def describe(self) -> list[str]:
-        out = []
-        if self.include_genres:
-            out.append("only " + " / ".join(self.include_genres))
-        if self.exclude_genres:
-            out.append("no " + " / ".join(self.exclude_genres))
-        if self.year_min or self.year_max:
-            out.append(f"years {self.year_min or '...'}-{self.year_max or '...'}")
-        if self.min_avg_rating:
-            out.append(f"average rating >= {self.min_avg_rating:.1f}")
-        return out
-
-
-@dataclass
-class Pick:
-    movie_id: int
-    title: str
-    year: int | None
-    genres: tuple[str, ...]
-    overview: str
-    poster: str | None
-    audio: str | None
-    q: float  # the DQN's Q for the user's onboarding state (the prior part of ``score``)
-    rank: int  # 1-based rank by ``score`` among the returned picks
-    exploration: bool = False
-    reason: str = ""
-    score: float = 0.0  # what ranks the list: z(Q) + weight * posterior-mean rating
-
-
-@dataclass
-class RateResult:
-    picks: list[Pick]
-    entered: list[str] = field(default_factory=list)
-    left: list[str] = field(default_factory=list)
-    q_moves: dict[int, float] = field(default_factory=dict)  # movie id -> score change
-    telemetry: dict = field(default_factory=dict)
-    note: str = ""  # why the list changed (or why it did not), in words
-    replaced: int = 0  # kept picks replaced by better ones (the rated card's slot not counted)
+# The value types live in mmrec.values (shared with mmrec.explain, which must not import the
+# service); the pages and the CLI keep importing them from this facade.
+from mmrec.values import Filters, Pick, RateResult, ServiceError, Weights
 
 
 class Recommender:
@@ -105,11 +41,8 @@ class Recommender:
         from mmrec.store import RatingsStore
 
         self.cfg = cfg
-        # Requests are small (a state-tower pass, a fuse over N items): one torch thread each is
-        # faster than two threads contending for two cores, and sessions run in parallel threads.
-        import torch
-
-        torch.set_num_threads(1)
+        # Torch's thread count is the process's business (mmrec.threads.use_serving_threads,
+        # called where a serving process starts), never set per request or per service here.
         if parts is None:
             from mmrec.checkpoint import CheckpointError, CheckpointMismatchError
 
@@ -151,8 +84,7 @@ class Recommender:
         # Plain arrays for building picks: a pandas row lookup per card cost more than ranking.
         self._titles = m["title"].astype(str).to_numpy()
         self._rows = {c: m[c].to_numpy() for c in ("year", "genres", "overview", "poster", "audio")}
-        self._emb_cache: OrderedDict = OrderedDict()
-        self._emb_lock = threading.Lock()
+        self._emb_cache = LRU(16)  # weight setting -> (N, D) embeddings
         self._user_locks: dict[int, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self._explainer = None
@@ -171,16 +103,9 @@ class Recommender:
         from mmrec.models.train import item_embeddings
 
         key = weights.key()
-        with self._emb_lock:
-            if key in self._emb_cache:
-                self._emb_cache.move_to_end(key)
-                return self._emb_cache[key]
-        emb = item_embeddings(self.model, self.branches, self.present, key)
-        with self._emb_lock:
-            self._emb_cache[key] = emb
-            while len(self._emb_cache) > 16:
-                self._emb_cache.popitem(last=False)
-        return emb
+        return self._emb_cache.get_or_make(
+            key, lambda: item_embeddings(self.model, self.branches, self.present, key)
+        )
 
     def _movie_pos(self, movie_id: int) -> int:
         try:
@@ -331,9 +256,7 @@ class Recommender:
 
     # ----------------------------------------------------------------- users
     def users(self) -> list[dict]:
-        counts: dict[int, int] = {}
-        for u, _m, _r, _t in self.store.all_ratings():
-            counts[u] = counts.get(u, 0) + 1
+        counts = self.store.rating_counts()
         return [
             {"user_id": u["user_id"], "name": u["name"], "n_ratings": counts.get(u["user_id"], 0)}
             for u in self.store.users()
@@ -683,12 +606,33 @@ class Recommender:
         return learn_user_weights(self.model, self.branches, self.present, idx, ratings)
 
     # ----------------------------------------------------------------- explanations (issue 6)
+    def serving_state(self):
+        """What explanations read (``mmrec.explain.serving.ServingState``): the served models,
+        the catalog rows and per-user lookups that go back to this service's store."""
+        from mmrec.explain.serving import ServingState
+
+        return ServingState(
+            cfg=self.cfg,
+            catalog=self.catalog,
+            model=self.model,
+            branches=self.branches,
+            present=self.present,
+            q_network=self.agent.q_network,
+            item_side=self.agent.index.item_side_features(),
+            policy=self.policy,
+            positions=self._pos,
+            user_state=self.user_state,
+            prior_state=self.prior_state,
+            policy_state=lambda user_id: self.store.load_policy_state(user_id),
+            embeddings=self.embeddings,
+        )
+
     def _get_explainer(self):
         from mmrec.explain import Explainer
 
         with self._locks_lock:
             if self._explainer is None:
-                self._explainer = Explainer(self)
+                self._explainer = Explainer(self.serving_state())
         return self._explainer
 
     def explain(

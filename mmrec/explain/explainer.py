@@ -9,12 +9,10 @@ attributions and the reasons, and keeps the results in an LRU keyed by
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -30,9 +28,12 @@ from mmrec.explain.audio import (
 )
 from mmrec.explain.forward import ItemContext, QForward, randomized_copy, state_vector
 from mmrec.explain.image import PosterAttribution, attribute_poster
+from mmrec.explain.serving import ServingState
 from mmrec.explain.shares import coalition_values, normalise, shapley
 from mmrec.explain.text import TextAttribution, attribute_text
+from mmrec.lru import LRU
 from mmrec.models.fusion import MODALITIES
+from mmrec.values import Weights
 
 MEDIA = {"text": "synopsis", "image": "poster", "audio": "trailer"}
 AUDIO_KINDS = ("logmel", "aisfx")  # audio front ends with a trailer attribution
@@ -140,23 +141,6 @@ def state_hash(state, personal: dict) -> str:
     return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
-@contextlib.contextmanager
-def cpu_threads(n: int):
-    """Run the attributions on ``n`` torch CPU threads (0: unchanged), restoring afterwards.
-
-    Measured on the shared 2-core machine (load ~15): one cold explanation took 27-55 s wall on
-    2 threads (OpenMP threads spin-waiting for each other's core) and 3.5-7 s on 1 thread."""
-    before = torch.get_num_threads()
-    if n <= 0:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def spearman(a, b) -> float:
     """Spearman rank correlation of two equally shaped maps (entries where both are exactly
     zero, such as padded silence, are left out: they carry no information)."""
@@ -171,24 +155,24 @@ def spearman(a, b) -> float:
 
 
 class Explainer:
-    """Explanations over a loaded :class:`mmrec.service.Recommender` (``svc``)."""
+    """Explanations over what the service serves (``state``: a :class:`ServingState`, from
+    ``Recommender.serving_state()``)."""
 
-    def __init__(self, svc, cfg: ExplainConfig | None = None):
-        self.svc = svc
-        self.cfg = cfg or getattr(svc.cfg, "explain", None) or ExplainConfig()
-        self.device = svc.model.device
-        self._cache: OrderedDict = OrderedDict()
-        self._cache_lock = threading.Lock()
+    def __init__(self, state: ServingState, cfg: ExplainConfig | None = None):
+        self.serving = state
+        self.cfg = cfg or getattr(state.cfg, "explain", None) or ExplainConfig()
+        self.device = state.model.device
+        self._cache = LRU(max(1, self.cfg.cache_size))  # finished explanations
         # Captum registers hooks on the shared encoders: one attribution at a time
         self._attr_lock = threading.Lock()
         self._encoders: dict[str, object] = {}
-        self._titles = svc.catalog.movies["title"].to_numpy()
-        self._side = svc.agent.index.item_side_features()  # (N, 2)
+        self._titles = state.catalog.movies["title"].to_numpy()
+        self._side = state.item_side  # (N, 2)
 
     # ----------------------------------------------------------------- encoders (lazy, once)
     def encoder(self, modality: str):
         if modality not in self._encoders:
-            fcfg = self.svc.cfg.features
+            fcfg = self.serving.cfg.features
             if modality == "text":
                 from mmrec.features.text import TextEncoder
 
@@ -216,56 +200,53 @@ class Explainer:
         map of the silent baseline (one forward, the same for every trailer) are built too."""
         t0 = time.perf_counter()
         for m in MODALITIES:
-            if m == "audio" and self.svc.cfg.features.audio_kind not in AUDIO_KINDS:
+            if m == "audio" and self.serving.cfg.features.audio_kind not in AUDIO_KINDS:
                 continue  # explain() says why there is no trailer map
             enc = self.encoder(m)
             if m == "audio":
                 enc.mel_basis  # noqa: B018  (a lazily built property)
-                if self.svc.cfg.features.audio_kind == "aisfx":
+                if self.serving.cfg.features.audio_kind == "aisfx":
                     from mmrec.features.audio import aisfx_frames
 
-                    silence_map(enc, aisfx_frames(self.svc.cfg.features))
+                    silence_map(enc, aisfx_frames(self.serving.cfg.features))
         return time.perf_counter() - t0
 
     # ----------------------------------------------------------------- context
     def _user(self, user_id: int, weights: tuple[float, float, float]):
-        svc = self.svc
-        state = svc.user_state(user_id)
-        personal = svc.store.load_policy_state(user_id) or {}
-        from mmrec.service import Weights
-
-        emb = svc.embeddings(Weights(*weights))  # (N, D)
+        serving = self.serving
+        state = serving.user_state(user_id)
+        personal = serving.policy_state(user_id) or {}
+        emb = serving.embeddings(Weights(*weights))  # (N, D)
         return state, personal, emb
 
     def _q_state(self, state):
         """The state the DQN's Q is read for: the user's onboarding state (``Pick.q``); the
         ratings move the ranking through the Bayesian layer (mmrec.rl.online), not through Q.
         The full ``state`` still feeds the reasons ("similar to X, which you rated ...")."""
-        prior = getattr(self.svc, "prior_state", None)
-        return prior(state.user_id) if prior is not None else state
+        return self.serving.prior_state(state.user_id)
 
     def _context(self, q_network, state, personal, emb, pos: int, weights) -> ItemContext:
-        svc = self.svc
-        unit, _vec, _bias = svc.policy.item_reps(emb)
-        present = np.asarray(svc.present[pos], dtype=bool) & (svc.model.enabled.cpu().numpy() > 0)
+        serving = self.serving
+        unit, _vec, _bias = serving.policy.item_reps(emb)
+        present = np.asarray(serving.present[pos], dtype=bool) & (
+            serving.model.enabled.cpu().numpy() > 0
+        )
         return ItemContext(
             pos=pos,
-            movie_id=int(svc.catalog.movie_ids[pos]),
-            user_vec=state_vector(svc.policy, q_network, self._q_state(state), unit, personal).to(
-                self.device
-            ),
+            movie_id=int(serving.catalog.movie_ids[pos]),
+            user_vec=state_vector(
+                serving.policy, q_network, self._q_state(state), unit, personal
+            ).to(self.device),
             side=torch.from_numpy(self._side[pos]).to(self.device),
             present=torch.from_numpy(present).to(self.device),
             weights=torch.tensor(weights, dtype=torch.float32, device=self.device),
             branches={
-                m: torch.from_numpy(np.asarray(svc.branches[m][pos], np.float32)).to(self.device)
+                m: torch.from_numpy(np.asarray(serving.branches[m][pos], np.float32)).to(
+                    self.device
+                )
                 for m in MODALITIES
             },
         )
-
-    def _threads(self) -> int:
-        # the GPU does the work there; the CPU setting only matters on the CPU
-        return 0 if self.device.type != "cpu" else int(self.cfg.torch_threads)
 
     def _steps(self, steps: int | None) -> dict[str, int]:
         c = self.cfg
@@ -288,24 +269,25 @@ class Explainer:
         return {m: tuple(float(x) for x in row) for m, row in zip(movie_ids, normalise(phi))}
 
     def _shapley_many(self, user_id, movie_ids, weights, q_network=None):
-        svc = self.svc
-        q_network = q_network or svc.agent.q_network
+        serving = self.serving
+        q_network = q_network or serving.q_network
         state, personal, emb = self._user(user_id, weights)
-        unit, _vec, _bias = svc.policy.item_reps(emb)
-        rows = np.array([svc._movie_pos(m) for m in movie_ids])
-        user_vec = state_vector(svc.policy, q_network, self._q_state(state), unit, personal).to(
+        unit, _vec, _bias = serving.policy.item_reps(emb)
+        rows = np.array([serving.row(m) for m in movie_ids])
+        user_vec = state_vector(serving.policy, q_network, self._q_state(state), unit, personal).to(
             self.device
         )
         present = torch.from_numpy(
-            np.asarray(svc.present[rows], dtype=bool) & (svc.model.enabled.cpu().numpy() > 0)
+            np.asarray(serving.present[rows], dtype=bool)
+            & (serving.model.enabled.cpu().numpy() > 0)
         ).to(self.device)  # (n, 3)
         branches = {
-            m: torch.from_numpy(np.asarray(svc.branches[m][rows], np.float32)).to(self.device)
+            m: torch.from_numpy(np.asarray(serving.branches[m][rows], np.float32)).to(self.device)
             for m in MODALITIES
         }
         w = torch.tensor(weights, dtype=torch.float32, device=self.device)
         values = coalition_values(
-            svc.model,
+            serving.model,
             q_network,
             user_vec,
             branches,
@@ -323,11 +305,11 @@ class Explainer:
     ) -> Explanation:
         """Everything about why ``movie_id`` scores what it does for ``user_id`` under
         ``weights``; ``steps`` overrides the Integrated Gradients step counts of ExplainConfig;
-        ``filters`` (``mmrec.service.Filters``) are quoted in the reasons."""
+        ``filters`` (``mmrec.values.Filters``) are quoted in the reasons."""
         t0 = time.perf_counter()
         weights = _weights_tuple(weights)
-        svc = self.svc
-        pos = svc._movie_pos(movie_id)
+        serving = self.serving
+        pos = serving.row(movie_id)
         state, personal, emb = self._user(user_id, weights)
         step_counts = self._steps(steps)
         c = self.cfg
@@ -339,10 +321,7 @@ class Explainer:
             c.method,
             c.poster_method,
         )
-        with self._cache_lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
+        hit = self._cache.get(key)
         if hit is not None:
             reasons, neighbours = self._reasons(pos, state, emb, weights, hit.absent, filters)
             return replace(
@@ -352,50 +331,47 @@ class Explainer:
                 cached=True,
                 timings={**hit.timings, "served": time.perf_counter() - t0},
             )
-        with self._attr_lock, cpu_threads(self._threads()):
+        with self._attr_lock:
             exp = self._compute(user_id, pos, state, personal, emb, weights, step_counts, filters)
         exp.timings["total"] = time.perf_counter() - t0
-        with self._cache_lock:
-            self._cache[key] = exp
-            while len(self._cache) > max(1, c.cache_size):
-                self._cache.popitem(last=False)
+        self._cache.put(key, exp)
         return exp
 
     def _reasons(self, pos, state, emb, weights, absent, filters):
-        svc, c = self.svc, self.cfg
+        serving, c = self.serving, self.cfg
         neighbours = R.similar_liked(
             pos,
             emb,
-            svc.branches,
-            np.asarray(svc.present, bool),
+            serving.branches,
+            np.asarray(serving.present, bool),
             weights,
             state.history,
-            svc._pos,
+            serving.positions,
             self._titles,
             c.neighbours,
             c.liked_rating,
             c.similar_percentile,
         )
         rules = filters.describe() if filters is not None else []
-        genres = tuple(svc.catalog.movies.iloc[pos]["genres"])
+        genres = tuple(serving.catalog.movies.iloc[pos]["genres"])
         lines = R.reason_lines(
             neighbours, state.history, list(state.liked_genres), genres, weights, rules, absent
         )
         return lines, neighbours
 
     def _compute(self, user_id, pos, state, personal, emb, weights, step_counts, filters):
-        svc = self.svc
+        serving = self.serving
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        q_network = svc.agent.q_network
+        q_network = serving.q_network
         ctx = self._context(q_network, state, personal, emb, pos, weights)
-        qf = QForward(svc.model, q_network, ctx)
-        q_policy = float(svc.policy.q_values(self._q_state(state), emb, personal)[pos])
+        qf = QForward(serving.model, q_network, ctx)
+        q_policy = float(serving.policy.q_values(self._q_state(state), emb, personal)[pos])
         q_check = qf.q()
         phi, values = self._shapley_many(user_id, [int(ctx.movie_id)], weights)
         timings["shares"] = time.perf_counter() - t
 
-        row = svc.catalog.movies.iloc[pos]
+        row = serving.catalog.movies.iloc[pos]
         present = {m: bool(ctx.present[k]) for k, m in enumerate(MODALITIES)}
         absent = [m for m in MODALITIES if not present[m]]
         muted = [m for m, w in zip(MODALITIES, weights) if w == 0 and present[m]]
@@ -489,7 +465,7 @@ class Explainer:
     def _trailer(self, qf, clip, steps, notes) -> TrailerAttribution | None:
         """The trailer map for the configured audio front end, or None with a note saying why."""
         c = self.cfg
-        kind = self.svc.cfg.features.audio_kind
+        kind = self.serving.cfg.features.audio_kind
         if kind not in AUDIO_KINDS:
             notes.append(
                 f"trailer attribution unavailable: features.audio_kind={kind!r} is not one of "
@@ -497,7 +473,7 @@ class Explainer:
             )
             return None
         enc = self.encoder("audio")
-        model_dim = int(self.svc.model.cfg.audio_dim)
+        model_dim = int(self.serving.model.cfg.audio_dim)
         if int(enc.dim) != model_dim:  # a runtime config other than the one the build used
             notes.append(
                 f"trailer attribution unavailable: features.audio_kind={kind!r} gives "
@@ -519,14 +495,14 @@ class Explainer:
         the input, not the model. Modalities without a map are left out."""
         weights = _weights_tuple(weights)
         base = self.explain(user_id, movie_id, weights, steps)
-        svc = self.svc
-        pos = svc._movie_pos(movie_id)
+        serving = self.serving
+        pos = serving.row(movie_id)
         state, personal, emb = self._user(user_id, weights)
-        rand_q = randomized_copy(svc.agent.q_network, self.cfg.sanity_seed)
+        rand_q = randomized_copy(serving.q_network, self.cfg.sanity_seed)
         ctx = self._context(rand_q, state, personal, emb, pos, weights)
-        qf = QForward(svc.model, rand_q, ctx)
-        with self._attr_lock, cpu_threads(self._threads()):
-            rand = self._attributions(qf, ctx, svc.catalog.movies.iloc[pos], base.steps, {}, [])
+        qf = QForward(serving.model, rand_q, ctx)
+        with self._attr_lock:
+            rand = self._attributions(qf, ctx, serving.catalog.movies.iloc[pos], base.steps, {}, [])
         out: dict[str, float] = {}
         if base.text is not None and rand["text"] is not None:
             out["text"] = spearman(

@@ -250,7 +250,7 @@ def test_poster_completeness_needs_more_steps(svc, user_and_picks):
 
     uid, picks = user_and_picks
     ex = svc._get_explainer()
-    pos = svc._movie_pos(picks[0].movie_id)
+    pos = svc.serving_state().row(picks[0].movie_id)
     weights = (1.0, 1.0, 1.0)
     state, personal, emb = ex._user(uid, weights)
     ctx = ex._context(svc.agent.q_network, state, personal, emb, pos, weights)
@@ -278,7 +278,7 @@ def test_reencoded_inputs_reproduce_the_cached_features(svc, explanation):
 
     cached = compute_features(svc.catalog, svc.cfg.features)  # from the on-disk cache
     ex = svc._get_explainer()
-    pos = svc._movie_pos(explanation.movie_id)
+    pos = svc.serving_state().row(explanation.movie_id)
     movie = svc.movie(explanation.movie_id)
     with torch.no_grad():
         tok = ex.encoder("text").tokenize([movie["overview"]])
@@ -344,7 +344,6 @@ def test_randomising_the_q_network_changes_the_maps(svc, user_and_picks):
 def test_trailer_front_end_follows_audio_kind(svc, user_and_picks):
     # the configured front end is the one re-entered; a runtime config whose audio front end
     # does not match the built model, or an unknown one, gives no map but a note saying why
-    import copy
     import dataclasses
 
     from mmrec.explain import Explainer
@@ -356,9 +355,11 @@ def test_trailer_front_end_follows_audio_kind(svc, user_and_picks):
     assert isinstance(enc, AisfxEncoder if kind == "aisfx" else AudioFrontend)
     other = "logmel" if kind == "aisfx" else "aisfx"
     for audio_kind, why in ((other, "was trained on"), ("wav2vec", "not one of")):
-        twin = copy.copy(svc)
-        twin.cfg = dataclasses.replace(
-            svc.cfg, features=dataclasses.replace(svc.cfg.features, audio_kind=audio_kind)
+        twin = dataclasses.replace(
+            svc.serving_state(),
+            cfg=dataclasses.replace(
+                svc.cfg, features=dataclasses.replace(svc.cfg.features, audio_kind=audio_kind)
+            ),
         )
         e = Explainer(twin).explain(uid, picks[0].movie_id, steps=2)
         assert e.trailer is None and e.status("audio") == "failed"

@@ -65,7 +65,7 @@ def test_service_serves_the_hybrid_when_one_is_built(tiny_built, tmp_path):
     assert len(picks) == 6 and not {p.movie_id for p in picks} & set(liked)
     state = svc.user_state(user)
     want = svc.hybrid.full_scores(state)
-    pos = [svc._movie_pos(p.movie_id) for p in picks]
+    pos = [svc.serving_state().row(p.movie_id) for p in picks]
     assert [p.q for p in picks] == pytest.approx(want[pos].tolist())  # ranked by the hybrid
     res = svc.rate(user, picks[0].movie_id, 5.0)  # rating still works and moves the list
     assert picks[0].movie_id not in {p.movie_id for p in res.picks}

@@ -1,0 +1,148 @@
+"""The layering of docs/ARCHITECTURE.md, checked statically over every module of the package.
+
+Contracts (an import anywhere in a module counts, lazy imports inside functions included: they
+are dependencies all the same):
+
+- ``mmrec.data`` never imports ``mmrec.models``, ``mmrec.rl``, ``mmrec.ui``;
+- ``mmrec.models`` never imports ``mmrec.rl``, ``mmrec.ui``;
+- nothing outside ``mmrec.ui`` imports ``mmrec.ui`` (the core does not know the dashboard),
+  except the tools in ``UI_CLIENTS`` that exist to drive the dashboard;
+- ``mmrec.explain`` never imports ``mmrec.service`` (it reads a ``ServingState``);
+- ``mmrec.values`` (the shared value types) imports nothing from the package.
+
+And no import cycle among modules at import time (module-level imports only: a function-level
+import runs after both modules are loaded).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "mmrec"
+
+FORBIDDEN = {
+    "mmrec.data": ("mmrec.models", "mmrec.rl", "mmrec.ui"),
+    "mmrec.models": ("mmrec.rl", "mmrec.ui"),
+    "mmrec.explain": ("mmrec.service",),
+    "mmrec.values": ("mmrec",),
+}
+# Modules above the UI layer, allowed to import it (each with why).
+UI_CLIENTS = {"mmrec.bench": "times the dashboard itself (AppTest runs, Chromium page loads)"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports(path: Path, top_level_only: bool = False) -> set[str]:
+    """Every mmrec module ``path`` imports (``from a import b`` counts as a and a.b)."""
+    tree = ast.parse(path.read_text(), str(path))
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative import
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names}
+    return {m for m in found if m == "mmrec" or m.startswith("mmrec.")}
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def violations() -> list[str]:
+    found = []
+    for name, path in modules().items():
+        deps = imports(path)
+        for package, banned in FORBIDDEN.items():
+            if within(name, package):
+                found += [
+                    f"{name} imports {d}"
+                    for d in sorted(deps)
+                    if any(within(d, b) for b in banned) and not within(d, package)
+                ]
+        if not within(name, "mmrec.ui") and name not in UI_CLIENTS:
+            found += [f"{name} imports {d}" for d in sorted(deps) if within(d, "mmrec.ui")]
+    return found
+
+
+def cycles() -> list[list[str]]:
+    mods = modules()
+    graph = {
+        name: {d for d in imports(path, top_level_only=True) if d in mods and d != name}
+        for name, path in mods.items()
+    }
+    seen, stack, on_stack, out = set(), [], set(), []
+
+    def visit(node):
+        seen.add(node)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph[node]):
+            if nxt in on_stack:
+                out.append(stack[stack.index(nxt) :] + [nxt])
+            elif nxt not in seen:
+                visit(nxt)
+        stack.pop()
+        on_stack.discard(node)
+
+    for node in sorted(graph):
+        if node not in seen:
+            visit(node)
+    # a package's __init__ importing its own submodules is how packages work, not a cycle
+    return [c for c in out if not all(within(m, c[0]) or within(c[0], m) for m in c)]
+
+
+def test_import_contracts_hold():
+    assert violations() == []
+
+
+def test_no_import_cycle_at_import_time():
+    assert cycles() == []
+
+
+def test_the_checks_fire_on_a_bad_tree(tmp_path):
+    bad = tmp_path / "mmrec"
+    for rel, text in {
+        "__init__.py": "",
+        "values.py": "from mmrec.config import Config\n",
+        "config.py": "",
+        "data/__init__.py": "",
+        "data/catalog.py": "def f():\n    from mmrec.rl import dqn\n",
+        "rl/__init__.py": "",
+        "rl/dqn.py": "",
+        "explain/__init__.py": "",
+        "explain/explainer.py": "from mmrec import service\n",
+        "service.py": "from mmrec.explain.explainer import Explainer\nimport mmrec.ui.loaders\n",
+        "ui/__init__.py": "",
+        "ui/loaders.py": "",
+    }.items():
+        (bad / rel).parent.mkdir(parents=True, exist_ok=True)
+        (bad / rel).write_text(text)
+    globals()["PACKAGE"] = bad
+    try:
+        found = violations()
+        loops = cycles()
+    finally:
+        globals()["PACKAGE"] = Path(__file__).resolve().parents[2] / "mmrec"
+    assert "mmrec.data.catalog imports mmrec.rl" in found
+    assert "mmrec.explain.explainer imports mmrec.service" in found
+    assert "mmrec.service imports mmrec.ui.loaders" in found
+    assert "mmrec.values imports mmrec.config" in found
+    assert ["mmrec.explain.explainer", "mmrec.service", "mmrec.explain.explainer"] in loops
