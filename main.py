@@ -68,6 +68,10 @@ def serve(
     # then run that page alone, without the shared sidebar).
     PagesManager.uses_pages_directory = False
 
+    from mmrec.threads import use_serving_threads
+
+    use_serving_threads()  # the serving process's torch thread policy, once, before any session
+
     from mmrec.config import load_config
 
     cfg = load_config()

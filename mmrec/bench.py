@@ -33,6 +33,7 @@ import pandas as pd
 from mmrec.atomic import atomic_write_text
 from mmrec.config import Config
 from mmrec.provenance import git_commit, machine_info
+from mmrec.threads import use_serving_threads
 
 TARGETS_MS = {"recommend_5k_p95": 10.0, "recommend_100k_p95": 60.0, "rate_5k_p95": 100.0}
 
@@ -362,6 +363,8 @@ def run_bench(
 
     with tempfile.TemporaryDirectory() as tmp:
         store = RatingsStore(Path(tmp) / "bench.sqlite3")  # never touches the user's ratings
+        # from here on this process serves like the dashboard: its thread policy (mmrec.threads)
+        use_serving_threads()
         svc = Recommender(cfg, store=store)
         try:
             from mmrec.features.bench import bench_features

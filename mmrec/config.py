@@ -316,9 +316,6 @@ class ExplainConfig:
     poster_method: str = "layer_ig"  # "layer_ig" (14x14 EfficientNet stage) or "pixel_ig" (pixels)
     poster_blur_radius: float = 12.0  # Gaussian blur (px at 224) of the poster baseline
     internal_batch_size: int = 16  # interpolation points per forward pass (bounds memory)
-    torch_threads: int = (
-        1  # CPU threads while attributing (1: no OpenMP spin on shared cores); 0 = leave
-    )
     audio_span_seconds: float = 3.0  # length of the "most influential" trailer span
     neighbours: int = 3  # liked movies (rating >= liked_rating) quoted in the reasons
     liked_rating: float = 4.0  # a rating at least this counts as "rated highly"

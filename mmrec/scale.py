@@ -116,6 +116,8 @@ def log(msg):
 build(cfg, force=True, log=log)
 out = {"build_s": round(time.perf_counter() - t0, 2), "stage_marks_s": stages}
 from mmrec.service import Recommender
+from mmrec.threads import use_serving_threads
+use_serving_threads()
 t1 = time.perf_counter()
 svc = Recommender(cfg)
 out["service_load_s"] = round(time.perf_counter() - t1, 2)

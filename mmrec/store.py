@@ -187,6 +187,12 @@ class RatingsStore:
         )
         return [(int(u), int(m), float(r), float(t)) for u, m, r, t in rows]
 
+    def rating_counts(self) -> dict[int, int]:
+        """user id -> number of stored ratings, counted by SQLite (users without one absent);
+        the user picker calls this on every rerun, so it never loads the ratings themselves."""
+        rows = self._con().execute("SELECT user_id, COUNT(*) FROM ratings GROUP BY user_id")
+        return {int(u): int(n) for u, n in rows}
+
     def count_ratings(self) -> int:
         return int(self._con().execute("SELECT COUNT(*) FROM ratings").fetchone()[0])
 

@@ -18,6 +18,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+def pytest_configure(config):
+    # The test process serves like the dashboard (services, explanations, AppTest sessions):
+    # the same process-wide thread policy, set once here (mmrec.threads), as main.py does.
+    from mmrec.threads import use_serving_threads
+
+    use_serving_threads()
+
+
 # Small budgets so a build of the tiny catalog takes well under a minute on 2 cores.
 TINY_TOML = """
 [demo]

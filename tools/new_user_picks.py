@@ -7,11 +7,13 @@ import sys
 
 from mmrec.config import load_config
 from mmrec.service import Recommender
+from mmrec.threads import use_serving_threads
 
 cfg = load_config(data_dir="/tmp/mmrec-real", checkpoints_dir=sys.argv[1])
 cfg.paths.db_path = (
     sys.argv[3] if len(sys.argv) > 3 else "/tmp/new-user-picks.sqlite3"
 )  # never the catalog's own store
+use_serving_threads()  # this process serves like the dashboard (mmrec.threads)
 svc = Recommender(cfg)
 print("ranker:", "hybrid" if svc.hybrid is not None else "dqn")
 m = svc.catalog.movies

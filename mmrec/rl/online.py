@@ -46,14 +46,13 @@ margin -- strong evidence -- and the returned note says so.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from mmrec.config import DQNConfig, LiveConfig
+from mmrec.lru import LRU
 from mmrec.rl.dqn import DQNAgent, item_features
 from mmrec.rl.state import (
     ONBOARDING_TITLE_RATING,
@@ -210,8 +209,7 @@ class PersonalPolicy:
         self.agent = agent
         self.cfg = cfg
         self.live = live or LiveConfig()
-        self._reps: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
+        self._reps = LRU(256)  # (id(emb), kind) -> (emb, item-side arrays)
         index = agent.index
         self.genre_matrix = np.asarray(index.genre_matrix, dtype=np.float64)  # (N, G)
         # Prior mean of the user's level: the training ratings' mean (shrunk item means average)
@@ -220,16 +218,11 @@ class PersonalPolicy:
     # ----------------------------------------------------------------- item side
     def _cached(self, emb: np.ndarray, kind: str, make):
         key = (id(emb), kind)
-        with self._lock:
-            hit = self._reps.get(key)
-            if hit is not None and hit[0] is emb:
-                self._reps.move_to_end(key)
-                return hit[1]
+        hit = self._reps.get(key)
+        if hit is not None and hit[0] is emb:
+            return hit[1]
         value = make()
-        with self._lock:
-            self._reps[key] = (emb, value)  # keep emb alive so its id is not reused
-            while len(self._reps) > 256:
-                self._reps.popitem(last=False)
+        self._reps.put(key, (emb, value))  # keep emb alive so its id is not reused
         return value
 
     def item_reps(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

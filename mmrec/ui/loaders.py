@@ -166,6 +166,9 @@ def get_service(data_dir: str, ckpt_dir: str, db_path: str = "", version: str = 
     server: models load once. ``db_path`` empty means ``<data_dir>/mmrec.sqlite3``;
     ``version`` (:func:`mmrec.pipeline.checkpoint_version`) changes when a rebuild swaps a new
     version in, so the next run loads it into a new entry while the old one keeps serving."""
+    from mmrec.threads import use_serving_threads
+
+    use_serving_threads()  # this process serves the dashboard: its thread policy, set once
     cfg = load_config(data_dir=data_dir, checkpoints_dir=ckpt_dir)
     cfg.paths.db_path = db_path
     return Recommender.from_config(cfg)

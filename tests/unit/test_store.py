@@ -91,3 +91,37 @@ def test_killed_writer_leaves_consistent_db(tmp_path):
     assert set(range(acked + 1)) <= set(movies)
     assert movies == list(range(len(movies)))
     assert len(store.events(uid, "rating", limit=100_000)) == len(movies)
+
+
+def test_rating_counts_come_from_sql(tmp_path):
+    store = RatingsStore(tmp_path / "r.sqlite3")
+    a, b, c = (store.create_user(n) for n in ("a", "b", "c"))
+    for m in range(5):
+        store.add_rating(a, m, 4.0)
+    store.add_rating(b, 1, 2.0)
+    store.add_rating(b, 1, 3.0)  # a replaced rating counts once
+    assert store.rating_counts() == {a: 5, b: 1}  # c has none
+    assert sum(store.rating_counts().values()) == store.count_ratings() == len(store.all_ratings())
+    assert c not in store.rating_counts()
+
+
+def test_service_users_never_loads_every_rating(tiny_built, tmp_path, monkeypatch):
+    import dataclasses
+
+    from mmrec.service import Recommender
+
+    cfg = dataclasses.replace(tiny_built, paths=dataclasses.replace(tiny_built.paths))
+    cfg.paths.db_path = str(tmp_path / "app.sqlite3")
+    svc = Recommender(cfg)
+    ann = svc.create_user("ann")
+    bob = svc.create_user("bob")
+    for m in svc.catalog.movie_ids[:3]:
+        svc.store.add_rating(ann, int(m), 4.0)
+
+    def load_all():  # the user picker reruns on every page: counting must stay in SQL
+        raise AssertionError("users() loaded every rating")
+
+    monkeypatch.setattr(svc.store, "all_ratings", load_all)
+    got = {u["name"]: u["n_ratings"] for u in svc.users()}
+    assert got == {"ann": 3, "bob": 0}
+    assert {u["user_id"] for u in svc.users()} == {ann, bob}
