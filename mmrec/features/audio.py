@@ -2,12 +2,12 @@
 
 Two feature kinds (``FeatureConfig.audio_kind``):
 
-- ``"logmel"`` (default): mono 22.05 kHz -> log-mel spectrogram (64 mels, hop 512) -> frames
+- ``"logmel"`` (``logmel.toml``): mono 22.05 kHz -> log-mel spectrogram (64 mels, hop 512) -> frames
   average-pooled to a fixed ``T = audio_steps`` sequence (T, 64). No learned weights here: the
   LSTM that reads the sequence is trained inside the fusion model. ``logmel_to_sequence`` is
   the torch-differentiable step from spectrogram to sequence, so explanations can attribute
   the item embedding back onto the spectrogram.
-- ``"aisfx"``: the pretrained sound-effects CNN from the ``aisfx`` package (ISMIR 2022
+- ``"aisfx"`` (the default): the pretrained sound-effects CNN from the ``aisfx`` package (ISMIR 2022
   "X-Sequential-CE"), frozen: 96-mel 44.1 kHz spectrogram, one 512-d vector per ~2.3 s block
   with 50 % overlap -> (T_blocks, 512).
 

@@ -1,6 +1,7 @@
 """Fusion model: weight-0 / missing modality independence, training, caching, user weights."""
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -10,8 +11,6 @@ import pytest
 import torch
 
 from mmrec.config import FusionConfig
-from mmrec.data.catalog import Catalog
-from mmrec.features.store import ItemFeatures
 from mmrec.models.fusion import FusionModel
 from mmrec.models.train import (
     branch_outputs,
@@ -32,6 +31,9 @@ SMALL = FusionConfig(
     audio_lstm_hidden=8,
     audio_max_steps=4,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from synthetic import labelled_catalog  # noqa: E402
 
 
 def inputs(batch=5, steps=9, seed=0):
@@ -139,30 +141,8 @@ def tiny_catalog(n=120, seed=0, steps=10):
     image[~has_image] = 0
     ids = np.arange(1, n + 1, dtype=np.int64)
     genres = ["Comedy", "Drama", "Horror"]
-    movies = pd.DataFrame(
-        {
-            "title": [f"m{i}" for i in ids],
-            "genres": [tuple(g for g, v in zip(genres, r) if v) for r in labels],
-        },
-        index=pd.Index(ids, name="movieId"),
-    )
-    catalog = Catalog(
-        data_dir=Path("tiny"),
-        movies=movies,
-        ratings=pd.DataFrame(columns=["userId", "movieId", "rating", "timestamp"]),
-        genres=genres,
-    )
-    features = ItemFeatures(
-        movie_ids=ids,
-        text=text,
-        image=image,
-        audio=audio,
-        has_text=np.ones(n, bool),
-        has_image=has_image,
-        has_audio=np.ones(n, bool),
-        audio_kind="logmel",
-    )
-    return catalog, features
+    return labelled_catalog(ids, genres, labels, text, image, audio, has_image=has_image,
+                            data_dir="tiny")  # fmt: skip
 
 
 TRAIN_CFG = FusionConfig(

@@ -2,14 +2,13 @@
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from mmrec.config import FusionConfig
-from mmrec.data.catalog import Catalog
 from mmrec.eval.metrics import (
     best_threshold,
     hamming_accuracy,
@@ -19,7 +18,9 @@ from mmrec.eval.metrics import (
     threshold_predictions,
 )
 from mmrec.eval.modality import cv_folds, evaluate_modality, mask_genre_words
-from mmrec.features.store import ItemFeatures
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from synthetic import labelled_catalog  # noqa: E402
 
 # 4 items x 3 genres. Per genre: g0 tp=2 fp=0 fn=0; g1 tp=1 fp=0 fn=1; g2 tp=1 fp=1 fn=1.
 Y_TRUE = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
@@ -145,30 +146,8 @@ def synthetic_catalog(n=200, seed=0, with_audio=False):
     image[:, :2] = labels[:, 2:] * 3
     image += rng.normal(size=image.shape).astype(np.float32) * 0.5
     ids = np.arange(10, 10 + n, dtype=np.int64)
-    movies = pd.DataFrame(
-        {
-            "title": [f"m{i}" for i in ids],
-            "genres": [tuple(g for g, v in zip(genres, r) if v) for r in labels],
-        },
-        index=pd.Index(ids, name="movieId"),
-    )
-    catalog = Catalog(
-        data_dir=Path("synthetic"),
-        movies=movies,
-        ratings=pd.DataFrame(columns=["userId", "movieId", "rating", "timestamp"]),
-        genres=genres,
-    )
-    features = ItemFeatures(
-        movie_ids=ids,
-        text=text,
-        image=image,
-        audio=np.zeros((n, 4, 3), np.float32),
-        has_text=np.ones(n, bool),
-        has_image=np.ones(n, bool),
-        has_audio=np.full(n, with_audio),
-        audio_kind="logmel",
-    )
-    return catalog, features
+    audio = np.zeros((n, 4, 3), np.float32)
+    return labelled_catalog(ids, genres, labels, text, image, audio, has_audio=with_audio)
 
 
 def test_evaluate_modality_writes_table_and_marks_missing_audio(tmp_path):
