@@ -273,6 +273,12 @@ class LiveConfig:
     genre_scale: float = 1.0  # weight of the genre multi-hot next to the fused embedding
     weight: float = 8.0  # score = z(Q_dqn) + weight * posterior-mean rating (on -1..1)
     margin: float = 0.5  # hysteresis: a shown pick is replaced only by one this much better
+    # Calibrated lists (mmrec.rl.online.calibrated_fill): filling a slot trades score against
+    # how far the list's genre mix is from the user's (KL); 0 = plain top-k by score.
+    calibration: float = 30.0
+    # Share of the target genre mix given to the whole catalog's mix for a newcomer (discovery
+    # slots); it halves by the 5th rating and keeps shrinking as ratings accumulate.
+    discovery: float = 0.0
     updates: bool = True  # False: ratings are stored but beliefs stay at the prior (eval arm)
 
 

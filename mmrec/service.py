@@ -300,12 +300,13 @@ class Recommender:
         state = self.user_state(user_id)
         score, q, emb, post = self._scores(state, weights)
         mask = self.candidate_mask(user_id, filters)
-        if previous is None:
+        calibrate = self.policy.calibration(self.prior_state(user_id), state)
+        if previous is None and calibrate is None:
             top = self._topk(score, mask, k)
             info = {"freed": 0, "replaced": 0, "swaps": [], "kept": set()}
         else:
-            rows = [self._pos[int(m)] for m in previous if int(m) in self._pos]
-            slots, info = stable_slots(score, mask, rows, k, self.cfg.live.margin)
+            rows = [self._pos[int(m)] for m in previous or () if int(m) in self._pos]
+            slots, info = stable_slots(score, mask, rows, k, self.cfg.live.margin, calibrate)
             top = np.asarray(slots, dtype=np.int64)
             info["kept"] = set(rows) & set(slots)
         explore = np.zeros(len(top), dtype=bool)

@@ -62,6 +62,9 @@ TUNE_GRID = {
     "genre_scale": (0.5, 1.0),
 }
 TUNE_MARGINS = (0.1, 0.25, 0.5)
+# Calibrated lists: KL weight x discovery share (mmrec.rl.online.calibrated_fill / genre_target)
+TUNE_CALIBRATION = (0.0, 3.0, 10.0, 30.0)
+TUNE_DISCOVERY = (0.0, 0.25, 0.5)
 
 
 class _Oracle:
@@ -160,6 +163,24 @@ def play_ranker(ranker, env, users, n_sessions: int, seed: int, steps: int) -> d
     return {"true": true, "reward": reward}
 
 
+def two_genre_balance(svc, n: int, seed: int, k: int = K_SHOWN) -> dict:
+    """Newcomers who tick two random genres (each with >= k films): share of their first k
+    picks that carry the less represented of the two (0.5 = both equally; 0 = one ignored)."""
+    counts = svc._genre_matrix.sum(axis=0)
+    common = [str(g) for g, c in zip(svc.catalog.genres, counts) if c >= k]
+    if len(common) < 2:
+        return {"n": 0, "mean": float("nan")}
+    rng = np.random.default_rng(seed)
+    values = []
+    for i in range(n):
+        a, b = (common[j] for j in rng.choice(len(common), size=2, replace=False))
+        uid = svc.create_user(f"balance-{seed}-{i}", liked_genres=[a, b])
+        picks = svc.recommend(uid, k=k)
+        values.append(min(np.mean([g in p.genres for p in picks]) for g in (a, b)))
+    mean, half = mean_ci(values)
+    return {"n": n, "k": k, "mean": mean, "ci95": half, "min": float(np.min(values))}
+
+
 def onboarding_share(svc, n: int, seed: int, k: int = K_SHOWN) -> dict:
     """Newcomers who each pick one random genre with >= k films: share of the first k picks
     that carry it (mean over newcomers, and the per-genre detail)."""
@@ -251,6 +272,15 @@ def evaluate_live(
         off = _service(cfg, parts, folder, "off", updates=False)
         shares = onboarding_share(live, n_newcomers, seed=12345)
         log(f"onboarding share over {shares['n']} single-genre newcomers: {shares['mean']:.3f}")
+        balance = {
+            arm: two_genre_balance(svc, n_newcomers, seed=54321)
+            for arm, svc in (
+                ("live", live),
+                ("top_k", _service(cfg, parts, folder, "topk", calibration=0.0)),
+            )
+        }
+        log(f"two-genre balance: {balance['live']['mean']:.3f} "
+            f"(plain top-k {balance['top_k']['mean']:.3f})")  # fmt: skip
         for seed in seeds:
             env = MovieRecEnv(index, item_emb, user_model, ecfg, users=held, training=False)
             rankers = {
@@ -323,6 +353,7 @@ def evaluate_live(
             "other_picks": K_SHOWN - 1,
         },
         "onboarding_share": shares,
+        "two_genre_balance": balance,
         "rate_ms": {
             "median": float(np.median(rate_ms)) if rate_ms else None,
             "p95": float(np.percentile(rate_ms, 95)) if rate_ms else None,
@@ -449,7 +480,10 @@ def tune_live(
     Objective: mean true rating over the session, among settings whose onboarding share
     (single-genre newcomers, a different random draw than the report's) is >= 0.6; then the
     largest margin from ``TUNE_MARGINS`` that keeps the objective within 0.01 stars of the best
-    and the median replaced picks <= 4.
+    and the median replaced picks <= 4 (both stages with calibrated lists off); then the
+    calibrated-list setting (``TUNE_CALIBRATION`` x ``TUNE_DISCOVERY``) with the best two-genre
+    balance among those within 0.01 stars of the best session mean that keep the onboarding
+    share >= 0.6 and the median replaced picks <= 4.
     """
     from mmrec.rl.dqn import few_threads
     from mmrec.rl.env import MovieRecEnv
@@ -465,7 +499,7 @@ def tune_live(
         keys = list(TUNE_GRID)
         for i, values in enumerate(itertools.product(*TUNE_GRID.values())):
             setting = dict(zip(keys, values))
-            svc = _service(cfg, parts, folder, f"tune{i}", **setting)
+            svc = _service(cfg, parts, folder, f"tune{i}", calibration=0.0, **setting)
             share = onboarding_share(svc, n_newcomers, seed=seed + 1)["mean"]
             res = play_service(svc, env, users, len(users), seed, steps, "tune")
             row = {
@@ -484,7 +518,9 @@ def tune_live(
         chosen = {k: best[k] for k in keys}
         margin_rows = []
         for j, margin in enumerate(TUNE_MARGINS):
-            svc = _service(cfg, parts, folder, f"margin{j}", margin=margin, **chosen)
+            svc = _service(
+                cfg, parts, folder, f"margin{j}", calibration=0.0, margin=margin, **chosen
+            )
             res = play_service(svc, env, users, len(users), seed, steps, "margin")
             row = {
                 "margin": margin,
@@ -493,13 +529,49 @@ def tune_live(
             }
             margin_rows.append(row)
             log(json.dumps(row))
-    top = max(r["session_true"] for r in margin_rows)
-    fine = [r for r in margin_rows if r["session_true"] >= top - 0.01 and r["median_replaced"] <= 4]
-    chosen["margin"] = max(fine, key=lambda r: r["margin"])["margin"] if fine else cfg.live.margin
+        top = max(r["session_true"] for r in margin_rows)
+        fine = [
+            r for r in margin_rows if r["session_true"] >= top - 0.01 and r["median_replaced"] <= 4
+        ]
+        chosen["margin"] = (
+            max(fine, key=lambda r: r["margin"])["margin"] if fine else cfg.live.margin
+        )
+        # Calibrated lists: the setting that best covers both genres of two-genre newcomers,
+        # among those within 0.01 stars of the best session mean that keep the onboarding
+        # share >= 0.6 and the median replaced picks <= 4.
+        cal_rows = []
+        for j, (cal, disc) in enumerate(itertools.product(TUNE_CALIBRATION, TUNE_DISCOVERY)):
+            if cal == 0.0 and disc > 0.0:
+                continue  # discovery acts through the calibrated fill only
+            svc = _service(cfg, parts, folder, f"cal{j}", calibration=cal, discovery=disc, **chosen)
+            res = play_service(svc, env, users, len(users), seed, steps, "cal")
+            row = {
+                "calibration": cal,
+                "discovery": disc,
+                "session_true": float(np.nanmean(res["true"])),
+                "steps_1_5": float(np.nanmean(res["true"][:, :5])),
+                "steps_11_20": float(np.nanmean(res["true"][:, 10:20])),
+                "median_replaced": float(np.median(res["replaced"])),
+                "onboarding_share": onboarding_share(svc, n_newcomers, seed=seed + 1)["mean"],
+                "two_genre_balance": two_genre_balance(svc, n_newcomers, seed=seed + 2)["mean"],
+            }
+            cal_rows.append(row)
+            log(json.dumps(row))
+    top = max(r["session_true"] for r in cal_rows)
+    fine = [
+        r
+        for r in cal_rows
+        if r["session_true"] >= top - 0.01
+        and r["onboarding_share"] >= 0.6
+        and r["median_replaced"] <= 4
+    ]
+    pick = max(fine, key=lambda r: r["two_genre_balance"]) if fine else cal_rows[0]
+    chosen["calibration"], chosen["discovery"] = pick["calibration"], pick["discovery"]
     result = {
         "users": f"{len(users)} TRAINING users (seed {seed}); held-out users not used",
         "grid": rows,
         "margins": margin_rows,
+        "calibration": cal_rows,
         "chosen": chosen,
         "seconds": time.perf_counter() - t0,
         "commit": git_commit(),

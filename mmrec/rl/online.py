@@ -163,7 +163,12 @@ def standardize(q: np.ndarray) -> np.ndarray:
 
 
 def stable_slots(
-    score: np.ndarray, allowed: np.ndarray, previous: list[int], k: int, margin: float
+    score: np.ndarray,
+    allowed: np.ndarray,
+    previous: list[int],
+    k: int,
+    margin: float,
+    calibrate: tuple[np.ndarray, np.ndarray, float] | None = None,
 ) -> tuple[list[int], dict]:
     """Top-``k`` rows by ``score`` among ``allowed``, keeping ``previous`` (rows, slot order).
 
@@ -171,6 +176,10 @@ def stable_slots(
     slot takes the best candidate not on the list. A kept film leaves only when the best
     remaining candidate scores more than ``margin`` above it (worst kept first). Returns the
     rows in slot order and ``{"freed", "replaced", "swaps": [(old, new), ...]}``.
+
+    ``calibrate = (dist (N, G), target (G,), weight)``: free slots are filled by
+    :func:`calibrated_fill` (genre mix of the whole list towards ``target``) instead of by
+    score alone; kept films and the hysteresis are unchanged.
     """
     allowed = np.asarray(allowed, dtype=bool)
     slots: list[int | None] = [int(r) if allowed[int(r)] else None for r in previous][:k]
@@ -181,9 +190,14 @@ def stable_slots(
     cand = np.flatnonzero(allowed)
     cand = cand[~np.isin(cand, list(kept))] if kept else cand
     cand = cand[np.argsort(-score[cand], kind="stable")]  # best first
+    empty = [i for i, s in enumerate(slots) if s is None]
+    if calibrate is not None and calibrate[2] > 0:
+        dist, target, weight = calibrate
+        fill = calibrated_fill(score, cand, sorted(kept), len(empty), dist, target, weight)
+        cand = np.concatenate([fill, cand[~np.isin(cand, fill)]]).astype(np.int64)
     nxt = 0
-    for i, s in enumerate(slots):
-        if s is None and nxt < len(cand):
+    for i in empty:
+        if nxt < len(cand):
             slots[i] = int(cand[nxt])
             nxt += 1
     slots = [s for s in slots if s is not None]
@@ -199,6 +213,89 @@ def stable_slots(
     return slots, {"freed": freed, "replaced": len(swaps), "swaps": swaps}
 
 
+# ----------------------------------------------------------------------------- calibrated lists
+
+CALIBRATION_POOL = 300  # best-scored candidates a calibrated fill chooses from
+KL_SMOOTHING = 0.01  # Steck's alpha: q~ = (1 - a) q + a p keeps KL(p || q~) finite
+
+
+def genre_distributions(genre_matrix: np.ndarray) -> np.ndarray:
+    """``(N, G)``: each film's genres as a distribution (uniform over its genres; 0 if none)."""
+    g = np.asarray(genre_matrix, dtype=np.float64)
+    return g / np.maximum(g.sum(axis=1, keepdims=True), 1.0)
+
+
+def genre_target(
+    dist: np.ndarray,
+    liked_genres: np.ndarray,
+    rated_rows: np.ndarray,
+    ratings: np.ndarray,
+    discovery: float,
+) -> np.ndarray:
+    """``(G,)`` the genre mix a list for this user should have (calibrated recommendations,
+    Steck 2018), from what the user told us:
+
+    - each onboarding genre counts as one film of that genre alone;
+    - each rated (or liked at onboarding) film counts with weight ``(stars - 2.5) / 2.5`` when
+      above 2.5 stars, spread over its genres; a film rated 2.5 stars or less adds nothing
+      (a disliked genre loses share because the others gain it, and through the score);
+    - mixed with the whole catalog's mix at ``discovery * 5 / (5 + n_ratings)``: a newcomer's
+      list leaves room for films outside what they named, less so as evidence accumulates.
+
+    ``dist (N, G)`` from :func:`genre_distributions`; ``liked_genres (G,)`` 0/1.
+    """
+    catalog = dist.mean(axis=0)  # (G,)
+    evidence = np.asarray(liked_genres, dtype=np.float64).copy()  # a pseudo-film per genre
+    w = np.clip((np.asarray(ratings, dtype=np.float64) - 2.5) / 2.5, 0.0, None)  # (n,)
+    if len(rated_rows):
+        evidence = evidence + w @ dist[rated_rows]
+    user = evidence / evidence.sum() if evidence.sum() > 0 else catalog
+    share = float(discovery) * 5.0 / (5.0 + len(rated_rows))
+    target = (1.0 - share) * user + share * catalog
+    return target / target.sum()
+
+
+def _kl(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``KL(p || q~)`` for each row of ``q (M, G)`` with Steck's smoothing; ``p (G,)``."""
+    q = (1.0 - KL_SMOOTHING) * q + KL_SMOOTHING * p
+    nz = p > 0
+    return (p[nz] * np.log(p[nz] / np.maximum(q[:, nz], 1e-12))).sum(axis=1)
+
+
+def calibrated_fill(
+    score: np.ndarray,
+    cand: np.ndarray,
+    kept: list[int],
+    n: int,
+    dist: np.ndarray,
+    target: np.ndarray,
+    weight: float,
+) -> list[int]:
+    """Choose ``n`` rows from ``cand`` (best score first) to join ``kept``, one at a time,
+    each maximising ``score - weight * KL(target || genre mix of the list with it)``.
+
+    The greedy form of Steck's calibrated re-ranking; with ``weight`` 0 it is the top ``n``.
+    Only the ``CALIBRATION_POOL`` best-scored candidates are considered.
+    """
+    pool = np.asarray(cand[:CALIBRATION_POOL], dtype=np.int64)
+    if weight <= 0 or n <= 0 or len(pool) == 0:
+        return [int(r) for r in pool[:n]]
+    total = dist[kept].sum(axis=0) if kept else np.zeros(dist.shape[1])  # (G,)
+    size = len(kept)
+    chosen: list[int] = []
+    free = np.ones(len(pool), dtype=bool)
+    for _ in range(min(n, len(pool))):
+        mix = (total[None, :] + dist[pool]) / (size + 1)  # (M, G) list mix with each candidate
+        gain = score[pool] - weight * _kl(target, mix)
+        gain[~free] = -np.inf
+        j = int(np.argmax(gain))
+        free[j] = False
+        chosen.append(int(pool[j]))
+        total += dist[pool[j]]
+        size += 1
+    return chosen
+
+
 # ----------------------------------------------------------------------------- the policy
 
 
@@ -210,6 +307,7 @@ class PersonalPolicy:
         self.cfg = cfg
         self.live = live or LiveConfig()
         self._reps = LRU(256)  # (id(emb), kind) -> (emb, item-side arrays)
+        self._dist: np.ndarray | None = None  # (N, G) genre distributions, on first use
         index = agent.index
         self.genre_matrix = np.asarray(index.genre_matrix, dtype=np.float64)  # (N, G)
         # Prior mean of the user's level: the training ratings' mean (shrunk item means average)
@@ -294,6 +392,27 @@ class PersonalPolicy:
         phi, _ = self.features(emb)
         score = standardize(q) + self.live.weight * (phi @ post.mu)  # (N,)
         return score, q, post
+
+    def calibration(self, prior_state: UserState, state: UserState):
+        """``(dist (N, G), target (G,), weight)`` for :func:`stable_slots`, or None when
+        calibration is off. Evidence: onboarding genres, liked titles and every rating."""
+        if self.live.calibration <= 0:
+            return None
+        if self._dist is None:
+            self._dist = genre_distributions(self.genre_matrix)
+        index = self.agent.index
+        pairs = list(prior_state.history) + list(state.history)
+        rows = index.positions_lenient([m for m, _ in pairs])
+        ratings = np.asarray([r for _, r in pairs], dtype=np.float64)
+        keep = rows >= 0
+        target = genre_target(
+            self._dist,
+            index.genre_vector(state.liked_genres),
+            rows[keep],
+            ratings[keep],
+            self.live.discovery,
+        )
+        return self._dist, target, float(self.live.calibration)
 
     # ----------------------------------------------------------------- telemetry
     def record(

@@ -1,6 +1,6 @@
 """The live loop as a new user, in real headless Chromium (issue #12's scenario, tiny catalog).
 
-Onboard choosing only Sci-Fi; rate three Sci-Fi picks 5 stars and two Romance picks 1 star by
+Onboard choosing Sci-Fi and Romance (as ``python -m mmrec.ui.scenario`` does); rate three Sci-Fi picks 5 stars and two Romance picks 1 star by
 clicking the stars on the For you grid. The issue's full criterion (the grid ends with more
 Sci-Fi and fewer Romance films than at the start) cannot hold on the 40-movie test catalog: it
 has six Sci-Fi films, and after three are rated the rest are already on a 12-card grid. This
@@ -25,7 +25,7 @@ from e2e_helpers import require_browser, shot  # noqa: E402  (tests/e2e is on sy
 
 pytestmark = pytest.mark.e2e
 
-from mmrec.ui.scenario import DISLIKED, LIKED, PLAN, pick_to_rate  # noqa: E402
+from mmrec.ui.scenario import DISLIKED, LIKED, ONBOARDING, PLAN, pick_to_rate  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_scifi_newcomer_rates_and_the_ranking_follows(built, tmp_path):
             page.set_default_timeout(90_000)
             page.goto(server.url)
             B.wait_idle(page)
-            B.onboard(page, "nova", genres=[LIKED])
+            B.onboard(page, "nova", genres=ONBOARDING)
             user_id = int(page.url.split("user=")[1].split("&")[0])
             before = ranking(cfg, db, user_id)
             shot(page, "live-01-start")
@@ -92,7 +92,7 @@ def test_scifi_newcomer_rates_and_the_ranking_follows(built, tmp_path):
 
     end = service(cfg, db)
     user = next(u for u in end.store.users() if u["user_id"] == user_id)
-    assert user["name"] == "nova" and user["profile"]["liked_genres"] == [LIKED]
+    assert user["name"] == "nova" and user["profile"]["liked_genres"] == ONBOARDING
     assert dict(end.store.ratings(user_id)) == clicked
     after = ranking(cfg, db, user_id)
     still = set(after)  # unrated at the end: ranked both times
