@@ -20,7 +20,8 @@ Protocol (``reports/live.md`` / ``live.json``):
   Cold-start reward: the env's reward summed over the first ``cold_start_steps`` steps.
 - Stability: for every rating in the live arm, how many of the other ``k - 1`` shown picks
   were replaced. Onboarding share: newcomers who pick one genre (with >= k films), share of
-  their first k picks carrying it.
+  their first k picks carrying it. Two-genre balance: newcomers who tick two genres, share of
+  their first k picks carrying the less represented one, served (calibrated) and plain top-k.
 
 ``--tune`` runs the same loop on TRAINING users only over a small grid of the live layer's
 hyper-parameters and writes ``live-tuning.json``; the chosen values are frozen in
@@ -438,6 +439,16 @@ def live_markdown(r: dict) -> str:
         f"- **Onboarding share**: {sh['n']} newcomers picking one genre (with >= {sh.get('k', 12)} "
         f"films): {sh['mean']:.3f} ± {sh.get('ci95', float('nan')):.3f} of their first "
         f"{sh.get('k', 12)} picks carry it (lowest {sh.get('min', float('nan')):.2f}).",
+        *(
+            [
+                f"- **Two-genre balance** (calibrated lists): {b['live']['n']} newcomers ticking "
+                f"two genres: the less represented one is on {b['live']['mean']:.3f} ± "
+                f"{b['live']['ci95']:.3f} of their first {b['live']['k']} picks (plain top-k by "
+                f"score: {b['top_k']['mean']:.3f} ± {b['top_k']['ci95']:.3f}; 0.5 = even)."
+            ]
+            if (b := r.get("two_genre_balance"))
+            else []
+        ),
         f"- `rate()` inside this loop: median {r['rate_ms']['median']:.1f} ms, p95 "
         f"{r['rate_ms']['p95']:.1f} ms (throw-away store in RAM; see reports/bench.md for the "
         f"5,000-movie figure).",
