@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from mmrec.config import EnvConfig
-from mmrec.rl.dqn import QNetwork, _few_threads_method, item_features
+from mmrec.rl.dqn import QNetwork, item_features
 from mmrec.rl.state import (
     CatalogIndex,
     StateEncoder,
@@ -492,7 +492,6 @@ class SupervisedRanker:
             self.vec, self.bias = net.items(self.item_x)  # (N, E), (N,)
 
     @classmethod
-    @_few_threads_method
     def fit(cls, ratings: pd.DataFrame, item_emb: np.ndarray, index: CatalogIndex, env_cfg: EnvConfig,
             epochs: int = 8, hidden: int = 128, embed: int = 64, seed: int = 0) -> SupervisedRanker:  # fmt: skip
         encoder = StateEncoder(env_cfg)
@@ -515,7 +514,6 @@ class SupervisedRanker:
                 opt.step()
         return cls(net, item_emb, index, env_cfg)
 
-    @_few_threads_method
     def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
         s = torch.from_numpy(self.encoder.encode(user_state, self.item_emb, self.index))[
             None

@@ -39,7 +39,10 @@ from mmrec.rl.state import (
 
 @contextlib.contextmanager
 def few_threads(n: int = 1, blas: bool = False):
-    """Run small-network torch code on ``n`` CPU threads, restoring the setting afterwards.
+    """Run a long small-network job (training, an evaluation) on ``n`` CPU threads, restoring
+    the setting afterwards. Entered once per job by its entry point (``train_policy``, the
+    evaluations, the simulator fit), never per call: torch's thread count is process-wide, and a
+    serving process sets its own once at start (``mmrec.threads``).
 
     The towers are tiny (batches of 128 x ~500): with several threads the synchronisation
     costs more than the arithmetic -- on the 2-core dev machine under load one forward took
@@ -66,18 +69,6 @@ def few_threads(n: int = 1, blas: bool = False):
                 yield
     finally:
         torch.set_num_threads(before)
-
-
-def _few_threads_method(fn):
-    """Run a method under ``few_threads()`` (acting and learning are small-batch work)."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with few_threads():
-            return fn(*args, **kwargs)
-
-    return wrapper
 
 
 # ----------------------------------------------------------------------------- 1. Q-network
@@ -324,7 +315,6 @@ class DQNAgent:
     def encode(self, user_state: UserState) -> np.ndarray:
         return self.encoder.encode(user_state, self.item_emb, self.index)  # (S,)
 
-    @_few_threads_method
     def q_values(self, states: np.ndarray) -> np.ndarray:
         """``(B, S)`` encoded states -> ``(B, N)`` Q over the whole catalog (one matmul)."""
         vec, bias = self._item_reps()
@@ -352,7 +342,6 @@ class DQNAgent:
 
     # ------------------------------------------------------------------ learning
 
-    @_few_threads_method
     def update(self, batch: dict[str, np.ndarray]) -> float:
         """One gradient step on a batch (``ReplayBuffer.sample`` layout); returns the TD loss."""
         dev = self.device
@@ -392,7 +381,6 @@ class DQNAgent:
 
         return double_dqn_targets(next_q_online, target_value, mask, rewards, dones, self.cfg.gamma)
 
-    @_few_threads_method
     def td_loss(self, batch: dict[str, np.ndarray]) -> float:
         """The TD loss of a batch without updating (for tests and telemetry)."""
         dev = self.device
@@ -424,7 +412,6 @@ class DQNAgent:
             next_seen=seen[seen >= 0],
         )
 
-    @_few_threads_method
     def online_update(self, fresh: list[Transition], n_steps: int | None = None) -> dict:
         """Learn from live ratings: each step trains on the fresh transitions + a replay sample.
 
