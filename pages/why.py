@@ -10,6 +10,11 @@ import streamlit as st
 
 from mmrec.ui import loaders as L
 
+# The randomisation check's verdict: maps whose rank correlation with a random model's maps is
+# at least this are called input-driven (Adebayo et al. report no fixed cut-off; 0.5 says
+# "more alike than not" and is stated on the page).
+SANITY_RHO = 0.5
+
 v = L.view()
 st.title("Why this pick")
 if L.not_ready(v) or L.need_user(v):
@@ -120,13 +125,19 @@ if e is not None:
         st.caption(L.md(note))
 
     st.markdown("**Synopsis** — red words raise the score, blue words lower it")
+    st.image(e.legend_image(), caption="Colour scale of every map on this page")
     with st.container(key="why_text"):
-        st.image(e.synopsis_image(), caption="Synopsis attributions (Layer Integrated Gradients)")
+        if e.text is not None:
+            st.markdown(e.synopsis_markdown(L.md))
+        else:
+            st.caption(L.md(e.missing_message("text")))
     if e.text is not None:
         st.caption(
-            f"{e.text.steps} steps · tokens sum to {e.text.total:+.4f}, "
-            f"Q(synopsis) − Q([PAD] synopsis) = {e.text.q_input - e.text.q_baseline:+.4f} "
-            f"· convergence delta {e.text.delta:.2e}"
+            f"Layer Integrated Gradients, {e.text.steps} steps · words sum to "
+            f"{e.text.total:+.4f} = Q(synopsis) − Q(synopsis of [PAD] tokens) "
+            f"{e.text.q_input - e.text.q_baseline:+.4f} (delta {e.text.delta:.2e}). The share "
+            "bar compares with no synopsis at all, a different baseline, so the words' sum and "
+            "the synopsis share need not agree in size or sign."
         )
         st.caption("Strongest words: " + ", ".join(f"{L.md(w)} {s:+.3f}" for w, s in e.top_words()))
 
@@ -185,6 +196,21 @@ if e is not None:
                 )
         done = st.session_state.get("why_sanity_result")
         if done and done[0] == movie_id:
+            for m, rho in done[1].items():
+                if abs(rho) < SANITY_RHO:
+                    st.success(
+                        f"{names[m].capitalize()}: passes (ρ = {rho:.2f}, below {SANITY_RHO}): "
+                        "the map changes when the model is randomised, so it depends on what "
+                        "the model learned.",
+                        icon="✅",
+                    )
+                else:
+                    st.warning(
+                        f"{names[m].capitalize()}: fails (ρ = {rho:.2f}, at least "
+                        f"{SANITY_RHO}): the map barely changes with a random model, so it "
+                        "mostly reflects the input itself; read it with care.",
+                        icon="⚠️",
+                    )
             st.table(
                 {
                     "map": [names[m] for m in done[1]],

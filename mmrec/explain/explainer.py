@@ -74,6 +74,20 @@ class Explanation:
             return render.message_image(self.missing_message("text"), width=width, height=60)
         return render.highlighted_text_image(self.text.words, width=width)
 
+    def synopsis_markdown(self, escape) -> str:
+        """The synopsis as Markdown text with the strongest words highlighted (accessible; see
+        ``render.synopsis_markdown``); ``escape`` makes catalog text inert. "" without a map."""
+        from mmrec.explain import render
+
+        return render.synopsis_markdown(self.text.words, escape) if self.text is not None else ""
+
+    @staticmethod
+    def legend_image(width: int = 320):
+        """The colour scale shared by every map (blue lowers the score, red raises it)."""
+        from mmrec.explain import render
+
+        return render.legend_image(width)
+
     def poster_image(self, alpha: float = 0.5):
         """The poster with the attribution heatmap at opacity ``alpha`` (0..1)."""
         from mmrec.explain import render
@@ -116,6 +130,13 @@ class Explanation:
             return "weight 0"
         part = {"text": self.text, "image": self.poster, "audio": self.trailer}[modality]
         return "explained" if part is not None else "failed"
+
+
+def _with_shares(reasons: list[str], shares: dict, shapley: dict) -> list[str]:
+    """The reasons with the share line (what carries the score, as the share bar shows) first,
+    so a "similar story to X" line is read next to which input actually drives the score."""
+    line = R.share_line(shares, shapley)
+    return ([line] if line else []) + list(reasons)
 
 
 def _weights_tuple(weights) -> tuple[float, float, float]:
@@ -324,6 +345,7 @@ class Explainer:
         hit = self._cache.get(key)
         if hit is not None:
             reasons, neighbours = self._reasons(pos, state, emb, weights, hit.absent, filters)
+            reasons = _with_shares(reasons, hit.shares, hit.shapley)
             return replace(
                 hit,
                 reasons=reasons,
@@ -393,6 +415,9 @@ class Explainer:
         t = time.perf_counter()
         reasons, neighbours = self._reasons(pos, state, emb, weights, absent, filters)
         timings["reasons"] = time.perf_counter() - t
+        shares = {m: float(x) for m, x in zip(MODALITIES, normalise(phi)[0])}
+        signed = {m: float(phi[0, k]) for k, m in enumerate(MODALITIES)}
+        reasons = _with_shares(reasons, shares, signed)
         return Explanation(
             user_id=int(user_id),
             movie_id=int(ctx.movie_id),
@@ -401,8 +426,8 @@ class Explainer:
             q=q_policy,
             q_check=q_check,
             q_no_modalities=float(values[0, 0]),
-            shapley={m: float(phi[0, k]) for k, m in enumerate(MODALITIES)},
-            shares={m: float(s) for m, s in zip(MODALITIES, normalise(phi)[0])},
+            shapley=signed,
+            shares=shares,
             present=present,
             absent=absent,
             muted=muted,

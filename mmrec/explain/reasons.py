@@ -103,6 +103,25 @@ def sentence(nb: Neighbour) -> str:
     )
 
 
+def share_line(shares: dict[str, float], shapley: dict[str, float]) -> str | None:
+    """The reason that matches the share bar: which inputs carry this pick's score.
+
+    ``shares`` (modality -> |Shapley| share, summing to 1) and ``shapley`` (signed values): the
+    largest share is named first, with its sign (a part may *lower* the score)."""
+    ranked = sorted((m for m in MODALITIES if shares.get(m, 0.0) > 0), key=lambda m: -shares[m])
+    if not ranked:
+        return None
+    names = {"text": "synopsis", "image": "poster", "audio": "trailer"}
+
+    def part(m: str) -> str:
+        verb = "raises" if shapley.get(m, 0.0) >= 0 else "lowers"
+        return f"the {names[m]} ({shares[m]:.0%}, {verb} it)"
+
+    head = f"mostly {part(ranked[0])}" if shares[ranked[0]] >= 0.5 else part(ranked[0])
+    rest = [part(m) for m in ranked[1:] if shares[m] >= 0.05]
+    return "what carries this score: " + head + ("; then " + ", ".join(rest) if rest else "")
+
+
 def reason_lines(
     neighbours: list[Neighbour],
     history: list[tuple[int, float]],

@@ -3,7 +3,8 @@
 Plain PIL / NumPy, no Streamlit: the page only shows the images these return. Colours are one
 diverging scale everywhere: red raises the score, blue lowers it, strength by opacity. Maps
 are scaled by their 99th-percentile magnitude so one hot pixel does not wash out the rest.
-Text is drawn into an image (not HTML), so catalog text never reaches the browser as markup.
+The synopsis highlights are Markdown text (:func:`synopsis_markdown`): every word is escaped, so
+catalog text never reaches the browser as markup; only the colour directives are.
 """
 
 from __future__ import annotations
@@ -135,6 +136,55 @@ def highlighted_text_image(
         draw.rectangle([x - 2, y, x + w + 2, y + line_h - 3], fill=color)
         draw.text((x, y + 2), text, fill=(0, 0, 0), font=font)
     return img
+
+
+def synopsis_markdown(
+    words: list[tuple], escape, strong: float = 0.5, moderate: float = 0.2
+) -> str:
+    """The synopsis as Markdown *text* (readable on a phone, by a screen reader, copyable):
+    words whose score reaches ``strong`` of the map's scale get a red / blue background
+    (raises / lowers the score), those above ``moderate`` red / blue letters, the rest plain.
+
+    ``words``: ``(word, score[, start, end])`` as in :func:`highlighted_text_image`;
+    ``escape``: makes catalog text inert for Markdown (the page's ``md``): every word passes
+    through it, so only the colour directives are markup."""
+    if not words:
+        return ""
+    heat = scaled([w[1] for w in words])
+    out: list[str] = []
+    prev_end = None
+    for word, h in zip(words, heat):
+        text = escape(str(word[0]).replace("\n", " ").strip())
+        if not text:
+            continue
+        if abs(h) >= strong:
+            text = f":{'red' if h > 0 else 'blue'}-background[{text}]"
+        elif abs(h) >= moderate:
+            text = f":{'red' if h > 0 else 'blue'}[{text}]"
+        glued = prev_end is not None and len(word) >= 4 and word[2] <= prev_end
+        prev_end = word[3] if len(word) >= 4 else None
+        if glued and out:
+            out[-1] += text
+        else:
+            out.append(text)
+    return " ".join(out)
+
+
+def legend_image(width: int = 320, height: int = 14, alpha: float = 1.0) -> Image.Image:
+    """The colour scale every map uses: blue (lowers the score) -> none -> red (raises it),
+    strength from 0 to the map's 99th-percentile magnitude; labelled underneath."""
+    heat = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :].repeat(height, axis=0)
+    white = np.full((height, width, 3), 255.0, dtype=np.float32)
+    bar = Image.fromarray(np.clip(colorize(white, heat, alpha), 0, 255).astype(np.uint8))
+    canvas = Image.new("RGB", (width, height + 16), (255, 255, 255))
+    canvas.paste(bar, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default()
+    draw.text((2, height + 2), "lowers the score", fill=(30, 60, 160), font=font)
+    draw.text((width // 2 - 3, height + 2), "0", fill=(0, 0, 0), font=font)
+    right = "raises it"
+    draw.text((width - 6 * len(right) - 4, height + 2), right, fill=(170, 20, 20), font=font)
+    return canvas
 
 
 def message_image(message: str, width: int = 480, height: int = 120) -> Image.Image:

@@ -76,9 +76,13 @@ def test_why_this_pick_in_chromium(tiny_built, tmp_path):
             # the share bar (plotly) and the three heatmap images, decoded by the browser
             assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1
             assert page.get_by_text("Modality shares").count() >= 1
-            for key in ("why_text", "why_poster", "why_trailer"):
+            for key in ("why_poster", "why_trailer"):
                 widths = _decoded_images(page, key)
                 assert widths and all(w > 0 for w in widths), (key, widths)
+            # the synopsis highlights are text (readable by a screen reader), not a picture
+            synopsis = page.locator(".st-key-why_text")
+            assert synopsis.locator("img").count() == 0
+            assert len(synopsis.inner_text().split()) >= 5, synopsis.inner_text()
             assert page.get_by_text("Play from").count() >= 1
             assert page.locator("audio").count() >= 1
             assert page.get_by_text("which you rated 5★").count() >= 1
@@ -103,6 +107,11 @@ def test_why_this_pick_in_chromium(tiny_built, tmp_path):
             page.wait_for_selector('[data-testid="stTable"]', timeout=SLOW * 1000)
             B.wait_idle(page, SLOW)
             assert page.get_by_text("Spearman").count() >= 1
+            # a verdict per map, in words
+            verdicts = (
+                page.get_by_text("passes (ρ =").count() + page.get_by_text("fails (ρ =").count()
+            )
+            assert verdicts >= 1
             assert not B.exception_boxes(page), B.exception_boxes(page)
             shot(page, "why-03-sanity")
             table = page.locator('[data-testid="stTable"]').first

@@ -148,6 +148,40 @@ def test_renders(tmp_path):
     assert spec.width >= 50 and spec.height > 8
     text = render.highlighted_text_image([("<b>bold</b>", 1.0, 0, 11), ("word", -0.5, 12, 16)])
     assert text.width == 720
+    legend = render.legend_image(200)
+    arr = np.asarray(legend)
+    assert legend.width == 200 and arr[5, 2, 2] > 200 and arr[5, 2, 0] < 60  # blue on the left
+    assert arr[5, 197, 0] > 200 and arr[5, 197, 2] < 60  # red on the right
+
+
+def test_synopsis_markdown_is_escaped_text_with_colour_directives():
+    from mmrec.explain import render
+    from mmrec.ui.loaders import md
+
+    words = [
+        ("<img", 1.0, 0, 4),  # strongest: red background
+        ("src=x]", 0.3, 5, 11),  # moderate: red letters
+        ("calm", 0.01, 12, 16),  # plain
+        ("night", -1.0, 17, 22),  # blue background
+        (".", 0.0, 22, 23),  # glued to the previous word
+    ]
+    out = render.synopsis_markdown(words, md)
+    assert out.startswith(":red-background[\\<img]")
+    assert ":red[src\\=x\\]]" in out
+    assert " calm " in out and ":blue-background[night]\\." in out
+    assert "<img" not in out.replace("\\<img", "")  # no raw tag survives
+    assert render.synopsis_markdown([], md) == ""
+
+
+def test_share_line_names_the_largest_share_and_its_sign():
+    from mmrec.explain.reasons import share_line
+
+    line = share_line(
+        {"text": 0.2, "image": 0.69, "audio": 0.11}, {"text": 0.1, "image": 0.5, "audio": -0.08}
+    )
+    assert line.startswith("what carries this score: mostly the poster (69%, raises it)")
+    assert "the synopsis (20%, raises it)" in line and "the trailer (11%, lowers it)" in line
+    assert share_line({"text": 0.0, "image": 0.0, "audio": 0.0}, {}) is None
 
 
 # ----------------------------------------------------------------------------- the tiny build
@@ -375,7 +409,13 @@ def test_reasons_name_a_liked_movie(svc, user_and_picks, explanation):
     assert explanation.neighbours and all(n.movie_id in liked for n in explanation.neighbours)
     nb = explanation.neighbours[0]
     assert nb.because and set(nb.because) <= {"text", "image", "audio"}
-    assert nb.title in explanation.reasons[0] and f"{nb.rating:g}★" in explanation.reasons[0]
+    assert nb.title in explanation.reasons[1] and f"{nb.rating:g}★" in explanation.reasons[1]
+    # the first reason names what the share bar shows: the largest share, with its value
+    top = max(explanation.shares, key=explanation.shares.get)
+    name = {"text": "synopsis", "image": "poster", "audio": "trailer"}[top]
+    first = explanation.reasons[0]
+    assert first.startswith("what carries this score:"), first
+    assert f"the {name} ({explanation.shares[top]:.0%}" in first.split(";")[0], first
     genre = svc.movie(picks[0].movie_id)["genres"][0]
     filtered = svc.explain(
         uid, picks[0].movie_id, steps=COMPLETENESS_STEPS, filters=Filters(include_genres=(genre,))
