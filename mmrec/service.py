@@ -628,6 +628,20 @@ class Recommender:
             embeddings=self.embeddings,
         )
 
+    def warm_explainer_in_background(self) -> threading.Thread:
+        """Load the explanation encoders (text, poster, trailer) in a daemon thread, so the
+        first "Why this pick" does not pay for them; errors are left for that request to say."""
+
+        def run():
+            try:
+                self._get_explainer().warm()
+            except Exception:  # noqa: BLE001  (the explanation itself reports what is wrong)
+                pass
+
+        thread = threading.Thread(target=run, name="mmrec-warm-explainer", daemon=True)
+        thread.start()
+        return thread
+
     def _get_explainer(self):
         from mmrec.explain import Explainer
 
@@ -649,6 +663,15 @@ class Recommender:
         return self._get_explainer().explain(
             user_id, movie_id, weights.clipped(), steps=steps, filters=filters
         )
+
+    def explain_summary(
+        self, user_id: int, movie_id: int, weights: Weights = Weights(), filters=None
+    ) -> dict:
+        """Q, modality shares and reasons of one pick without the heatmaps (no encoder runs):
+        what the Why page shows at once. See ``Explainer.summary``."""
+        self._check_user(user_id)
+        self._movie_pos(movie_id)
+        return self._get_explainer().summary(user_id, movie_id, weights.clipped(), filters)
 
     def explain_shares(
         self, user_id: int, movie_ids, weights: Weights = Weights()

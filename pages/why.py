@@ -81,28 +81,29 @@ with right:
 
 st.divider()
 st.subheader("Why the policy scores it this way", anchor=False)
+names = {"text": "synopsis", "image": "poster", "audio": "trailer"}
+# At once (milliseconds, no encoder runs): the share bar and the reasons; the heatmaps follow.
 try:
-    with st.spinner("Attributing the score to synopsis, poster and trailer …"):
-        e = v.svc.explain(v.user_id, movie_id, v.weights, filters=v.filters)
+    summary = v.svc.explain_summary(v.user_id, movie_id, v.weights, filters=v.filters)
 except L.ServiceError as exc:
-    e = None
+    summary = None
     st.warning(str(exc))
 except Exception as exc:  # an explanation failure must not take the page down
-    e = None
+    summary = None
     st.error(f"Explanation failed: {type(exc).__name__}: {L.md(exc)}")
 
-if e is not None:
+if summary is not None:
     import plotly.graph_objects as go
 
-    names = {"text": "synopsis", "image": "poster", "audio": "trailer"}
+    shares, signed = summary["shares"], summary["shapley"]
     fig = go.Figure(
         go.Bar(
-            x=[e.shares[m] for m in names],
+            x=[shares[m] for m in names],
             y=[names[m] for m in names],
             orientation="h",
-            text=[f"{e.shares[m]:.0%}" for m in names],
+            text=[f"{shares[m]:.0%}" for m in names],
             marker_color=["#4c78a8", "#f58518", "#54a24b"],
-            hovertext=[f"Shapley value {e.shapley[m]:+.4f}" for m in names],
+            hovertext=[f"Shapley value {signed[m]:+.4f}" for m in names],
         )
     )
     fig.update_layout(
@@ -113,14 +114,34 @@ if e is not None:
     )
     st.plotly_chart(fig, key="why_shares")
     st.caption(
-        f"Q {e.q:.4f} = {e.q_no_modalities:.4f} with no modality + "
-        + " + ".join(f"{names[m]} {e.shapley[m]:+.4f}" for m in names)
-        + (" · " + "; ".join(f"no {names[m]}" for m in e.absent) if e.absent else "")
-        + (" · weight 0: " + ", ".join(names[m] for m in e.muted) if e.muted else "")
+        f"Q {summary['q']:.4f} = {summary['q_no_modalities']:.4f} with no modality + "
+        + " + ".join(f"{names[m]} {signed[m]:+.4f}" for m in names)
+        + (
+            " · " + "; ".join(f"no {names[m]}" for m in summary["absent"])
+            if summary["absent"]
+            else ""
+        )
+        + (
+            " · weight 0: " + ", ".join(names[m] for m in summary["muted"])
+            if summary["muted"]
+            else ""
+        )
     )
     st.markdown("**In words**")
-    for reason in e.reasons:
+    for reason in summary["reasons"]:
         st.markdown("- " + L.md(reason))
+
+e = None
+if summary is not None:
+    try:
+        with st.spinner("Attributing the score to synopsis words, poster regions and trailer …"):
+            e = v.svc.explain(v.user_id, movie_id, v.weights, filters=v.filters)
+    except L.ServiceError as exc:
+        st.warning(str(exc))
+    except Exception as exc:  # an explanation failure must not take the page down
+        st.error(f"Explanation failed: {type(exc).__name__}: {L.md(exc)}")
+
+if e is not None:
     for note in e.notes:
         st.caption(L.md(note))
 

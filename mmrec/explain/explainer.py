@@ -187,11 +187,16 @@ class Explainer:
         # Captum registers hooks on the shared encoders: one attribution at a time
         self._attr_lock = threading.Lock()
         self._encoders: dict[str, object] = {}
+        self._encoder_lock = threading.RLock()  # a background warm() and a request load once
         self._titles = state.catalog.movies["title"].to_numpy()
         self._side = state.item_side  # (N, 2)
 
     # ----------------------------------------------------------------- encoders (lazy, once)
     def encoder(self, modality: str):
+        with self._encoder_lock:
+            return self._load_encoder(modality)
+
+    def _load_encoder(self, modality: str):
         if modality not in self._encoders:
             fcfg = self.serving.cfg.features
             if modality == "text":
@@ -288,6 +293,32 @@ class Explainer:
             return {}
         phi = self._shapley_many(user_id, movie_ids, weights)[0]
         return {m: tuple(float(x) for x in row) for m, row in zip(movie_ids, normalise(phi))}
+
+    def summary(self, user_id: int, movie_id: int, weights=None, filters=None) -> dict:
+        """What the page shows at once, before any heatmap: Q, the exact Shapley shares and the
+        reasons. Cached branch outputs only, no encoder runs (milliseconds)."""
+        weights = _weights_tuple(weights)
+        serving = self.serving
+        pos = serving.row(movie_id)
+        state, personal, emb = self._user(user_id, weights)
+        phi, values = self._shapley_many(user_id, [int(movie_id)], weights)
+        shares = {m: float(x) for m, x in zip(MODALITIES, normalise(phi)[0])}
+        signed = {m: float(phi[0, k]) for k, m in enumerate(MODALITIES)}
+        present = np.asarray(serving.present[pos], dtype=bool)
+        absent = [m for k, m in enumerate(MODALITIES) if not present[k]]
+        muted = [m for k, m in enumerate(MODALITIES) if weights[k] == 0 and present[k]]
+        reasons, neighbours = self._reasons(pos, state, emb, weights, absent, filters)
+        q = float(serving.policy.q_values(self._q_state(state), emb, personal)[pos])
+        return {
+            "q": q,
+            "q_no_modalities": float(values[0, 0]),
+            "shares": shares,
+            "shapley": signed,
+            "absent": absent,
+            "muted": muted,
+            "reasons": _with_shares(reasons, shares, signed),
+            "neighbours": neighbours,
+        }
 
     def _shapley_many(self, user_id, movie_ids, weights, q_network=None):
         serving = self.serving

@@ -224,6 +224,28 @@ def test_q_is_the_ranking_score_and_shares_are_exact(svc, user_and_picks, explan
     assert e.absent == [] and e.muted == []
 
 
+def test_summary_matches_the_full_explanation_without_loading_encoders(
+    tiny_built, tmp_path, svc, user_and_picks, explanation
+):
+    """The Why page's instant part (shares, Q, reasons) equals the full explanation's, and on a
+    fresh service it loads no encoder."""
+    from mmrec.service import Recommender
+    from mmrec.store import RatingsStore
+
+    uid, picks = user_and_picks
+    s = svc.explain_summary(uid, picks[0].movie_id)
+    assert s["q"] == pytest.approx(explanation.q, abs=Q_ATOL)
+    assert s["shares"] == pytest.approx(explanation.shares)
+    assert s["shapley"] == pytest.approx(explanation.shapley)
+    assert s["reasons"] == explanation.reasons
+    fresh = Recommender(tiny_built, store=RatingsStore(svc.store.path))
+    fresh.explain_summary(uid, picks[0].movie_id)
+    assert fresh._get_explainer()._encoders == {}
+    # the background warm-up loads them without a request
+    fresh.warm_explainer_in_background().join(timeout=600)
+    assert set(fresh._get_explainer()._encoders) == {"text", "image", "audio"}
+
+
 def test_attribution_shapes_match_inputs(svc, explanation):
     e = explanation
     fcfg = svc.cfg.features
