@@ -20,10 +20,10 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# Builds the demo catalog and the models if they are missing, then serves the dashboard.
+# Serves the dashboard at once and, beside it, builds the demo catalog and the models if they
+# are missing (the pages show the build's progress until the models are ready).
 run: venv
-	MMREC_DATA=$(DATA) MMREC_CHECKPOINTS=$(CKPT) $(PY) -m mmrec setup
-	MMREC_DATA=$(DATA) MMREC_CHECKPOINTS=$(CKPT) $(PY) main.py
+	MMREC_DATA=$(DATA) MMREC_CHECKPOINTS=$(CKPT) $(PY) main.py --setup
 
 test: venv
 	$(PY) -m pytest -q

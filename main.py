@@ -2,13 +2,16 @@
 
 Binds to ``UIConfig.address``:``UIConfig.port`` (127.0.0.1:5000 by default); ``--address`` and
 ``--port`` override them. ``MMREC_DATA`` / ``MMREC_CHECKPOINTS`` / ``MMREC_DB`` /
-``MMREC_CONFIG`` pass through the environment to the app unchanged.
+``MMREC_CONFIG`` pass through the environment to the app unchanged. ``--setup`` (what
+``make run`` uses) also starts ``python -m mmrec setup`` beside the server: the dashboard is up
+in seconds and shows the first build's progress until the models are ready.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -88,12 +91,45 @@ def serve(
     return 0
 
 
+def start_setup() -> subprocess.Popen:
+    """``python -m mmrec setup`` as a child at lower CPU priority (the demo catalog and the
+    models when missing; seconds when they are there). It writes its progress where the pages
+    read it (``mmrec.progress``); its terminal output goes to ours."""
+
+    def lower_priority():
+        try:
+            os.nice(10)
+        except OSError:
+            pass
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "mmrec", "setup"],
+        env=os.environ.copy(),
+        preexec_fn=lower_priority if os.name == "posix" else None,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, help="default: UIConfig.port (5000)")
     parser.add_argument("--address", help="default: UIConfig.address (127.0.0.1)")
+    parser.add_argument(
+        "--setup",
+        action="store_true",
+        help="also build the demo catalog and the models if missing, beside the server (the "
+        "pages show the build's progress and switch to recommendations when it is done)",
+    )
     args, extra = parser.parse_known_args(argv)
-    return serve(args.port, args.address, extra)
+    child = start_setup() if args.setup else None
+    try:
+        return serve(args.port, args.address, extra)
+    finally:
+        if child is not None and child.poll() is None:
+            child.terminate()  # the server stopped: the build stops with it (rerun resumes)
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 if __name__ == "__main__":

@@ -162,17 +162,40 @@ def cmd_train_hybrid(args) -> int:
 
 
 def cmd_setup(args) -> int:
-    """What `make run` does before serving: a demo catalog and models when missing."""
+    """What `make run` does: a demo catalog and models when missing. Its progress goes to the
+    terminal and to ``mmrec.progress.progress_path(checkpoints)``, which the dashboard (started
+    beside it by ``python main.py --setup``) shows until the models are ready."""
+    from mmrec.data.demo import generate_demo
     from mmrec.pipeline import build
+    from mmrec.progress import ProgressFile, progress_path
 
     cfg = _cfg(args)
     data = Path(cfg.paths.data_dir)
-    if not (data / "movies.csv").exists():
-        print(f"no catalog at {data}: generating the demo catalog (about a minute) ...")
-        cmd_demo(argparse.Namespace(movies=None, users=None, seed=None, **vars(args)))
-    print("checking features and models (first run: a few minutes; later runs: seconds) ...")
-    report = build(cfg, force=False, progress=_tqdm_progress(), log=print)
-    print(report.get("message", "built"))
+    shown = ProgressFile(progress_path(cfg.paths.checkpoints_dir))
+    bar = _tqdm_progress()
+
+    def progress(done: int, total: int, stage: str) -> None:
+        bar(done, total, stage)
+        shown(done, total, stage)
+
+    def log(message) -> None:
+        print(message)
+        shown.note(str(message).strip())
+
+    try:
+        if not (data / "movies.csv").exists():
+            log(f"no catalog at {data}: generating the demo catalog (a few minutes) ...")
+            t0 = time.time()
+            generate_demo(data, cfg.demo, progress=progress)
+            log(f"demo catalog written to {data} in {time.time() - t0:.1f} s")
+        log("checking features and models (first run: several minutes; later runs: seconds) ...")
+        report = build(cfg, force=False, progress=progress, log=log)
+    except BaseException as exc:
+        shown.finish(False, f"{type(exc).__name__}: {exc}")
+        raise
+    message = report.get("message", "built")
+    print(message)
+    shown.finish(True, message)
     return 0
 
 

@@ -525,7 +525,13 @@ def render_sidebar() -> View:
     svc, error = service()
     sb = st.sidebar
     if svc is None:
-        sb.error("Models not loaded — see the **Data** page.")
+        from mmrec.progress import read_progress
+
+        building = read_progress(current_paths()[1])
+        if building is not None and building.get("state") == "running":
+            sb.info("First run: building the models (progress on the page).")
+        else:
+            sb.error("Models not loaded — see the **Data** page.")
         return view()
 
     all_users = users(svc)
@@ -662,10 +668,66 @@ def validate_folder(path: str) -> dict:
     }
 
 
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def setup_progress(ckpt_dir: str) -> bool:
+    """While ``python -m mmrec setup`` builds this folder (first run, ``make run``): its stage,
+    progress and time left, refreshed every few seconds; the app reruns into the normal pages
+    when the build is done. True while a build is (or was, unfinished) in progress."""
+    from mmrec.progress import read_progress
+
+    p = read_progress(ckpt_dir)
+    if p is None or p.get("state") == "done":
+        return False
+
+    @st.fragment(run_every=3)
+    def panel():
+        q = read_progress(ckpt_dir)
+        if q is None or q.get("state") == "done":
+            st.rerun()  # models ready: the whole page, now with recommendations
+        state = q.get("state")
+        if state == "running":
+            st.subheader("Preparing the demo catalog and the models (first run)", anchor=False)
+            st.write(
+                "This happens once: generating the demo films (posters, trailers, ratings), "
+                "encoding synopses, posters and trailers, then training the fusion model and "
+                "the policy. Your recommendations appear here when it is done."
+            )
+            stage = str(q.get("stage", ""))
+            done, total = int(q.get("done", 0)), int(q.get("total", 0))
+            count = f" · {done:,} of {total:,}" if total else ""
+            eta = q.get("eta_s")
+            left = f" · about {_duration(eta)} left in this stage" if eta is not None else ""
+            st.progress(q.get("fraction", 0.0), text=f"{md(stage)}{count}{left}")
+            finished = [x for x in q.get("stages", []) if x != stage]
+            st.caption(
+                f"Running for {_duration(q.get('elapsed_s', 0))}"
+                + (" · done: " + ", ".join(md(x) for x in finished) if finished else "")
+                + (f" · {md(q['message'])}" if q.get("message") else "")
+            )
+        elif state == "failed":
+            st.error(f"The first build failed: {md(q.get('message', ''))}")
+            st.caption("The terminal running `make run` has the details; run it again to retry.")
+        else:  # stopped: the process is gone without finishing
+            st.warning(
+                "The first build stopped before it finished (the process is gone). Run "
+                "`make run` (or `python -m mmrec setup`) again: finished stages are kept."
+            )
+
+    panel()
+    return True
+
+
 def not_ready(v: View) -> bool:
-    """Show why the models are missing (with a link to the Data page); True if so."""
+    """Show why the models are missing (with a link to the Data page); True if so. While the
+    first build runs, its progress instead (:func:`setup_progress`)."""
     if v.svc is not None:
         return False
+    if setup_progress(current_paths()[1]):
+        return True
     st.error(
         "The recommender is not ready for this data folder.\n\n"
         f"{v.error}\n\nBuild the features and models on the **Data** page (or run "

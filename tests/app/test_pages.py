@@ -355,6 +355,30 @@ def test_filters_and_exploration_shape_the_grid(env):
     assert len(badges) == n_explore
 
 
+def test_first_build_progress_shows_instead_of_the_error(env, tmp_path, monkeypatch):
+    """While `python -m mmrec setup` builds (make run serves beside it), every page shows the
+    build's stage, progress and time left; a failed build says so."""
+    from mmrec.progress import ProgressFile, progress_path
+
+    ckpt = tmp_path / "checkpoints-being-built"
+    monkeypatch.setenv("MMREC_CHECKPOINTS", str(ckpt))
+    shown = ProgressFile(progress_path(ckpt))  # this process plays the build (alive)
+    shown(0, 400, "text features")
+    shown.state["stage_started"] -= 20
+    shown._last_write = 0.0
+    shown(100, 400, "text features")
+    at = run_app(new_app())
+    assert not at.error, [e.value for e in at.error]
+    assert any("first run" in h.value for h in at.subheader)
+    text = " ".join(str(getattr(x, "value", "")) for x in at.caption) + " ".join(
+        str(getattr(x, "proto", "")) for x in at.get("progress")
+    )
+    assert "text features" in text and "100 of 400" in text and "left in this stage" in text
+    shown.finish(False, "RuntimeError: disk full")
+    at = run_app(new_app())
+    assert any("first build failed" in e.value and "disk full" in e.value for e in at.error)
+
+
 def test_build_from_the_data_page(env, tmp_path, monkeypatch):
     """No checkpoints -> the Data page's button builds them (tiny budgets) -> picks appear."""
     toml = Path(env["cfg"].paths.data_dir).parent / "tiny.toml"
