@@ -268,6 +268,27 @@ def scale_body() -> str:
     return re.sub(r"^## ", "#### ", body, flags=re.M)
 
 
+def firstrun_body() -> str:
+    """``python -m mmrec.ui.firstrun``'s marks as one sentence."""
+    r = load("firstrun")
+    m = r["marks_s"]
+
+    def t(key: str) -> str:
+        s = m.get(key)
+        return "–" if s is None else (f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min")
+
+    load_avg = r.get("load_average_at_end")
+    busy = f" (load average {load_avg[0]:.1f} at the end)" if load_avg else ""
+    return (
+        f"First run of {r['config']} on an empty folder, timed in Chromium{busy}: the server "
+        f"answers after **{t('server_answers_s')}**, the page shows the build's progress after "
+        f"**{t('progress_visible_s')}**, the models are ready after **{t('models_ready_s')}** and "
+        f"a new user's first picks are on screen after **{t('first_picks_s')}** (build stages: "
+        + ", ".join(r.get("build_stages") or [])
+        + ")."
+    )
+
+
 def _src(name: str) -> Callable[[], str]:
     return lambda: source(load(name), name)
 
@@ -298,6 +319,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "live.findings": live_findings,
     "bench.source": _src("bench"),
     "bench.body": bench_body,
+    "firstrun.source": _src("firstrun"),
+    "firstrun.body": firstrun_body,
     "scale.source": _src("scale"),
     "scale.body": scale_body,
 }

@@ -42,6 +42,9 @@ def snapshot(ckpt: Path) -> dict:
     return {p.name: p.stat().st_mtime_ns for p in ckpt.iterdir()}
 
 
+RATE_EVERY_S = 5.0  # B's pace while A rebuilds
+
+
 def test_rebuild_from_data_page_while_another_session_rates(tiny_built, tmp_path, monkeypatch):
     require_browser()
     from playwright.sync_api import sync_playwright
@@ -82,9 +85,16 @@ def test_rebuild_from_data_page_while_another_session_rates(tiny_built, tmp_path
 
             rated, during, after, swapped = [], 0, 0, None
             t0 = time.monotonic()
+            last = 0.0
             while time.monotonic() - t0 < 600:
+                # B rates like a person, one film every few seconds (as fast as the browser
+                # allows, a slow rebuild on a busy machine let B rate the whole tiny catalog)
+                time.sleep(max(0.0, RATE_EVERY_S - (time.monotonic() - last)))
+                last = time.monotonic()
                 done = a.get_by_text("switched to it").count() > 0
-                mid = B.card_ids(b)[0]
+                ids = B.card_ids(b)
+                assert ids, f"B rated every film ({len(rated)}) before A's rebuild finished"
+                mid = ids[0]
                 card = b.locator(f".st-key-card_{mid}")
                 card.locator('[data-testid="stFeedback"] button').nth(3).click()
                 b.wait_for_selector(f".st-key-card_{mid}", state="detached")
