@@ -319,8 +319,6 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "live.findings": live_findings,
     "bench.source": _src("bench"),
     "bench.body": bench_body,
-    "firstrun.source": _src("firstrun"),
-    "firstrun.body": firstrun_body,
     "scale.source": _src("scale"),
     "scale.body": scale_body,
 }
