@@ -59,6 +59,8 @@ class ProgressFile:
         now = time.time()
         s = self.state
         if stage != s["stage"]:
+            if s["stage"] != "starting":  # seconds each finished stage took (what dominates)
+                s.setdefault("stage_seconds", {})[s["stage"]] = round(now - s["stage_started"], 1)
             s["stage"], s["stage_started"] = stage, now
             if stage not in s["stages"]:
                 s["stages"].append(stage)
@@ -73,6 +75,10 @@ class ProgressFile:
         self._write()
 
     def finish(self, ok: bool, message: str = "") -> None:
+        if ok and self.state["stage"] != "starting":
+            self.state.setdefault("stage_seconds", {})[self.state["stage"]] = round(
+                time.time() - self.state["stage_started"], 1
+            )
         self.state.update(state="done" if ok else "failed", message=message, updated=time.time())
         self._write(force=True)
 

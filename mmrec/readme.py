@@ -278,7 +278,11 @@ def firstrun_body() -> str:
         return "–" if s is None else (f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min")
 
     load_avg = r.get("load_average_at_end")
-    busy = f" (load average {load_avg[0]:.1f} at the end)" if load_avg else ""
+    busy = (
+        f" (load average {load_avg[0]:.1f} at the end; other jobs shared the VM)"
+        if load_avg
+        else ""
+    )
     return (
         f"First run of {r['config']} on an empty folder, timed in Chromium{busy}: the server "
         f"answers after **{t('server_answers_s')}**, the page shows the build's progress after "
@@ -319,6 +323,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "live.findings": live_findings,
     "bench.source": _src("bench"),
     "bench.body": bench_body,
+    "firstrun.source": _src("firstrun"),
+    "firstrun.body": firstrun_body,
     "scale.source": _src("scale"),
     "scale.body": scale_body,
 }

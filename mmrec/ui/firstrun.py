@@ -111,6 +111,7 @@ def measure(root: Path, config: str | None = None, timeout_s: float = 3600.0) ->
         "config": config or "default (the 2,000-movie demo)",
         "marks_s": {k: round(v, 1) for k, v in marks.items()},
         "build_stages": build.get("stages"),
+        "build_stage_seconds": build.get("stage_seconds"),
         "build_state": build.get("state"),
     }
 
