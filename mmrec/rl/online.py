@@ -198,6 +198,11 @@ def stable_slots(
     slots += [None] * (k - len(slots))
     cand = np.flatnonzero(allowed)
     cand = cand[~np.isin(cand, list(kept))] if kept else cand
+    # Only the best few hundred can be placed (free slots, the calibrated pool, swaps): select
+    # them in O(N) before sorting, so a 100k catalog costs no full sort per request.
+    need = CALIBRATION_POOL + 2 * k
+    if len(cand) > need:
+        cand = cand[np.argpartition(-score[cand], need - 1)[:need]]
     cand = cand[np.argsort(-score[cand], kind="stable")]  # best first
     empty = [i for i, s in enumerate(slots) if s is None]
     if calibrate is not None and calibrate[2] > 0:
@@ -240,6 +245,7 @@ def genre_target(
     rated_rows: np.ndarray,
     ratings: np.ndarray,
     discovery: float,
+    catalog: np.ndarray | None = None,
 ) -> np.ndarray:
     """``(G,)`` the genre mix a list for this user should have (calibrated recommendations,
     Steck 2018), from what the user told us:
@@ -251,9 +257,10 @@ def genre_target(
     - mixed with the whole catalog's mix at ``discovery * 5 / (5 + n_ratings)``: a newcomer's
       list leaves room for films outside what they named, less so as evidence accumulates.
 
-    ``dist (N, G)`` from :func:`genre_distributions`; ``liked_genres (G,)`` 0/1.
+    ``dist (N, G)`` from :func:`genre_distributions`; ``liked_genres (G,)`` 0/1; ``catalog``
+    the catalog's mix ``dist.mean(axis=0)`` when the caller keeps it.
     """
-    catalog = dist.mean(axis=0)  # (G,)
+    catalog = dist.mean(axis=0) if catalog is None else catalog  # (G,)
     evidence = np.asarray(liked_genres, dtype=np.float64).copy()  # a pseudo-film per genre
     w = np.clip((np.asarray(ratings, dtype=np.float64) - 2.5) / 2.5, 0.0, None)  # (n,)
     if len(rated_rows):
@@ -317,6 +324,7 @@ class PersonalPolicy:
         self.live = live or LiveConfig()
         self._reps = LRU(256)  # (id(emb), kind) -> (emb, item-side arrays)
         self._dist: np.ndarray | None = None  # (N, G) genre distributions, on first use
+        self._catalog_mix: np.ndarray | None = None  # (G,) their mean
         index = agent.index
         self.genre_matrix = np.asarray(index.genre_matrix, dtype=np.float64)  # (N, G)
         # Prior mean of the user's level: the training ratings' mean (shrunk item means average)
@@ -408,7 +416,9 @@ class PersonalPolicy:
         if self.live.calibration <= 0:
             return None
         if self._dist is None:
-            self._dist = genre_distributions(self.genre_matrix)
+            dist = genre_distributions(self.genre_matrix)
+            self._catalog_mix = dist.mean(axis=0)
+            self._dist = dist
         index = self.agent.index
         pairs = list(prior_state.history) + list(state.history)
         rows = index.positions_lenient([m for m, _ in pairs])
@@ -420,6 +430,7 @@ class PersonalPolicy:
             rows[keep],
             ratings[keep],
             self.live.discovery,
+            self._catalog_mix,
         )
         return self._dist, target, float(self.live.calibration)
 
