@@ -25,9 +25,16 @@ def _warm(cfg) -> None:
         from mmrec.ui.loaders import get_service
 
         ckpt = cfg.paths.checkpoints_dir
-        get_service(cfg.paths.data_dir, ckpt, cfg.paths.db_path, checkpoint_version(ckpt))
+        svc = get_service(cfg.paths.data_dir, ckpt, cfg.paths.db_path, checkpoint_version(ckpt))
     except Exception as exc:  # not built yet, bad folder: the app itself says so
         print(f"mmrec: models not preloaded ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return
+    try:
+        # the explanation encoders too: the first "Why this pick" should not load them (only
+        # the server does this; an in-process AppTest or a library user does not)
+        svc.warm_explainer()
+    except Exception as exc:  # the explanation itself reports what is wrong
+        print(f"mmrec: explanation encoders not preloaded ({type(exc).__name__}: {exc})")
 
 
 def streamlit_argv(port, address, extra, ui=None) -> list[str]:

@@ -628,13 +628,18 @@ class Recommender:
             embeddings=self.embeddings,
         )
 
+    def warm_explainer(self) -> float:
+        """Load the explanation encoders now (seconds taken): ``python main.py`` does it while
+        the server boots, so the first "Why this pick" does not pay for them."""
+        return self._get_explainer().warm()
+
     def warm_explainer_in_background(self) -> threading.Thread:
         """Load the explanation encoders (text, poster, trailer) in a daemon thread, so the
         first "Why this pick" does not pay for them; errors are left for that request to say."""
 
         def run():
             try:
-                self._get_explainer().warm()
+                self.warm_explainer()
             except Exception:  # noqa: BLE001  (the explanation itself reports what is wrong)
                 pass
 

@@ -171,9 +171,7 @@ def get_service(data_dir: str, ckpt_dir: str, db_path: str = "", version: str = 
     use_serving_threads()  # this process serves the dashboard: its thread policy, set once
     cfg = load_config(data_dir=data_dir, checkpoints_dir=ckpt_dir)
     cfg.paths.db_path = db_path
-    svc = Recommender.from_config(cfg)
-    svc.warm_explainer_in_background()  # the first "Why this pick" should not load encoders
-    return svc
+    return Recommender.from_config(cfg)
 
 
 _SERVED: dict[tuple, str] = {}  # (data, ckpt, db) -> the version last served (for eviction)
