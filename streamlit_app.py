@@ -11,8 +11,10 @@ import streamlit as st
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # explanations re-enter the encoders: never download
 
 from mmrec.ui import loaders  # noqa: E402
+from mmrec.ui.grid import CALM_CSS  # noqa: E402
 
 st.set_page_config(page_title="mmrec — movies for you", page_icon="🎬", layout="wide")
+st.html(CALM_CSS)  # no fade of every element on each rerun (its repaint cost CPU per click)
 
 pages = [
     st.Page(loaders.HOME_PAGE, title="For you", icon="🎬", default=True),

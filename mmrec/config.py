@@ -294,9 +294,9 @@ class UIConfig:
     allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
     error_details: str = "none"  # what visitors see of an exception; the log has the traceback
     picks: int = 12  # k: cards on the "For you" grid
-    grid_columns: int = 3  # cards per row on the grid
+    # cards flow into as many columns as fit (4 at 1440 px, 3 at 1024 px, 1 on a phone)
+    card_width: int = 215  # width of a "For you" card and of its poster, in pixels
     synopsis_chars: int = 160  # synopsis shown on a card, cut at a word boundary
-    thumbnail_width: int = 150  # poster thumbnail width on cards, in pixels
     default_epsilon: float = 0.05  # exploration rate the sidebar starts at
     max_epsilon: float = 0.5  # upper end of the exploration slider
     onboarding_popular: int = 16  # popular titles offered to a new user

@@ -163,53 +163,69 @@ def share_bar(share: tuple[float, float, float], cells: int = 20) -> str:
 arrived, in_place_of = L.arrivals()
 parity = st.session_state.get(L.K_VERSION, 0) % 2  # restarts the arrival animation (see grid)
 st.html(ARRIVAL_CSS)  # always present: adding it later would be one more element to place
-ncol = max(1, int(v.ui.grid_columns))
-for row_start in range(0, len(picks), ncol):
-    cols = st.columns(ncol)
-    for col, p in zip(cols, picks[row_start : row_start + ncol]):
+# Poster-first cards that flow into as many columns as fit (4 at 1440 px, 2-3 at 1024 px, one on
+# a phone); the film's story, trailer and the hide buttons are one click away under "Details".
+# Few elements per card on purpose: every rating re-renders the whole grid in the browser, and
+# with 8 people rating at once that rendering was most of the wait (docs/RELIABILITY.md, Load).
+# The details' content is sent with the card (AppTest sees it) but the browser draws it, and
+# creates the trailer's <audio> element, only when the popover opens.
+with st.container(horizontal=True, wrap=True, gap="medium", key="grid"):
+    for p in picks:
         mid = p.movie_id
-        with col.container(border=True, key=f"card_{mid}"):
+        with st.container(border=True, key=f"card_{mid}", width=int(v.ui.card_width)):
             # a new card: fades in, its stars ignore the pointer for a moment (no double-click
             # rating of the film that took the rated card's slot)
             body = st.container(key=f"arrived{parity}_{mid}") if mid in arrived else st.container()
             with body:
-                left, right = st.columns([2, 3])
-                with left:
-                    L.show_poster(p.poster, v.ui.thumbnail_width)
-                with right:
-                    st.markdown(L.title_line(p.title, p.year))
-                    if mid in arrived:
-                        st.badge("new", icon="✨", color="blue")
-                    if p.exploration:
-                        st.badge("exploration", icon="🎲", color="violet")
-                    st.caption(L.md(" · ".join(p.genres)) or "no genres")
-                    st.markdown(L.md(L.short(p.overview, v.ui.synopsis_chars)) or "_no synopsis_")
+                L.show_poster(
+                    p.poster,
+                    "stretch",
+                    alt=L.poster_alt(p.title, p.year),
+                    pixels=2 * int(v.ui.card_width),  # sharp on high-density screens
+                )
+                badges = (" :blue-badge[:material/auto_awesome: new]" if mid in arrived else "") + (
+                    " :violet-badge[:material/casino: exploration]" if p.exploration else ""
+                )
+                st.markdown(L.title_line(p.title, p.year) + badges)
                 if mid in in_place_of:
                     st.caption(f"In the place of {L.title_line(in_place_of[mid], None)}")
-                L.show_trailer(p.audio)
                 rate_key = f"rate_{v.user_id}_{mid}"
                 st.feedback("stars", key=rate_key, on_change=L.on_rate, args=(mid, rate_key))
-                b1, b2 = st.columns(2)
-                b1.button(
-                    "Not interested",
-                    key=f"ni_{v.user_id}_{mid}",
-                    on_click=L.on_dismiss,
-                    args=(mid, "not_interested"),
-                )
-                b2.button(
-                    "Haven't seen it",
-                    key=f"ns_{v.user_id}_{mid}",
-                    on_click=L.on_dismiss,
-                    args=(mid, "not_seen"),
-                )
-                st.caption(f"Pick #{p.rank} · Q {p.q:.3f} · " + L.md(p.reason))
                 if mid in shares:
                     st.caption(
-                        share_bar(shares[mid]), help="Share of this pick's score per modality"
+                        share_bar(shares[mid], cells=12),
+                        help="What this pick's score rests on: synopsis, poster, trailer",
                     )
-                st.page_link(
-                    L.WHY_PAGE, label="Why this pick?", icon="💡", query_params={"movie": str(mid)}
-                )
+                with st.container(horizontal=True, gap="small"):
+                    with st.popover("Details", icon=":material/info:", key=f"more_{mid}"):
+                        st.markdown(L.title_line(p.title, p.year))
+                        st.caption(L.md(" · ".join(p.genres)) or "no genres")
+                        st.markdown(
+                            L.md(L.short(p.overview, 3 * v.ui.synopsis_chars)) or "_no synopsis_"
+                        )
+                        L.show_trailer(p.audio, label=f"Trailer of {p.title}")
+                        st.caption(L.md(p.reason))
+                        b1, b2 = st.columns(2)
+                        b1.button(
+                            "Not interested",
+                            key=f"ni_{v.user_id}_{mid}",
+                            on_click=L.on_dismiss,
+                            args=(mid, "not_interested"),
+                        )
+                        b2.button(
+                            "Haven't seen it",
+                            key=f"ns_{v.user_id}_{mid}",
+                            on_click=L.on_dismiss,
+                            args=(mid, "not_seen"),
+                        )
+                        st.caption(f"Pick #{p.rank} · score {p.score:.3f} · DQN Q {p.q:.3f}")
+                    st.page_link(
+                        L.WHY_PAGE,
+                        label="Why this pick?",
+                        icon="💡",
+                        query_params={"movie": str(mid)},
+                        help="Why this pick?",
+                    )
 
 change = st.session_state.get(L.K_CHANGE)
 if change and not change.get("error"):

@@ -271,13 +271,14 @@ def drag_slider_to_min(page, key: str) -> float:
     return slider_value(page, key)
 
 
-def card_scores(page) -> list[tuple[int, float]]:
-    """(movie id, Q shown on the card) for every card on the grid, in page order."""
+def card_scores(page) -> list[tuple[int, str]]:
+    """(movie id, modality shares shown on the card) for every card on the grid, in page
+    order (the score itself is under the card's Details)."""
     import re
 
     out = []
     for mid in card_ids(page):
         text = page.locator(f".st-key-card_{mid}").inner_text()
-        m = re.search(r"\bQ (-?\d+\.\d+)", text)
-        out.append((mid, float(m.group(1)) if m else float("nan")))
+        m = re.search(r"synopsis.*?trailer\s*\d+%", text, re.S)
+        out.append((mid, " ".join(m.group(0).split()) if m else ""))
     return out

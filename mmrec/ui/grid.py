@@ -61,3 +61,34 @@ ARRIVAL_CSS = """
 [class*="st-key-arrived1_"] { animation: mmrec-arrive-1 .9s ease-out; }
 </style>
 """
+
+
+# Every page, every rerun (issue 19 "Load"). Streamlit fades each element still on screen to a
+# third of its opacity with a CSS transition (1 s after 0.5 s) while a script runs: the browser
+# then repaints the whole page every frame for up to 1.5 s after every click, on software
+# rendering ~0.5-1 s of CPU per rating and per tab, growing with the server's latency (measured
+# with a server delayed by 3 s: renderer + GPU process 0.95 s in the first 2 s, 0.2 s without
+# transitions). A rerun here takes well under a second, so the dimming mostly flickered. Without
+# transitions the page holds still; the cursor says the app is busy. Keyframe animations (the
+# arrival guard above, toasts) are untouched. The rest: responsive cards (a phone gets one full-
+# width column), a 2:3 frame that holds each poster's place before it loads (the stars never
+# jump under the pointer), 44 px star targets on touch screens (WCAG 2.5.5).
+CALM_CSS = """
+<style>
+*, *::before, *::after { transition: none !important; }
+[data-stale="true"] { opacity: 1 !important; }
+[data-test-script-state="running"] .stMain { cursor: progress; }
+[class*="st-key-card_"] [data-testid="stImage"] img {
+  width: 100%; aspect-ratio: 2 / 3; object-fit: contain; background: #0b0b0d; border-radius: 4px;
+}
+@media (max-width: 640px) {
+  [class*="st-key-card_"], :has(> [class*="st-key-card_"]) {
+    width: 100% !important; max-width: 100% !important; flex: 1 1 100% !important;
+  }
+}
+@media (pointer: coarse), (max-width: 640px) {
+  [data-testid="stFeedback"] button { min-width: 44px; min-height: 44px; }
+  [data-testid="stPageLink"] a, [data-testid="stPopover"] button { min-height: 44px; }
+}
+</style>
+"""

@@ -897,9 +897,9 @@ def trailer_excerpt(path: str, seconds: float, max_bytes: int, stamp: tuple = ()
     return excerpt(path, seconds, max_bytes)
 
 
-def show_trailer(path: str | None, start_time: int = 0) -> None:
+def show_trailer(path: str | None, start_time: int = 0, label: str = "Trailer") -> None:
     """An audio player for at most ``ui.trailer_seconds`` of the trailer (never the whole file),
-    or a caption saying why there is none."""
+    labelled ``label`` for screen readers, or a caption saying why there is none."""
     if not path:
         st.caption("no trailer")
         return
@@ -914,16 +914,33 @@ def show_trailer(path: str | None, start_time: int = 0) -> None:
     if ex.data is None:
         st.caption(f"trailer unavailable ({md(ex.problem or 'unreadable')})")
         return
-    st.audio(ex.data, format=ex.mime, start_time=min(int(start_time), int(ex.seconds or 0)))
+    st.audio(
+        ex.data,
+        format=ex.mime,
+        start_time=min(int(start_time), int(ex.seconds or 0)),
+        alt=label,
+    )
 
 
-def show_poster(path: str | None, width: int, max_pixels: int = 40_000_000) -> None:
-    """Render a poster thumbnail, or a caption saying why there is none."""
+def poster_alt(title: str, year) -> str:
+    """Alternative text of a poster: the film's title and year."""
+    return f"Poster of {title}" + (f" ({int(year)})" if year else "")
+
+
+def show_poster(
+    path: str | None,
+    width: int | str,
+    max_pixels: int = 40_000_000,
+    alt: str = "Poster",
+    pixels: int | None = None,
+) -> None:
+    """Render a poster (``width`` pixels or "stretch"; ``pixels``: width of the JPEG sent),
+    with ``alt`` as its alternative text, or a caption saying why there is none."""
     if not path:
         st.caption("no poster")
         return
-    data, problem = poster_thumbnail(str(path), max_pixels, int(width))
+    data, problem = poster_thumbnail(str(path), max_pixels, int(pixels or width))
     if data is None:
         st.caption(f"poster unavailable ({md(problem or 'unreadable')})")
         return
-    st.image(data, width=width, output_format="JPEG")
+    st.image(data, width=width, output_format="JPEG", alt=alt)

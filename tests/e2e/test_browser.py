@@ -54,10 +54,18 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
             assert len(first) >= 6, first
             shot(page, "02-home-first-picks")
 
-            # --- the trailer player: a real <audio> whose source loads and plays
-            assert page.locator("audio").count() == len(first)
+            # --- the trailer player: created on demand under a card's Details (no <audio> per
+            # card per rerun), labelled, a real <audio> whose source loads and plays
+            assert page.locator("audio").count() == 0
+            page.locator(f".st-key-more_{first[0]} button").first.click()
+            page.locator("audio").first.wait_for()
+            assert page.locator("audio").count() == 1
+            label = page.locator('[data-testid="stAudio"]').first.get_attribute("aria-label")
+            label = label or page.locator("audio").first.get_attribute("aria-label") or ""
+            assert "Trailer of" in label, label
             assert B.audio_duration(page, 0) > 0.5
             assert B.audio_plays(page, 0) > 0.0
+            page.keyboard.press("Escape")
 
             # --- rate three movies; each time the grid changes and the note says so
             rated = []
@@ -85,10 +93,13 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
             page.locator(".st-key-whatif_apply button").click()
             page.wait_for_selector(".st-key-whatif_box", state="detached")
             B.wait_idle(page)
-            # The list changes: its order, or at least the Q-values it is ranked by (on the
-            # tiny-budget model the audio branch is weak, so the order may survive).
+            # The list changes: its order, or at least what its scores rest on (on the
+            # tiny-budget model the audio branch is weak, so the order may survive): with the
+            # trailer weighted 0, no card's score rests on the trailer any more.
             scores_after = B.card_scores(page)
             assert scores_after != scores_before, "audio weight 0 left the list unchanged"
+            assert all(s for _, s in scores_after), scores_after
+            assert all(s.endswith("trailer 0%") for _, s in scores_after), scores_after
             shot(page, "05-home-audio-off")
 
             # --- "Why this pick" from a card
