@@ -82,7 +82,7 @@ CALM_CSS = """
   width: 100%; aspect-ratio: 2 / 3; object-fit: contain; background: #0b0b0d; border-radius: 4px;
 }
 @media (max-width: 640px) {
-  [class*="st-key-card_"], :has(> [class*="st-key-card_"]) {
+  [class*="st-key-card_"], .st-key-grid > div {
     width: 100% !important; max-width: 100% !important; flex: 1 1 100% !important;
   }
 }
