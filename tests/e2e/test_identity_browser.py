@@ -143,6 +143,7 @@ def test_a_double_click_rates_one_film_and_the_new_card_is_unlit(built, tmp_path
                 slot = 1
                 target = before[slot]
                 star = page.locator(f'.st-key-card_{target} [data-testid="stFeedback"] button')
+                star.nth(4).scroll_into_view_if_needed()  # a person scrolls to the card first
                 box = star.nth(4).bounding_box()
                 x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
                 page.mouse.move(x, y)
@@ -176,6 +177,7 @@ def test_a_double_click_rates_one_film_and_the_new_card_is_unlit(built, tmp_path
             seen = time.monotonic()
             assert newcomer not in before
             star = page.locator(f'.st-key-card_{newcomer} [data-testid="stFeedback"] button')
+            star.nth(4).scroll_into_view_if_needed()
             box = star.nth(4).bounding_box()
             page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             clicked_after = time.monotonic() - seen
