@@ -12,16 +12,28 @@ if L.not_ready(v):
 reports = L.find_reports(v.svc)
 data_dir, ckpt_dir = L.current_paths()
 st.caption(
-    "Read from reports/\\*.json, written by the commands shown under each section. "
-    f"This session's data folder: {L.md(data_dir)}."
+    "Read from reports/\\*.json, written by the commands shown under each section. Only the "
+    f"reports written for this session's data folder ({L.md(data_dir)}) are shown; reports "
+    "written for other folders are only named under each section's title."
 )
 
 for kind, spec in L.REPORT_SPECS.items():
     st.header(spec["title"], anchor=False)
-    names = [n for n in reports if L.report_kind(n) == kind]
+    of_kind = [n for n in reports if L.report_kind(n) == kind]
+    names = [n for n in of_kind if L.same_folder(L.report_data_dir(reports[n]), data_dir)]
+    others = [n for n in of_kind if n not in names]
     if not names:
-        st.info("Not generated yet. Generate it with:")
+        st.info("Not generated for this data folder yet. Generate it with:")
         st.code(f"{spec['command']} --data {data_dir} --checkpoints {ckpt_dir}", language="bash")
+    if others:
+        st.caption(
+            "Written for other data folders (not shown): "
+            + "; ".join(
+                f"{L.md(n)} ({L.md(L.report_data_dir(reports[n]) or 'folder not recorded')})"
+                for n in others
+            )
+        )
+    if not names:
         continue
     for name in names:
         report = reports[name]

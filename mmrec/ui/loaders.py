@@ -847,6 +847,38 @@ def report_markdown(svc: Recommender, name: str) -> str | None:
     return None
 
 
+def report_data_dir(report: dict) -> str | None:
+    """The data folder a report was written for: its ``data_dir`` field, else the ``--data``
+    argument of its recorded command; None when it records neither."""
+    import shlex
+
+    if not isinstance(report, dict):
+        return None
+    if report.get("data_dir"):
+        return str(report["data_dir"])
+    try:
+        args = shlex.split(str(report.get("command") or ""))
+    except ValueError:
+        return None
+    for i, arg in enumerate(args):
+        if arg == "--data" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--data="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def same_folder(a: str | None, b: str | None) -> bool:
+    """True when two folder names point at the same place (relative ones from the working
+    directory, as the commands that wrote the reports ran there)."""
+    if not a or not b:
+        return False
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
 def find_reports(svc: Recommender) -> dict:
     """reports/*.json from the working folder, else from the repository's reports/."""
     found = svc.reports()

@@ -227,6 +227,11 @@ def test_other_pages_render(env, page):
         assert [h.value for h in at.header][:3] == [
             spec["title"] for spec in L.REPORT_SPECS.values()
         ]
+        # the repository's reports were written for other folders (the demo, the real
+        # catalog): named, not shown, for this session's tiny catalog
+        assert not at.dataframe
+        assert sum("Not generated for this data folder" in i.value for i in at.info) == 3
+        assert any("Written for other data folders" in c.value for c in at.caption)
     else:
         # building and switching are admin actions, off by default
         assert not [b for b in at.button if b.key == "rebuild"]

@@ -81,3 +81,19 @@ def test_results_page_flattens_the_ranking_protocols_into_one_table():
     frame = report_frame("ranking", report)
     assert list(frame.index) == ["random: ease", "random: hybrid", "temporal: ease"]
     assert frame.loc["random: hybrid", "ndcg@10"] == 0.1 and frame["ndcg@10 ±"].iloc[0] == 0.01
+
+
+def test_results_page_knows_which_folder_a_report_was_written_for(tmp_path, monkeypatch):
+    from mmrec.ui.loaders import report_data_dir, same_folder
+
+    assert report_data_dir({"data_dir": "/x/y", "command": "python -m mmrec --data /z"}) == "/x/y"
+    cmd = "python -m mmrec evaluate live --data data/demo --checkpoints checkpoints/demo"
+    assert report_data_dir({"command": cmd}) == "data/demo"
+    assert report_data_dir({"command": "python -m mmrec x --data=/tmp/r"}) == "/tmp/r"
+    assert report_data_dir({"command": "python -m mmrec bench"}) is None
+    assert report_data_dir({}) is None and report_data_dir(None) is None
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "demo").mkdir(parents=True)
+    assert same_folder("data/demo", str(tmp_path / "data" / "demo"))
+    assert same_folder("data/demo/", "./data/demo")
+    assert not same_folder("data/demo", "/tmp/mmrec-real") and not same_folder(None, "data/demo")
