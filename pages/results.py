@@ -39,6 +39,9 @@ for kind, spec in L.REPORT_SPECS.items():
         report = reports[name]
         if len(names) > 1:
             st.subheader(L.md(name), anchor=False)
+        verdict = L.report_verdict(kind, report)
+        if verdict:
+            st.markdown("**In short.** " + L.md(verdict))
         frame = L.report_frame(name, report)
         if frame is None or frame.empty:
             st.json(report, expanded=False)

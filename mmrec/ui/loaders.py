@@ -847,6 +847,71 @@ def report_markdown(svc: Recommender, name: str) -> str | None:
     return None
 
 
+def _ci_word(diff: float, half: float | None) -> str:
+    if half is None:
+        return "better" if diff > 0 else "worse"
+    if diff - half > 0:
+        return "better"
+    if diff + half < 0:
+        return "worse"
+    return "tie, the 95% CI includes 0"
+
+
+def report_verdict(kind: str, report: dict) -> str | None:
+    """One paragraph in plain words from a report's own numbers: what wins, what loses, and
+    how sure that is. None when the report lacks the fields (older formats)."""
+    try:
+        if kind == "modality":
+            fb = report["fused_vs_best_single"]["f1_micro"]
+            fused = next(r for r in report["rows"] if str(r["variant"]).startswith("fused"))
+            boot = fb.get("bootstrap") or {}
+            sure = (
+                " (bootstrap 95% CI excludes 0)"
+                if boot.get("ci_excludes_zero")
+                else " (within the seed spread or a CI that includes 0: not a clear win)"
+                if not fb.get("holds")
+                else ""
+            )
+            lead = "leads" if fb["margin"] >= 0 else "trails"
+            return (
+                f"Fusing the three modalities gives micro-F1 {fused['f1_micro']['mean']:.3f}: it "
+                f"{lead} the best single modality ({fb['best_single']}) by "
+                f"{100 * abs(fb['margin']):.1f} points{sure}. Rows are genre prediction from "
+                "each input alone and fused."
+            )
+        if kind == "policy":
+            parts = []
+            for base, lift in report["lifts"].items():
+                sat = lift["satisfaction"]
+                word = _ci_word(sat["diff"], sat.get("diff_ci95"))
+                parts.append(f"{base} {100 * sat['relative']:+.1f}% ({word})")
+            return (
+                "The DQN's satisfaction against each baseline in the simulator (paired over the "
+                "same simulated users): " + "; ".join(parts) + ". A simulator we wrote is weak "
+                "evidence: see the ranking section for real ratings."
+            )
+        if kind == "ranking":
+            lines = []
+            for proto, p in report["protocols"].items():
+                rankers = {
+                    n: r["ndcg@10"]["mean"]
+                    for n, r in (p.get("rankers") or {}).items()
+                    if isinstance(r.get("ndcg@10"), dict)
+                }
+                if not rankers:
+                    continue
+                best = max(rankers, key=rankers.get)
+                text = f"{proto}: best NDCG@10 {best} {rankers[best]:.3f}"
+                if "dqn" in rankers and best != "dqn":
+                    times = rankers[best] / rankers["dqn"] if rankers["dqn"] > 0 else float("inf")
+                    text += f", the DQN alone {rankers['dqn']:.4f} ({times:.0f}x lower)"
+                lines.append(text)
+            return "Full ranking over every film on held-out ratings: " + "; ".join(lines) + "."
+    except (KeyError, TypeError, StopIteration, ValueError, ZeroDivisionError):
+        return None
+    return None
+
+
 def report_data_dir(report: dict) -> str | None:
     """The data folder a report was written for: its ``data_dir`` field, else the ``--data``
     argument of its recorded command; None when it records neither."""

@@ -360,6 +360,26 @@ def test_filters_and_exploration_shape_the_grid(env):
     assert len(badges) == n_explore
 
 
+def test_results_show_this_folders_report_with_its_verdict(env, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    reports = tmp_path / "work" / "reports"
+    reports.mkdir(parents=True)
+    policy = json.loads((Path(APP).parent / "reports" / "policy.json").read_text())
+    policy["data_dir"] = env["cfg"].paths.data_dir  # as if written for this session's folder
+    (reports / "policy.json").write_text(json.dumps(policy))
+    shutil.copy(Path(APP).parent / "reports" / "ranking.json", reports)  # another folder's
+    monkeypatch.chdir(tmp_path / "work")
+    at = onboard("rita")
+    at.switch_page(L.RESULTS_PAGE)
+    run_app(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any(m.value.startswith("**In short.** The DQN") for m in at.markdown)
+    assert len(at.dataframe) == 1  # the policy table; the ranking report is only named
+    assert any("ranking (" in c.value for c in at.caption)
+
+
 def test_first_build_progress_shows_instead_of_the_error(env, tmp_path, monkeypatch):
     """While `python -m mmrec setup` builds (make run serves beside it), every page shows the
     build's stage, progress and time left; a failed build says so."""

@@ -97,3 +97,31 @@ def test_results_page_knows_which_folder_a_report_was_written_for(tmp_path, monk
     assert same_folder("data/demo", str(tmp_path / "data" / "demo"))
     assert same_folder("data/demo/", "./data/demo")
     assert not same_folder("data/demo", "/tmp/mmrec-real") and not same_folder(None, "data/demo")
+
+
+def test_results_verdicts_come_from_the_reports_numbers():
+    from mmrec.ui.loaders import report_verdict
+
+    modality = {
+        "rows": [{"variant": "text only", "f1_micro": {"mean": 0.5}},
+                 {"variant": "fused (text + image + audio)", "f1_micro": {"mean": 0.48}}],
+        "fused_vs_best_single": {"f1_micro": {"best_single": "text only", "margin": -0.02,
+                                              "holds": False}},
+    }  # fmt: skip
+    text = report_verdict("modality", modality)
+    assert "0.480" in text and "trails the best single modality (text only) by 2.0" in text
+    assert "not a clear win" in text
+    policy = {"lifts": {
+        "popularity": {"satisfaction": {"diff": 0.3, "diff_ci95": 0.1, "relative": 0.087}},
+        "supervised": {"satisfaction": {"diff": 0.01, "diff_ci95": 0.02, "relative": 0.003}},
+        "ease": {"satisfaction": {"diff": -0.2, "diff_ci95": 0.05, "relative": -0.05}},
+    }}  # fmt: skip
+    text = report_verdict("policy", policy)
+    assert "popularity +8.7% (better)" in text and "supervised +0.3% (tie" in text
+    assert "ease -5.0% (worse)" in text
+    row = lambda x: {"ndcg@10": {"mean": x, "ci95": 0.01}}  # noqa: E731
+    ranking = {"protocols": {"random": {"rankers": {"ease": row(0.4), "dqn": row(0.01)}}}}
+    assert "random: best NDCG@10 ease 0.400, the DQN alone 0.0100 (40x lower)" in report_verdict(
+        "ranking", ranking
+    )
+    assert report_verdict("policy", {"policies": []}) is None  # older format: no verdict
