@@ -164,11 +164,16 @@ def play_ranker(ranker, env, users, n_sessions: int, seed: int, steps: int) -> d
     return {"true": true, "reward": reward}
 
 
+def _common_genres(svc, k: int) -> list[str]:
+    """Genres with at least ``k`` films (a newcomer's first ``k`` picks can all carry one)."""
+    counts = svc._genre_matrix.sum(axis=0)
+    return [str(g) for g, c in zip(svc.catalog.genres, counts) if c >= k]
+
+
 def two_genre_balance(svc, n: int, seed: int, k: int = K_SHOWN) -> dict:
     """Newcomers who tick two random genres (each with >= k films): share of their first k
     picks that carry the less represented of the two (0.5 = both equally; 0 = one ignored)."""
-    counts = svc._genre_matrix.sum(axis=0)
-    common = [str(g) for g, c in zip(svc.catalog.genres, counts) if c >= k]
+    common = _common_genres(svc, k)
     if len(common) < 2:
         return {"n": 0, "mean": float("nan")}
     rng = np.random.default_rng(seed)
@@ -185,8 +190,7 @@ def two_genre_balance(svc, n: int, seed: int, k: int = K_SHOWN) -> dict:
 def onboarding_share(svc, n: int, seed: int, k: int = K_SHOWN) -> dict:
     """Newcomers who each pick one random genre with >= k films: share of the first k picks
     that carry it (mean over newcomers, and the per-genre detail)."""
-    counts = svc._genre_matrix.sum(axis=0)
-    common = [g for g, c in zip(svc.catalog.genres, counts) if c >= k]
+    common = _common_genres(svc, k)
     if not common:
         return {"n": 0, "mean": float("nan"), "genres": {}, "eligible_genres": []}
     rng = np.random.default_rng(seed)

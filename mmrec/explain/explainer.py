@@ -132,6 +132,12 @@ class Explanation:
         return "explained" if part is not None else "failed"
 
 
+def _share_dicts(phi) -> tuple[dict[str, float], dict[str, float]]:
+    """``(shares, signed Shapley values)`` per modality of the first movie of ``phi (n, 3)``."""
+    shares = {m: float(x) for m, x in zip(MODALITIES, normalise(phi)[0])}
+    return shares, {m: float(phi[0, k]) for k, m in enumerate(MODALITIES)}
+
+
 def _with_shares(reasons: list[str], shares: dict, shapley: dict) -> list[str]:
     """The reasons with the share line (what carries the score, as the share bar shows) first,
     so a "similar story to X" line is read next to which input actually drives the score."""
@@ -302,8 +308,7 @@ class Explainer:
         pos = serving.row(movie_id)
         state, personal, emb = self._user(user_id, weights)
         phi, values = self._shapley_many(user_id, [int(movie_id)], weights)
-        shares = {m: float(x) for m, x in zip(MODALITIES, normalise(phi)[0])}
-        signed = {m: float(phi[0, k]) for k, m in enumerate(MODALITIES)}
+        shares, signed = _share_dicts(phi)
         present = np.asarray(serving.present[pos], dtype=bool)
         absent = [m for k, m in enumerate(MODALITIES) if not present[k]]
         muted = [m for k, m in enumerate(MODALITIES) if weights[k] == 0 and present[k]]
@@ -446,8 +451,7 @@ class Explainer:
         t = time.perf_counter()
         reasons, neighbours = self._reasons(pos, state, emb, weights, absent, filters)
         timings["reasons"] = time.perf_counter() - t
-        shares = {m: float(x) for m, x in zip(MODALITIES, normalise(phi)[0])}
-        signed = {m: float(phi[0, k]) for k, m in enumerate(MODALITIES)}
+        shares, signed = _share_dicts(phi)
         reasons = _with_shares(reasons, shares, signed)
         return Explanation(
             user_id=int(user_id),
