@@ -46,6 +46,35 @@ def lit_stars(page, movie_id: int) -> int:
     return card.locator('[data-testid="stFeedbackButtonActive"]').count()
 
 
+# True once no arrival animation (the new cards' 0.9 s pointer guard, mmrec/ui/grid.py) runs: a
+# first click on a card that just arrived is meant to be ignored, so the test waits as a person
+# would. A full-page screenshot resizes the viewport, which may remount (and re-guard) cards.
+NO_GUARD = """() => document.getAnimations().every(
+    a => !String(a.animationName || '').startsWith('mmrec-arrive') || a.playState !== 'running')"""
+
+# The element under a point is the given card's star button (or inside it).
+HITS_STAR = """([x, y, key, n]) => {
+    const b = document.querySelectorAll(`.st-key-card_${key} [data-testid="stFeedback"] button`)[n];
+    const e = document.elementFromPoint(x, y);
+    return !!(b && e && (b === e || b.contains(e)));
+}"""
+
+
+def star_point(page, movie_id: int, n: int) -> tuple[float, float]:
+    """Centre of a card's ``n``-th star (0-based) once the page holds still: no arrival guard
+    running and the point really hits that star (a layout still settling moves it)."""
+    star = page.locator(f'.st-key-card_{movie_id} [data-testid="stFeedback"] button').nth(n)
+    for _ in range(20):
+        page.wait_for_function(NO_GUARD)
+        star.scroll_into_view_if_needed()  # a person scrolls to the card first
+        box = star.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        if page.evaluate(HITS_STAR, [x, y, movie_id, n]):
+            return x, y
+        page.wait_for_timeout(250)
+    raise AssertionError(f"star {n + 1} of card {movie_id} never came to rest under a point")
+
+
 def test_two_browsers_and_reloads_keep_their_own_users(built, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -142,10 +171,7 @@ def test_a_double_click_rates_one_film_and_the_new_card_is_unlit(built, tmp_path
                 before = B.card_ids(page)
                 slot = 1
                 target = before[slot]
-                star = page.locator(f'.st-key-card_{target} [data-testid="stFeedback"] button')
-                star.nth(4).scroll_into_view_if_needed()  # a person scrolls to the card first
-                box = star.nth(4).bounding_box()
-                x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+                x, y = star_point(page, target, 4)
                 page.mouse.move(x, y)
                 page.mouse.click(x, y)
                 # the second click of a double click at the worst moment: the same place, just
