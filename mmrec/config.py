@@ -180,6 +180,7 @@ class EnvConfig:
     watch_midpoint: float = 3.0  # true rating at which half the movie is watched
     watch_slope: float = 2.0  # steepness of the logistic watch fraction in the true rating
     onboarding_genres: int = 3  # genres a new user picks at sign-up (cold start)
+    onboarding_recall: int = 10  # films a simulated newcomer recalls (and rates) to pick genres
     heldout_fraction: float = 0.3  # users kept out of policy training for evaluation
     split_seed: int = 0  # fixes the train / held-out user split
     warm_start_prob: float = 0.3  # training only: chance an episode starts with prior ratings

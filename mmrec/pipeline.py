@@ -118,6 +118,18 @@ def load_user_model(cfg: Config, catalog, item_emb: np.ndarray):
     return FittedUserModel.fit(catalog, item_emb, seed=0), "fitted from ratings"
 
 
+def training_index(catalog, user_model, cfg: Config):
+    """The policy's item side with popularity and mean rating from the policy-training users
+    only (``split_users``): the held-out users the policy evaluation plays must not shape the
+    features the shipped policy was trained on (the evaluation builds the same index)."""
+    from mmrec.rl.env import split_users
+    from mmrec.rl.state import CatalogIndex
+
+    train_users, _ = split_users(user_model.user_ids, cfg.env)
+    ratings = catalog.ratings
+    return CatalogIndex.from_catalog(catalog, ratings=ratings[ratings["userId"].isin(train_users)])
+
+
 def build(
     cfg: Config,
     force: bool = False,
@@ -207,16 +219,17 @@ def _build(cfg: Config, force, retrain_policy, progress, log, ray_report: dict |
 
     item_emb = item_embeddings(model, branches, present, (1.0, 1.0, 1.0))
     user_model, source = load_user_model(cfg, catalog, item_emb)
+    index = training_index(catalog, user_model, cfg)
     log(f"training the DQN policy in the simulator ({source}) ...")
     if ray_report is None:
         agent, curves = train_policy(
-            catalog, item_emb, user_model, cfg, seed=cfg.seed, progress=progress
+            catalog, item_emb, user_model, cfg, seed=cfg.seed, progress=progress, index=index
         )
     else:
         from mmrec.rl.distributed import train_policy_distributed
 
         agent, curves = train_policy_distributed(
-            catalog, item_emb, user_model, cfg, seed=cfg.seed, progress=progress
+            catalog, item_emb, user_model, cfg, seed=cfg.seed, progress=progress, index=index
         )
         ray_report["rollout_steps_per_node"] = curves["steps_per_node"]
     save_policy(

@@ -14,8 +14,13 @@ a 2-star movie, half of a 3-star one, 88% of a 4-star one and 98% of a 5-star on
 suits them, while the sampled rating adds the noise of the moment.
 
 Recommending a movie already seen in the session (or in the warm-start history) is invalid:
-it costs -1 and produces no rating. ``info["action_mask"]`` marks the valid actions (True),
-so agents never need to try. The session ends by truncation (time limit), not termination:
+it costs -1 and produces no rating. ``info["action_mask"]`` and ``env.action_masks()`` (the
+sb3-contrib ``MaskablePPO`` convention) mark the valid actions (True), so agents never need to
+try.
+
+Onboarding (cold start): the simulated newcomer ticks ``onboarding_genres`` genres from a few
+films they recall and rate with their own noise (``pick_onboarding_genres``), never from their
+true taste over the catalog, which no newcomer could state. The session ends by truncation (time limit), not termination:
 the user's taste does not end with the session, so value bootstraps through the last step.
 It terminates only if the catalog runs out of unseen movies.
 
@@ -40,7 +45,7 @@ from mmrec.rl.state import (
 # Bound of the observation box: every encoded feature is far inside it (embeddings are unit
 # length, log-counts stay below 15 for any realistic history).
 OBS_BOUND = 1e3
-ONBOARDING_NOISE = 0.15  # stars of noise on genre appeal when a simulated user picks genres
+ONBOARDING_TIE_BREAK = 1e-3  # tiny noise so genres with equal evidence are ticked at random
 
 
 def split_users(user_ids: np.ndarray, cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -61,17 +66,37 @@ def watch_fraction(true_rating, cfg: EnvConfig):
 
 
 def pick_onboarding_genres(
-    true_ratings: np.ndarray, index: CatalogIndex, n: int, rng: np.random.Generator
+    user_model,
+    user_id: int,
+    index: CatalogIndex,
+    n: int,
+    n_recalled: int,
+    rng: np.random.Generator,
 ) -> list[str]:
-    """The ``n`` genres a simulated user ticks at sign-up: highest mean true rating, noisily."""
+    """The ``n`` genres a simulated user ticks at sign-up, from what they could tell us.
+
+    A newcomer knows nothing of the catalog's films they never saw; they tick the genres of
+    films they remember liking. So the user recalls ``n_recalled`` films (popular ones likelier,
+    as in a warm start), rates them with their own noise (``sample_rating``, the same noisy
+    0.5-step ratings the app would get), and ticks the ``n`` genres with the highest sum of
+    centred ratings over those films (liked films count for a genre, disliked ones against;
+    ties broken at random). Nothing here reads the user's true taste over the whole catalog.
+    """
     counts = index.genre_matrix.sum(axis=0)  # (G,)
     valid = counts > 0
     if n <= 0 or not valid.any():
         return []
-    appeal = (index.genre_matrix.T @ true_ratings) / np.maximum(counts, 1.0)  # (G,)
-    appeal = appeal + ONBOARDING_NOISE * rng.standard_normal(len(appeal))
-    appeal[~valid] = -np.inf
-    order = np.argsort(-appeal)[: min(n, int(valid.sum()))]
+    n_items = len(index)
+    k = int(min(max(n_recalled, 1), n_items))
+    p = (index.popularity + 1.0) / (index.popularity + 1.0).sum()  # (N,)
+    rows = rng.choice(n_items, size=k, replace=False, p=p)  # (k,)
+    said = np.asarray(
+        user_model.sample_rating(user_id, index.movie_ids[rows], rng), dtype=np.float32
+    )  # (k,)
+    evidence = rating_to_unit(said) @ index.genre_matrix[rows]  # (G,)
+    evidence = evidence + ONBOARDING_TIE_BREAK * rng.standard_normal(len(evidence))
+    evidence[~valid] = -np.inf
+    order = np.argsort(-evidence)[: min(n, int(valid.sum()))]
     return [index.genres[i] for i in order]
 
 
@@ -141,7 +166,12 @@ class MovieRecEnv(gym.Env):
             liked = list(options["liked_genres"])
         else:
             liked = pick_onboarding_genres(
-                self.true_ratings, self.index, self.cfg.onboarding_genres, rng
+                self.user_model,
+                user_id,
+                self.index,
+                self.cfg.onboarding_genres,
+                self.cfg.onboarding_recall,
+                rng,
             )
         history = [(int(m), float(r)) for m, r in options.get("history", [])]
         if not history and self.training and rng.random() < self.cfg.warm_start_prob:
@@ -189,6 +219,14 @@ class MovieRecEnv(gym.Env):
         return self._obs(), float(reward), terminated, truncated, info
 
     # ------------------------------------------------------------------ helpers
+
+    def action_masks(self) -> np.ndarray:
+        """``(N,) bool``: True where an action is valid (movies not yet seen in the session).
+
+        The sb3-contrib ``MaskablePPO`` convention, so standard agents need no wrapper to
+        avoid repeats; the same array as ``info["action_mask"]``.
+        """
+        return self.mask.copy()
 
     def _obs(self) -> np.ndarray:
         return self.encoder.encode(self.user_state, self.item_emb, self.index)
