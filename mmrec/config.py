@@ -185,6 +185,26 @@ class EnvConfig:
     split_seed: int = 0  # fixes the train / held-out user split
     warm_start_prob: float = 0.3  # training only: chance an episode starts with prior ratings
     max_start_history: int = 10  # training only: most prior ratings in a warm start
+    # User dynamics (mmrec.rl.dynamics, formulas in its docstring); all off = the static user.
+    satiation: bool = False  # repeating a genre lowers the next ratings and watch time
+    satiation_strength: float = 0.3  # stars of interest lost per unit of genre satiation
+    satiation_decay: float = 0.8  # share of satiation kept per step (recovery over time)
+    novelty: bool = False  # films unlike the session so far gain interest, near-repeats lose
+    novelty_strength: float = 0.5  # stars per unit of novelty for a user of mean appetite
+    session_exit: bool = False  # a dissatisfied user leaves the session early
+    exit_threshold: float = 3.0  # satisfaction (stars) at which leaving is half of exit_max
+    exit_slope: float = 3.0  # steepness of the leave probability in satisfaction
+    exit_max: float = 0.2  # leave probability per film of a thoroughly dissatisfied user
+    satisfaction_memory: float = 0.7  # share of the satisfaction kept per film (moving average)
+    satisfaction_start: float = 3.5  # satisfaction (stars) at a first session's start
+    runtime_watch: bool = False  # long films need more interest to be watched through
+    runtime_slope: float = 0.5  # stars of interest one extra hour of runtime asks (vs 100 min)
+    returning: bool = False  # an episode is several sessions; a satisfied user comes back
+    max_sessions: int = 3  # sessions per episode when returning (truncated after the last)
+    return_threshold: float = 3.25  # satisfaction at which a return is half of return_max
+    return_slope: float = 3.0  # steepness of the return probability in satisfaction
+    return_max: float = 0.9  # return probability of a thoroughly satisfied user
+    return_gap_steps: float = 10.0  # satiation recovery between sessions, in steps of decay
 
 
 @dataclass

@@ -77,7 +77,7 @@ def run_sessions(
     """Play ``n_sessions`` greedy sessions; returns per-session metric arrays + ``items`` (n, L)."""
     all_idx = np.arange(env.action_space.n)
     out = {m: np.zeros(n_sessions) for m in METRICS}
-    items = np.full((n_sessions, env.cfg.episode_length), -1, dtype=np.int64)
+    items = np.full((n_sessions, env.max_episode_steps), -1, dtype=np.int64)
     for e in range(n_sessions):
         # The reset seed fixes the onboarding genres and the noise stream of this session for
         # every policy alike (common random numbers).
@@ -85,7 +85,7 @@ def run_sessions(
             seed=seed * 1_000_003 + e, options={"user_id": int(users[e % len(users)])}
         )
         rewards, trues, minutes = [], [], []
-        for t in range(env.cfg.episode_length):
+        for t in range(env.max_episode_steps):
             mask = info["action_mask"]
             if not mask.any():
                 break

@@ -282,7 +282,8 @@ class DQNAgent:
         self.target_network = copy.deepcopy(self.q_network)
         self.target_network.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=cfg.lr)
-        self.max_seen = env_cfg.max_start_history + env_cfg.episode_length
+        sessions = max(int(env_cfg.max_sessions), 1) if env_cfg.returning else 1
+        self.max_seen = env_cfg.max_start_history + env_cfg.episode_length * sessions
         self.replay = ReplayBuffer(cfg.buffer_size, self.state_dim, self.max_seen, seed)
         self.rng = np.random.default_rng(seed)
         self.gradient_steps = 0

@@ -1,7 +1,8 @@
 """The recommendation session as a gymnasium environment.
 
 One episode = one session of ``EnvConfig.episode_length`` recommendations to one simulated
-user. Each step the agent recommends one movie (action = catalog row), the user model rates
+user (shorter when the user leaves, several sessions when users return: the user dynamics
+below). Each step the agent recommends one movie (action = catalog row), the user model rates
 it, and the reward is
 
     reward = rating_to_unit(sampled rating)                          in [-1, 1]
@@ -13,6 +14,15 @@ a 2-star movie, half of a 3-star one, 88% of a 4-star one and 98% of a 5-star on
 (noise-free) rating drives it: how long someone keeps watching depends on how much the movie
 suits them, while the sampled rating adds the noise of the moment.
 
+User dynamics (``mmrec.rl.dynamics``, formulas there; each switched in ``EnvConfig``, all off by
+default, and all off is exactly the static user): genre satiation / boredom, novelty appetite,
+watch time that asks long films for more interest, session exit of dissatisfied users (episode
+length varies; leaving terminates) and returning users (up to ``max_sessions`` sessions per
+episode, the next one shaped by the last one's satisfaction). With satiation or novelty on,
+``info["true_rating"]`` is the user's interest at that moment and ``info["static_rating"]``
+the static model's rating; ``info`` also carries ``left``, ``returned``, ``session`` and
+``satisfaction``, and ``env.dynamics`` holds the hidden state (e.g. satiation by genre).
+
 Recommending a movie already seen in the session (or in the warm-start history) is invalid:
 it costs -1 and produces no rating. ``info["action_mask"]`` and ``env.action_masks()`` (the
 sb3-contrib ``MaskablePPO`` convention) mark the valid actions (True), so agents never need to
@@ -22,7 +32,7 @@ Onboarding (cold start): the simulated newcomer ticks ``onboarding_genres`` genr
 films they recall and rate with their own noise (``pick_onboarding_genres``), never from their
 true taste over the catalog, which no newcomer could state. The session ends by truncation (time limit), not termination:
 the user's taste does not end with the session, so value bootstraps through the last step.
-It terminates only if the catalog runs out of unseen movies.
+It terminates if the catalog runs out of unseen movies, or when a user leaves for good.
 
 Users are split once (``split_users``) into policy-training users and held-out users; an
 environment serves one of the two sets.
@@ -34,6 +44,8 @@ import gymnasium as gym
 import numpy as np
 
 from mmrec.config import EnvConfig
+from mmrec.rl import dynamics
+from mmrec.rl.dynamics import UserDynamics
 from mmrec.rl.state import (
     CatalogIndex,
     StateEncoder,
@@ -60,9 +72,10 @@ def split_users(user_ids: np.ndarray, cfg: EnvConfig) -> tuple[np.ndarray, np.nd
     return train, held
 
 
-def watch_fraction(true_rating, cfg: EnvConfig):
-    """Share of the runtime a user watches, rising with the true rating (see module doc)."""
-    return 1.0 / (1.0 + np.exp(-cfg.watch_slope * (np.asarray(true_rating) - cfg.watch_midpoint)))
+def watch_fraction(true_rating, cfg: EnvConfig, runtime=None):
+    """Share of the runtime a user watches, rising with the (true) interest (see module doc);
+    ``runtime`` matters only with ``cfg.runtime_watch`` (``mmrec.rl.dynamics``)."""
+    return dynamics.watch_fraction(true_rating, cfg, runtime)
 
 
 def pick_onboarding_genres(
@@ -148,7 +161,10 @@ class MovieRecEnv(gym.Env):
         self.user_state = UserState(0)
         self.mask = np.ones(n_items, dtype=bool)
         self.true_ratings = np.zeros(n_items, dtype=np.float32)
-        self.steps = 0
+        self.steps = 0  # steps in the episode
+        self.session_steps = 0  # steps in the current session
+        genre_counts = np.maximum(self.index.genre_matrix.sum(axis=1, keepdims=True), 1.0)
+        self.dynamics = UserDynamics(cfg, self.index.genre_matrix / genre_counts, self.item_emb)
 
     # ------------------------------------------------------------------ gym API
 
@@ -181,19 +197,33 @@ class MovieRecEnv(gym.Env):
         if history:
             self.mask[self.index.positions([m for m, _ in history])] = False
         self.steps = 0
+        self.session_steps = 0
+        self.dynamics.start(user_id)
         return self._obs(), self._info()
+
+    @property
+    def max_episode_steps(self) -> int:
+        """Most steps an episode can take (several sessions when users return)."""
+        sessions = self.cfg.max_sessions if self.cfg.returning else 1
+        return self.cfg.episode_length * max(int(sessions), 1)
 
     def step(self, action):
         action = int(action)
         if not 0 <= action < len(self.mask):
             raise ValueError(f"action {action} outside the catalog of {len(self.mask)} movies")
         self.steps += 1
+        self.session_steps += 1
         movie_id = int(self.index.movie_ids[action])
         info_extra: dict = {"movie_id": movie_id, "item_idx": action}
+        left = False
         if not self.mask[action]:
             reward = -1.0
             info_extra.update(
-                invalid_action=True, rating=np.nan, true_rating=np.nan, watch_minutes=0.0
+                invalid_action=True,
+                rating=np.nan,
+                true_rating=np.nan,
+                static_rating=np.nan,
+                watch_minutes=0.0,
             )
         else:
             rating = float(
@@ -201,22 +231,51 @@ class MovieRecEnv(gym.Env):
                     self.user_state.user_id, np.array([movie_id]), self.np_random
                 )[0]
             )
-            true = float(self.true_ratings[action])
-            minutes = float(self.index.runtime[action] * watch_fraction(true, self.cfg))
+            static = float(self.true_ratings[action])
+            # The interest now: the static true rating moved by satiation / novelty (equal to
+            # it with those dynamics off); it drives the rating, the watch time, satisfaction.
+            true = self.dynamics.interest(action, static)
+            if true != static:  # the same noisy rating, moved and put back on the 0.5 grid
+                rating = float(np.clip(np.round((rating + true - static) * 2.0) / 2.0, 0.5, 5.0))
+            runtime = self.index.runtime[action]
+            minutes = float(runtime * watch_fraction(true, self.cfg, runtime))
             reward = (
                 float(rating_to_unit(rating))
                 + self.cfg.watch_weight * minutes / self.cfg.watch_norm_minutes
             )
             self.user_state = self.user_state.with_rating(movie_id, rating)
             self.mask[action] = False
+            self.dynamics.watched(action, true)
+            left = self.dynamics.leaves(self.np_random)
             info_extra.update(
-                invalid_action=False, rating=rating, true_rating=true, watch_minutes=minutes
+                invalid_action=False,
+                rating=rating,
+                true_rating=true,
+                static_rating=static,
+                watch_minutes=minutes,
             )
-        terminated = not self.mask.any()
-        truncated = self.steps >= self.cfg.episode_length and not terminated
+        terminated, truncated, returned = not self.mask.any(), False, False
+        if not terminated and (left or self.session_steps >= self.cfg.episode_length):
+            terminated, truncated, returned = self._end_session(left)
         info = self._info()
         info.update(info_extra)
+        info.update(left=left, returned=returned)
         return self._obs(), float(reward), terminated, truncated, info
+
+    def _end_session(self, left: bool) -> tuple[bool, bool, bool]:
+        """``(terminated, truncated, returned)`` at a session's end (``mmrec.rl.dynamics``).
+
+        Static users (the default): the time limit truncates (their taste goes on; value
+        bootstraps). A user who left and does not come back ends the episode for good.
+        """
+        if not self.cfg.returning:
+            return left, not left, False
+        if self.dynamics.session + 1 >= self.cfg.max_sessions:
+            return False, True, False  # the simulation stops; the user might still return
+        if self.dynamics.returns(self.np_random):
+            self.session_steps = 0
+            return False, False, True
+        return True, False, False
 
     # ------------------------------------------------------------------ helpers
 
@@ -232,7 +291,12 @@ class MovieRecEnv(gym.Env):
         return self.encoder.encode(self.user_state, self.item_emb, self.index)
 
     def _info(self) -> dict:
-        return {"action_mask": self.mask.copy(), "user_id": self.user_state.user_id}
+        return {
+            "action_mask": self.mask.copy(),
+            "user_id": self.user_state.user_id,
+            "session": self.dynamics.session,
+            "satisfaction": self.dynamics.satisfaction,
+        }
 
     def _warm_start_history(
         self, user_id: int, rng: np.random.Generator
