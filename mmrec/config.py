@@ -228,6 +228,7 @@ class DQNConfig:
     online_batch: int = 32  # replayed transitions mixed with fresh ones in online_update
     online_steps: int = 2  # gradient steps per live rating in the app
     online_epsilon: float = 0.05  # exploration the app reports for live recommendations
+    item_runtime_genres: bool = True  # item tower also reads runtime + genre flags (False: old)
 
 
 @dataclass

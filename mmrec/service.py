@@ -619,7 +619,7 @@ class Recommender:
             branches=self.branches,
             present=self.present,
             q_network=self.agent.q_network,
-            item_side=self.agent.index.item_side_features(),
+            item_side=self.agent.item_side(),
             policy=self.policy,
             positions=self._pos,
             user_state=self.user_state,

@@ -195,7 +195,7 @@ class Explainer:
         self._encoders: dict[str, object] = {}
         self._encoder_lock = threading.RLock()  # a background warm() and a request load once
         self._titles = state.catalog.movies["title"].to_numpy()
-        self._side = state.item_side  # (N, 2)
+        self._side = state.item_side  # (N, F)
 
     # ----------------------------------------------------------------- encoders (lazy, once)
     def encoder(self, modality: str):

@@ -43,7 +43,7 @@ class ItemContext:
     pos: int  # catalog row of the movie
     movie_id: int
     user_vec: torch.Tensor  # (E,) state_tower(s) + delta_u, held fixed
-    side: torch.Tensor  # (2,) id-free side features of the movie (log popularity, mean rating)
+    side: torch.Tensor  # (F,) id-free side features of the movie (DQNAgent.item_side)
     present: torch.Tensor  # (3,) bool: text, image, audio available for this movie
     weights: torch.Tensor  # (3,) float modality weights in [0, 1]
     branches: dict[str, torch.Tensor]  # name -> (H,) cached branch outputs of the movie
@@ -76,8 +76,8 @@ class QForward:
         t, i, a = (x.expand(batch, -1) for x in (t, i, a))  # (B, H) x3
         present = self.ctx.present.unsqueeze(0).expand(batch, 3)  # (B, 3)
         emb = self.model.fuse(t, i, a, present, self.ctx.weights)  # (B, D)
-        side = self.ctx.side.unsqueeze(0).expand(batch, -1)  # (B, 2)
-        x_a = torch.cat([unit_rows(emb), side], dim=1)  # (B, D + 2)
+        side = self.ctx.side.unsqueeze(0).expand(batch, -1)  # (B, F)
+        x_a = torch.cat([unit_rows(emb), side], dim=1)  # (B, D + F)
         vec, bias = self.q_network.items(x_a)  # (B, E), (B,)
         return vec @ self.ctx.user_vec + bias  # (B,)
 

@@ -28,7 +28,7 @@ class ServingState:
     branches: Mapping[str, np.ndarray]  # modality -> (N, H) cached branch outputs
     present: np.ndarray  # (N, 3) bool: which modalities each movie has
     q_network: Any  # the served DQN's Q-network (torch.nn.Module), read-only
-    item_side: np.ndarray  # (N, 2) the Q-network's per-item side features (popularity, mean)
+    item_side: np.ndarray  # (N, F) the Q-network's per-item side features (DQNAgent.item_side)
     policy: Any  # mmrec.rl.online.PersonalPolicy: item_reps(emb), q_values(state, emb, personal)
     positions: Mapping[int, int]  # movie id -> catalog row
     user_state: Callable[[int], Any]  # user id -> UserState (ratings + onboarding); raises

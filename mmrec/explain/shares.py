@@ -61,7 +61,7 @@ def coalition_values(
 ) -> torch.Tensor:
     """Q for every coalition of every movie.
 
-    ``user_vec (E,)``, ``branches[name] (N, H)``, ``present (N, 3)`` bool, ``side (N, 2)``,
+    ``user_vec (E,)``, ``branches[name] (N, H)``, ``present (N, 3)`` bool, ``side (N, F)``,
     ``weights (3,)`` -> ``(N, 8)`` in the row order of :data:`COALITIONS`.
     """
     n = present.shape[0]
@@ -73,7 +73,7 @@ def coalition_values(
     ]
     present_rows = present.repeat_interleave(k, dim=0)  # (N*8, 3)
     emb = model.fuse(*parts, present_rows, weights)  # (N*8, D)
-    x_a = torch.cat([unit_rows(emb), side.repeat_interleave(k, dim=0)], dim=1)  # (N*8, D+2)
+    x_a = torch.cat([unit_rows(emb), side.repeat_interleave(k, dim=0)], dim=1)  # (N*8, D+F)
     vec, bias = q_network.items(x_a)  # (N*8, E), (N*8,)
     return (vec @ user_vec + bias).view(n, k)  # (N, 8)
 

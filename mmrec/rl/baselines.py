@@ -487,7 +487,7 @@ class SupervisedRanker:
         self.net, self.index = net.eval(), index
         self.item_emb = normalize_embeddings(item_emb)
         self.encoder = StateEncoder(env_cfg)
-        self.item_x = torch.from_numpy(item_features(item_emb, index))  # (N, D+2)
+        self.item_x = torch.from_numpy(item_features(item_emb, index))  # (N, D+3+G)
         with torch.no_grad():
             self.vec, self.bias = net.items(self.item_x)  # (N, E), (N,)
 
@@ -497,7 +497,7 @@ class SupervisedRanker:
         encoder = StateEncoder(env_cfg)
         S, items, y = training_examples(ratings, index, item_emb, encoder, seed=seed)
         torch.manual_seed(seed)
-        item_x = torch.from_numpy(item_features(item_emb, index))  # (N, D+2)
+        item_x = torch.from_numpy(item_features(item_emb, index))  # (N, D+3+G)
         net = QNetwork(S.shape[1], item_x.shape[1], hidden, embed)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         S_t, items_t = torch.from_numpy(S), torch.from_numpy(items)

@@ -6,8 +6,8 @@
 4. epsilon schedule a pure function of the step
 5. update step      Huber loss on double-DQN targets, Adam
 
-``x_a`` is item a's fused embedding (unit length) plus two id-free side features (log
-popularity, shrunk mean rating). Because an item enters only through its features, scoring a
+``x_a`` is item a's fused embedding (unit length) plus id-free side features (log popularity,
+shrunk mean rating, runtime and genre flags; ``DQNConfig.item_runtime_genres``). Because an item enters only through its features, scoring a
 whole catalog is one matrix product ``(B, E) @ (E, N)`` and a movie added after training is
 scored without retraining: append its row and call ``DQNAgent.set_items``.
 
@@ -250,9 +250,13 @@ def double_dqn_targets(
     return rewards + gamma * (1.0 - dones) * next_value  # (B,)
 
 
-def item_features(item_emb: np.ndarray, index: CatalogIndex) -> np.ndarray:
-    """``(N, D + 2)`` float32: unit-length embedding + log popularity + shrunk mean rating."""
-    return np.concatenate([normalize_embeddings(item_emb), index.item_side_features()], axis=1)
+def item_features(
+    item_emb: np.ndarray, index: CatalogIndex, runtime_genres: bool = True
+) -> np.ndarray:
+    """``(N, D + 3 + G)`` float32: unit-length embedding + log popularity + shrunk mean rating +
+    runtime + genre flags (``(N, D + 2)`` without ``runtime_genres``: the older layout)."""
+    side = index.item_side_features(runtime_genres)
+    return np.concatenate([normalize_embeddings(item_emb), side], axis=1)
 
 
 class DQNAgent:
@@ -276,7 +280,7 @@ class DQNAgent:
         self.set_items(item_emb, index)
         emb_dim = self.item_emb.shape[1]
         self.state_dim = self.encoder.state_dim(emb_dim, len(index.genres))
-        self.q_network = QNetwork(self.state_dim, emb_dim + 2, cfg.hidden, cfg.embed).to(
+        self.q_network = QNetwork(self.state_dim, self.item_x.shape[1], cfg.hidden, cfg.embed).to(
             self.device
         )
         self.target_network = copy.deepcopy(self.q_network)
@@ -301,8 +305,16 @@ class DQNAgent:
             )
         self.index = index
         self.item_emb = normalize_embeddings(item_emb)  # (N, D)
-        self.item_x = torch.from_numpy(item_features(item_emb, index)).to(self.device)  # (N, D+2)
+        self.item_x = torch.from_numpy(self.item_inputs(item_emb)).to(self.device)  # (N, F)
         self._item_cache = None
+
+    def item_inputs(self, item_emb: np.ndarray) -> np.ndarray:
+        """``(N, F)`` item-tower inputs of ``item_emb`` rows with this agent's side features."""
+        return item_features(item_emb, self.index, self.cfg.item_runtime_genres)
+
+    def item_side(self) -> np.ndarray:
+        """``(N, F - D)`` the side features the item tower reads besides the embedding."""
+        return self.index.item_side_features(self.cfg.item_runtime_genres)
 
     def _item_reps(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Online item tower over the catalog, cached until the next gradient step."""

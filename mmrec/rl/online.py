@@ -62,7 +62,7 @@ import torch
 
 from mmrec.config import DQNConfig, LiveConfig
 from mmrec.lru import LRU
-from mmrec.rl.dqn import DQNAgent, item_features
+from mmrec.rl.dqn import DQNAgent
 from mmrec.rl.state import (
     ONBOARDING_TITLE_RATING,
     UserState,
@@ -344,7 +344,7 @@ class PersonalPolicy:
         """(unit embeddings (N, D), item vectors (N, E), item bias (N,)) for this matrix."""
 
         def make():
-            x = torch.from_numpy(item_features(emb, self.agent.index)).to(self.agent.device)
+            x = torch.from_numpy(self.agent.item_inputs(emb)).to(self.agent.device)
             with torch.no_grad():
                 vec, bias = self.agent.q_network.items(x)  # (N, E), (N,)
             return normalize_embeddings(emb), vec.cpu().numpy(), bias.cpu().numpy()

@@ -149,14 +149,21 @@ class CatalogIndex:
         """Catalog rows of ``movie_ids`` with -1 for unknown ids ``(k,) int64``."""
         return np.fromiter((self._pos.get(int(m), -1) for m in movie_ids), dtype=np.int64)
 
-    def item_side_features(self) -> np.ndarray:
-        """``(N, 2)`` float32 id-free item facts a new movie also has: log-popularity, mean rating.
+    def item_side_features(self, runtime_genres: bool = False) -> np.ndarray:
+        """``(N, 2)`` float32 id-free item facts a new movie also has: log-popularity, mean rating;
+        with ``runtime_genres`` ``(N, 3 + G)``: also runtime ((minutes - 100) / 60) and the genre
+        multi-hot (the watch-time reward scales with runtime; policies built before issue 14
+        saw only the first two).
 
         Fixed scalings (not catalog maxima) so appending a movie never changes other rows.
         """
         log_pop = np.log1p(self.popularity) / 10.0  # 22k ratings -> 1.0
         mean = rating_to_unit(self.mean_rating)
-        return np.stack([log_pop, mean], axis=1).astype(np.float32)
+        side = np.stack([log_pop, mean], axis=1).astype(np.float32)  # (N, 2)
+        if not runtime_genres:
+            return side
+        runtime = (np.asarray(self.runtime, dtype=np.float32)[:, None] - 100.0) / 60.0  # (N, 1)
+        return np.concatenate([side, runtime, self.genre_matrix], axis=1).astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.movie_ids)

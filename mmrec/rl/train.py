@@ -175,7 +175,10 @@ def load_policy(
 
     state, config, meta = load_checkpoint(path)
     try:
-        dcfg, ecfg = DQNConfig(**config["dqn"]), EnvConfig(**config["env"])
+        # Policies built before issue 14 have no item_runtime_genres: their item tower reads
+        # embedding + popularity + mean rating only; they keep loading with that layout.
+        dqn_fields = {"item_runtime_genres": False, **config["dqn"]}
+        dcfg, ecfg = DQNConfig(**dqn_fields), EnvConfig(**config["env"])
         saved_index = CatalogIndex(
             movie_ids=state["items.movie_ids"].numpy(),
             genres=list(config["genres"]),
@@ -199,6 +202,11 @@ def load_policy(
             "retrain the policy (python -m mmrec train-policy)"
         )
     agent = DQNAgent(dcfg, ecfg, item_emb, index, device=device)
+    if "item_dim" in config and int(agent.item_x.shape[1]) != int(config["item_dim"]):
+        raise CheckpointError(
+            f"checkpoint {path} has a {config['item_dim']}-wide item tower input, this code "
+            f"builds {int(agent.item_x.shape[1])}; retrain the policy (python -m mmrec train-policy)"
+        )
     try:
         agent.load_state_dict({k: v for k, v in state.items() if not k.startswith("items.")})
     except RuntimeError as exc:

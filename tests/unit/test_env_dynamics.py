@@ -8,6 +8,7 @@ second.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -339,3 +340,106 @@ def test_dynamics_toml_switches_every_dynamic_on():
 
     cfg = load_config(Path(__file__).resolve().parents[2] / "dynamics.toml")
     assert cfg.env == with_dynamics(EnvConfig())
+
+
+# ----------------------------------------------------------------------------- item features
+
+
+def _tiny_agent(world, **dqn):
+    from mmrec.config import DQNConfig
+    from mmrec.rl.dqn import DQNAgent
+
+    catalog, emb, _ = world
+    cfg = DQNConfig(hidden=16, embed=8, buffer_size=64, **dqn)
+    return DQNAgent(
+        cfg, EnvConfig(history_len=2), emb, CatalogIndex.from_catalog(catalog), 0, "cpu"
+    )
+
+
+def test_item_tower_reads_runtime_and_genre_flags(world):
+    from mmrec.rl.state import onboarding_state
+
+    agent = _tiny_agent(world)
+    assert agent.item_x.shape[1] == DIM + 3 + len(GENRES)
+    state = agent.encode(onboarding_state(1, ["Drama"]))[None]
+    before = agent.q_values(state)[0]
+    index = dataclasses.replace(agent.index)
+    index.runtime = index.runtime.copy()
+    index.runtime[5] += 90.0  # one film becomes 1.5 h longer
+    agent.set_items(agent.item_emb, index)
+    after = agent.q_values(state)[0]
+    assert abs(after[5] - before[5]) > 1e-3  # only that film's Q moves
+    np.testing.assert_allclose(np.delete(after, 5), np.delete(before, 5), atol=1e-5)
+
+
+def test_policies_saved_before_runtime_features_load_with_their_layout(world, tmp_path):
+    import torch
+
+    from mmrec.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from mmrec.rl.state import onboarding_state
+    from mmrec.rl.train import load_policy, save_policy
+
+    old = _tiny_agent(world, item_runtime_genres=False)
+    path = save_policy(tmp_path / "policy.pt", old, {})
+    state, config, meta = load_checkpoint(path)
+    del config["dqn"]["item_runtime_genres"]  # as written by builds before the field existed
+    save_checkpoint(path, state, config, meta)
+    agent, _ = load_policy(path, device="cpu")
+    assert agent.item_x.shape[1] == DIM + 2 and agent.item_side().shape[1] == 2
+    s = agent.encode(onboarding_state(1, ["Drama"]))[None]
+    np.testing.assert_allclose(agent.q_values(s), old.q_values(s), atol=1e-6)
+    # A checkpoint whose item width this code cannot rebuild says so and how to fix it.
+    config["item_dim"] = 99
+    save_checkpoint(path, state, config, meta)
+    with pytest.raises(CheckpointError, match="retrain the policy"):
+        load_policy(path, device="cpu")
+    assert isinstance(state["q.item_tower.0.weight"], torch.Tensor)
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def _simulated_log(world, tmp_path, episodes: int, **switches) -> Path:
+    """Ratings logged from the simulator under a random policy, in the MovieLens layout: one
+    pseudo-user per episode, a minute between ratings, a day between returning sessions."""
+    catalog, emb, model = world
+    cfg = dataclasses.replace(EnvConfig(episode_length=20), **switches)
+    env = MovieRecEnv(catalog, emb, model, cfg, training=False, users=model.user_ids)
+    rng = np.random.default_rng(0)
+    rows = []
+    for e in range(episodes):
+        _, info = env.reset(seed=e, options={"liked_genres": []})
+        ts = 10**6 * e
+        while True:
+            _, _, term, trunc, info = env.step(int(rng.choice(np.flatnonzero(info["action_mask"]))))
+            rows.append((e, info["movie_id"], info["rating"], ts))
+            ts += 60 + (86_400 if info["returned"] else 0)
+            if term or trunc:
+                break
+    out = tmp_path / f"log-{len(switches)}"
+    out.mkdir()
+    pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"]).to_csv(
+        out / "ratings.csv", index=False
+    )
+    genres = ["|".join(g) for g in catalog.movies["genres"]]
+    pd.DataFrame({"movieId": catalog.movie_ids, "genres": genres}).to_csv(
+        out / "movies.csv", index=False
+    )
+    return out
+
+
+def test_calibration_recovers_the_simulators_own_dynamics_and_invents_none(world, tmp_path):
+    from mmrec.rl.calibrate import calibrate
+
+    dyn = dict(satiation=True, satiation_strength=0.4, satiation_decay=0.7)
+    dyn.update(session_exit=True, returning=True, max_sessions=4)
+    res = calibrate(_simulated_log(world, tmp_path, 200, **dyn), 60, 30)
+    sat = res["satiation"]
+    assert 0.25 < sat["satiation_strength"] < 0.6 and sat["strength_ci95"][0] > 0.1
+    assert res["exit"]["slope_ci95"][0] > 0  # low satisfaction ends sessions
+    assert res["return"]["slope_ci95"][0] > 0  # satisfied users come back
+    assert res["sessions"]["sessions"] > 200  # returns split episodes into sessions
+    static = calibrate(_simulated_log(world, tmp_path, 200), 60, 30)
+    lo, hi = static["satiation"]["strength_ci95"]
+    assert lo < 0.0 < hi and abs(static["satiation"]["satiation_strength"]) < 0.1
+    assert static["sessions"]["sessions"] == 200 and static["sessions"]["median_length"] == 20

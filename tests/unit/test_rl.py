@@ -304,6 +304,7 @@ def test_new_item_is_scored_without_retraining(world):
     assert np.allclose(scores[:N_MOVIES], old, atol=1e-5)  # existing items unchanged
     # The same content as an existing item with the same side features scores the same.
     grown.popularity[-1], grown.mean_rating[-1] = index.popularity[0], index.mean_rating[0]
+    grown.runtime[-1] = index.runtime[0]  # runtime is a side feature too (same genre already)
     agent.set_items(np.vstack([emb, emb[0]]), grown)
     assert agent.score(state, [N_MOVIES])[0] == pytest.approx(old[0], abs=1e-5)
 
