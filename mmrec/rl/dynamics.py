@@ -149,6 +149,19 @@ class UserDynamics:
             shift += cfg.novelty_strength * self.appetite * (novelty - 0.5)
         return float(np.clip(true_rating + shift, MIN_RATING, MAX_RATING))
 
+    def interest_all(self, true_ratings: np.ndarray) -> np.ndarray:
+        """``(N,)`` :meth:`interest` of every film at once (for oracles and displays; the
+        environment's step uses the one-film path)."""
+        cfg = self.cfg
+        shift = np.zeros(len(true_ratings))
+        if cfg.satiation:
+            shift -= cfg.satiation_strength * (self.genre_weights @ self.satiation)
+        if cfg.novelty and self.session_items:
+            sims = self.item_emb @ self.item_emb[self.session_items].T  # (N, k)
+            novelty = 1.0 - np.clip(sims.max(axis=1), 0.0, 1.0)
+            shift += cfg.novelty_strength * self.appetite * (novelty - 0.5)
+        return np.clip(np.asarray(true_ratings, dtype=np.float64) + shift, MIN_RATING, MAX_RATING)
+
     def watched(self, row: int, interest: float) -> None:
         """Update the state after the user watched film ``row`` with this interest."""
         cfg = self.cfg

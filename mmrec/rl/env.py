@@ -279,6 +279,16 @@ class MovieRecEnv(gym.Env):
 
     # ------------------------------------------------------------------ helpers
 
+    def myopic_scores(self) -> np.ndarray:
+        """``(N,)`` the noise-free immediate reward of recommending each film now, from the
+        hidden state (true taste, satiation, novelty, runtime): what a *myopic oracle* ranks by.
+        Not available to any real policy; the yardstick planning has to beat."""
+        interest = self.dynamics.interest_all(self.true_ratings)  # (N,)
+        minutes = self.index.runtime * watch_fraction(interest, self.cfg, self.index.runtime)
+        return (
+            rating_to_unit(interest) + self.cfg.watch_weight * minutes / self.cfg.watch_norm_minutes
+        )
+
     def action_masks(self) -> np.ndarray:
         """``(N,) bool``: True where an action is valid (movies not yet seen in the session).
 

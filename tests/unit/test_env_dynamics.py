@@ -443,3 +443,36 @@ def test_calibration_recovers_the_simulators_own_dynamics_and_invents_none(world
     lo, hi = static["satiation"]["strength_ci95"]
     assert lo < 0.0 < hi and abs(static["satiation"]["satiation_strength"]) < 0.1
     assert static["sessions"]["sessions"] == 200 and static["sessions"]["median_length"] == 20
+
+
+def test_myopic_oracle_scores_are_the_noise_free_immediate_reward(world):
+    from mmrec.rl.state import rating_to_unit
+
+    static = _env(world)
+    static.reset(seed=0, options={"user_id": 1, "liked_genres": []})
+    cfg = static.cfg
+    runtime = static.index.runtime
+    want = (
+        rating_to_unit(static.true_ratings)
+        + cfg.watch_weight
+        * runtime
+        * watch_fraction(static.true_ratings, cfg)
+        / cfg.watch_norm_minutes
+    )
+    np.testing.assert_allclose(static.myopic_scores(), want, atol=1e-6)
+    # With the dynamics on, the vectorised interest equals the step's one-film path everywhere.
+    env = _env(world, **{k: True for k in ("satiation", "novelty", "runtime_watch")})
+    user = next(u for u in range(1, N_USERS + 1) if novelty_appetite(u) > 0.5)
+    env.reset(seed=0, options={"user_id": user, "liked_genres": []})
+    fresh = env.myopic_scores()
+    action = _rows_of_genre(env, "Action")
+    for a in action[:2]:
+        env.step(int(a))
+    every = env.dynamics.interest_all(env.true_ratings)
+    one = [env.dynamics.interest(r, float(env.true_ratings[r])) for r in range(len(every))]
+    np.testing.assert_allclose(every, one, atol=1e-6)
+    scores = env.myopic_scores()
+    assert scores[action[2]] < fresh[action[2]] - 0.1  # a third action film in a row: less
+    _, reward, *_, info = env.step(int(action[2]))
+    minutes = runtime[action[2]] * watch_fraction(every[action[2]], env.cfg, runtime[action[2]])
+    assert info["watch_minutes"] == pytest.approx(minutes, rel=1e-5)
