@@ -72,17 +72,6 @@ if v.user_id is None:
     st.stop()
 
 
-# ----------------------------------------------------------------------------- what changed
-
-
-change = st.session_state.get(L.K_CHANGE)
-if change and change.get("error"):
-    st.error(change["error"])
-elif change and change.pop("toast", False):
-    # plain words, shown once and floating: nothing above the grid moves when it appears
-    st.toast(L.change_sentence(change), icon="⭐" if change["kind"] == "rating" else "🙈")
-
-
 # ----------------------------------------------------------------------------- what-if
 
 
@@ -136,111 +125,133 @@ with st.expander("Learn my modality weights from my ratings"):
 # ----------------------------------------------------------------------------- the grid
 
 
-picks = L.current_picks(v)
-w = v.weights
-rules = v.filters.describe()
-st.caption(
-    f"{len(picks)} picks · weights text {w.text:.2f} / image {w.image:.2f} / audio {w.audio:.2f}"
-    f" · ε {v.epsilon:.2f}" + (" · " + L.md("; ".join(rules)) if rules else "")
-)
-if not picks:
-    st.warning("Nothing left to recommend under these filters. Loosen them in the sidebar.")
+# A fragment: a rating or a dismissal reruns only the grid (and the count under the sidebar's
+# user picker), not the sidebar's widgets nor the what-if: less for the server to run and, most
+# of all, for the browser to draw (docs/RELIABILITY.md, Load).
+@st.fragment
+def grid() -> None:
+    L.show_rating_count(L.user_rating_count(v.svc, v.user_id))
+    change = st.session_state.get(L.K_CHANGE)
+    if change and change.get("error"):
+        st.error(change["error"])
+    elif change and change.pop("toast", False):
+        # plain words, shown once and floating: nothing above the grid moves when it appears
+        st.toast(L.change_sentence(change), icon="⭐" if change["kind"] == "rating" else "🙈")
 
-try:  # modality shares of each pick's Q (cached branch outputs only: milliseconds)
-    shares = v.svc.explain_shares(v.user_id, [p.movie_id for p in picks], v.weights)
-except Exception:  # the bars are an extra; the grid must render without them
-    shares = {}
+    picks = L.current_picks(v)
+    w = v.weights
+    rules = v.filters.describe()
+    st.caption(
+        f"{len(picks)} picks · weights text {w.text:.2f} / image {w.image:.2f} / audio {w.audio:.2f}"
+        f" · ε {v.epsilon:.2f}" + (" · " + L.md("; ".join(rules)) if rules else "")
+    )
+    if not picks:
+        st.warning("Nothing left to recommend under these filters. Loosen them in the sidebar.")
 
+    try:  # modality shares of each pick's Q (cached branch outputs only: milliseconds)
+        shares = v.svc.explain_shares(v.user_id, [p.movie_id for p in picks], v.weights)
+    except Exception:  # the bars are an extra; the grid must render without them
+        shares = {}
 
-def share_bar(share: tuple[float, float, float], cells: int = 20) -> str:
-    """Markdown bar: synopsis blue, poster orange, trailer green, lengths by share."""
-    counts = [round(x * cells) for x in share]
-    bar = "".join(f":{c}[{'█' * n}]" for c, n in zip(("blue", "orange", "green"), counts) if n)
-    label = " · ".join(f"{n} {x:.0%}" for n, x in zip(("synopsis", "poster", "trailer"), share))
-    return f"{bar} {label}" if bar else "no modality moves this score"
+    def share_bar(share: tuple[float, float, float], cells: int = 20) -> str:
+        """Markdown bar: synopsis blue, poster orange, trailer green, lengths by share."""
+        counts = [round(x * cells) for x in share]
+        bar = "".join(f":{c}[{'█' * n}]" for c, n in zip(("blue", "orange", "green"), counts) if n)
+        label = " · ".join(f"{n} {x:.0%}" for n, x in zip(("synopsis", "poster", "trailer"), share))
+        return f"{bar} {label}" if bar else "no modality moves this score"
 
-
-arrived, in_place_of = L.arrivals()
-parity = st.session_state.get(L.K_VERSION, 0) % 2  # restarts the arrival animation (see grid)
-st.html(ARRIVAL_CSS)  # always present: adding it later would be one more element to place
-# Poster-first cards that flow into as many columns as fit (4 at 1440 px, 2-3 at 1024 px, one on
-# a phone); the film's story, trailer and the hide buttons are one click away under "Details".
-# Few elements per card on purpose: every rating re-renders the whole grid in the browser, and
-# with 8 people rating at once that rendering was most of the wait (docs/RELIABILITY.md, Load).
-# The details' content is sent with the card (AppTest sees it) but the browser draws it, and
-# creates the trailer's <audio> element, only when the popover opens.
-with st.container(horizontal=True, wrap=True, gap="medium", key="grid"):
-    for p in picks:
-        mid = p.movie_id
-        with st.container(border=True, key=f"card_{mid}", width=int(v.ui.card_width)):
-            # a new card: fades in, its stars ignore the pointer for a moment (no double-click
-            # rating of the film that took the rated card's slot)
-            body = st.container(key=f"arrived{parity}_{mid}") if mid in arrived else st.container()
-            with body:
-                L.show_poster(
-                    p.poster,
-                    "stretch",
-                    alt=L.poster_alt(p.title, p.year),
-                    pixels=2 * int(v.ui.card_width),  # sharp on high-density screens
+    arrived, in_place_of = L.arrivals()
+    parity = st.session_state.get(L.K_VERSION, 0) % 2  # restarts the arrival animation (see grid)
+    st.html(ARRIVAL_CSS)  # always present: adding it later would be one more element to place
+    # Poster-first cards that flow into as many columns as fit (4 at 1440 px, 2-3 at 1024 px, one on
+    # a phone); the film's story, trailer and the hide buttons are one click away under "Details".
+    # Few elements per card on purpose: every rating re-renders the whole grid in the browser, and
+    # with 8 people rating at once that rendering was most of the wait (docs/RELIABILITY.md, Load).
+    # The details' content is sent with the card (AppTest sees it) but the browser draws it, and
+    # creates the trailer's <audio> element, only when the popover opens.
+    with st.container(horizontal=True, wrap=True, gap="medium", key="grid"):
+        for p in picks:
+            mid = p.movie_id
+            with st.container(border=True, key=f"card_{mid}", width=int(v.ui.card_width)):
+                # a new card: its stars ignore the pointer for a moment (no double-click
+                # rating of the film that took the rated card's slot)
+                body = (
+                    st.container(key=f"arrived{parity}_{mid}") if mid in arrived else st.container()
                 )
-                badges = (" :blue-badge[:material/auto_awesome: new]" if mid in arrived else "") + (
-                    " :violet-badge[:material/casino: exploration]" if p.exploration else ""
-                )
-                st.markdown(L.title_line(p.title, p.year) + badges)
-                if mid in in_place_of:
-                    st.caption(f"In the place of {L.title_line(in_place_of[mid], None)}")
-                rate_key = f"rate_{v.user_id}_{mid}"
-                st.feedback("stars", key=rate_key, on_change=L.on_rate, args=(mid, rate_key))
-                if mid in shares:
-                    st.caption(
-                        share_bar(shares[mid], cells=12),
-                        help="What this pick's score rests on: synopsis, poster, trailer",
+                with body:
+                    L.show_poster(
+                        p.poster,
+                        "stretch",
+                        alt=L.poster_alt(p.title, p.year),
+                        pixels=2 * int(v.ui.card_width),  # sharp on high-density screens
                     )
-                with st.container(horizontal=True, gap="small"):
-                    with st.popover("Details", icon=":material/info:", key=f"more_{mid}"):
-                        st.markdown(L.title_line(p.title, p.year))
-                        st.caption(L.md(" · ".join(p.genres)) or "no genres")
-                        st.markdown(
-                            L.md(L.short(p.overview, 3 * v.ui.synopsis_chars)) or "_no synopsis_"
+                    badges = (
+                        " :blue-badge[:material/auto_awesome: new]" if mid in arrived else ""
+                    ) + (" :violet-badge[:material/casino: exploration]" if p.exploration else "")
+                    # title, what the score rests on and the card it replaced: one Markdown
+                    # element (each element is redrawn on every rating; docs/RELIABILITY.md, Load)
+                    lines = [L.title_line(p.title, p.year) + badges]
+                    if mid in shares:
+                        lines.append(f":small[{share_bar(shares[mid], cells=12)}]")
+                    if mid in in_place_of:
+                        lines.append(
+                            f":small[:gray[In the place of {L.title_line(in_place_of[mid], None)}]]"
                         )
-                        L.show_trailer(p.audio, label=f"Trailer of {p.title}")
-                        st.caption(L.md(p.reason))
-                        b1, b2 = st.columns(2)
-                        b1.button(
-                            "Not interested",
-                            key=f"ni_{v.user_id}_{mid}",
-                            on_click=L.on_dismiss,
-                            args=(mid, "not_interested"),
+                    st.markdown("  \n".join(lines))
+                    rate_key = f"rate_{v.user_id}_{mid}"
+                    st.feedback("stars", key=rate_key, on_change=L.on_rate, args=(mid, rate_key))
+                    with st.container(horizontal=True, gap="small"):
+                        with st.popover("Details", icon=":material/info:", key=f"more_{mid}"):
+                            # one Markdown block, not five elements: every rating redraws all 12
+                            # cards' details in the browser (docs/RELIABILITY.md, Load)
+                            genres = L.md(" · ".join(p.genres)) or "no genres"
+                            story = L.md(L.short(p.overview, 3 * v.ui.synopsis_chars))
+                            st.markdown(
+                                f"{L.title_line(p.title, p.year)}  \n:gray[{genres}]\n\n"
+                                f"{story or '_no synopsis_'}\n\n:gray[{L.md(p.reason)}]  \n"
+                                f":gray[Pick #{p.rank} · score {p.score:.3f} · DQN Q {p.q:.3f}]"
+                            )
+                            L.show_trailer(p.audio, label=f"Trailer of {p.title}")
+                            with st.container(horizontal=True, gap="small"):
+                                st.button(
+                                    "Not interested",
+                                    key=f"ni_{v.user_id}_{mid}",
+                                    on_click=L.on_dismiss,
+                                    args=(mid, "not_interested"),
+                                )
+                                st.button(
+                                    "Haven't seen it",
+                                    key=f"ns_{v.user_id}_{mid}",
+                                    on_click=L.on_dismiss,
+                                    args=(mid, "not_seen"),
+                                )
+                        st.page_link(
+                            L.WHY_PAGE,
+                            label="Why this pick?",
+                            icon="💡",
+                            query_params={"movie": str(mid)},
+                            help="Why this pick?",
                         )
-                        b2.button(
-                            "Haven't seen it",
-                            key=f"ns_{v.user_id}_{mid}",
-                            on_click=L.on_dismiss,
-                            args=(mid, "not_seen"),
-                        )
-                        st.caption(f"Pick #{p.rank} · score {p.score:.3f} · DQN Q {p.q:.3f}")
-                    st.page_link(
-                        L.WHY_PAGE,
-                        label="Why this pick?",
-                        icon="💡",
-                        query_params={"movie": str(mid)},
-                        help="Why this pick?",
-                    )
 
-change = st.session_state.get(L.K_CHANGE)
-if change and not change.get("error"):
-    # the details of the last change, below the grid: nothing above the cards moves
-    with st.expander("What changed with your last action", key="change_box"):
-        st.markdown(L.change_sentence(change))
-        if change.get("note"):
-            st.markdown(L.md(change["note"]))
-        if change["entered"]:
-            st.markdown("**New on your list:** " + ", ".join(L.md(t) for t in change["entered"]))
-        if change["left"]:
-            st.markdown("**Dropped:** " + ", ".join(L.md(t) for t in change["left"]))
-        if change["q_moves"]:
-            st.markdown(
-                "**Score moves of the picks that stayed:** "
-                + ", ".join(f"{L.md(t)} {dq:+.3f}" for t, dq in change["q_moves"])
-            )
-        st.caption("The numbers behind each update are on the **Learning** page.")
+    change = st.session_state.get(L.K_CHANGE)
+    if change and not change.get("error"):
+        # the details of the last change, below the grid: nothing above the cards moves
+        with st.expander("What changed with your last action", key="change_box"):
+            st.markdown(L.change_sentence(change))
+            if change.get("note"):
+                st.markdown(L.md(change["note"]))
+            if change["entered"]:
+                st.markdown(
+                    "**New on your list:** " + ", ".join(L.md(t) for t in change["entered"])
+                )
+            if change["left"]:
+                st.markdown("**Dropped:** " + ", ".join(L.md(t) for t in change["left"]))
+            if change["q_moves"]:
+                st.markdown(
+                    "**Score moves of the picks that stayed:** "
+                    + ", ".join(f"{L.md(t)} {dq:+.3f}" for t, dq in change["q_moves"])
+                )
+            st.caption("The numbers behind each update are on the **Learning** page.")
+
+
+grid()

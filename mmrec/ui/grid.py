@@ -46,19 +46,19 @@ def keep_slots(
     return grid, arrived
 
 
-# New cards fade in, and their stars and buttons ignore the pointer for the first 0.9 s: the
-# second click of a double click on the card that just left lands on nothing instead of rating
-# the film that took its slot, and the hover highlight does not light the new card's stars
-# under a resting cursor. Two animation names, alternated per grid version, restart the timer
-# even when the browser reuses the element of the previous new card in the same slot.
+# New cards' stars and buttons ignore the pointer for their first 0.9 s: the second click of a
+# double click on the card that just left lands on nothing instead of rating the film that took
+# its slot, and the hover highlight does not light the new card's stars under a resting cursor.
+# Two animation names, alternated per grid version, restart the timer even when the browser
+# reuses the element of the previous new card in the same slot. No fade: an opacity animation
+# repaints the page every frame for 0.9 s, and with software rendering that was ~0.13 s of
+# compositor CPU per rating per tab (docs/RELIABILITY.md, Load); the card's "new" badge marks it.
 ARRIVAL_CSS = """
 <style>
-@keyframes mmrec-arrive-0 { from { opacity: .25; pointer-events: none; }
-                            to { opacity: 1; pointer-events: none; } }
-@keyframes mmrec-arrive-1 { from { opacity: .25; pointer-events: none; }
-                            to { opacity: 1; pointer-events: none; } }
-[class*="st-key-arrived0_"] { animation: mmrec-arrive-0 .9s ease-out; }
-[class*="st-key-arrived1_"] { animation: mmrec-arrive-1 .9s ease-out; }
+@keyframes mmrec-arrive-0 { from { pointer-events: none; } to { pointer-events: none; } }
+@keyframes mmrec-arrive-1 { from { pointer-events: none; } to { pointer-events: none; } }
+[class*="st-key-arrived0_"] { animation: mmrec-arrive-0 .9s linear; }
+[class*="st-key-arrived1_"] { animation: mmrec-arrive-1 .9s linear; }
 </style>
 """
 

@@ -55,14 +55,31 @@ async def _onboard(page, url: str, name: str) -> None:
     await _idle(page)
 
 
+# Installs (in the page) a promise that resolves once the rated card has left the grid and the
+# app is idle: a MutationObserver, so the measurement costs the browser nothing while it waits.
+# Playwright's wait_for_selector polls the page on every animation frame instead; with 8 tabs
+# waiting ~4 s each, that polling was CPU the harness took from the cores the app shares.
+_WATCH = """(mid) => {
+    const done = () => !document.querySelector(`.st-key-card_${mid}`)
+        && document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]');
+    window.__mmrecDone = new Promise(resolve => {
+        const obs = new MutationObserver(() => {
+            if (done()) { obs.disconnect(); resolve(true); }
+        });
+        obs.observe(document.body, {subtree: true, childList: true, attributes: true,
+                                    attributeFilter: ["data-test-script-state", "class"]});
+    });
+}"""
+
+
 async def _rate_first(page, stars: int) -> float:
     """Click ``stars`` on the first card; seconds until the refreshed grid is idle on screen."""
     mid = (await _card_ids(page))[0]
     card = page.locator(f".st-key-card_{mid}")
+    await page.evaluate(_WATCH, mid)
     t0 = time.perf_counter()
     await card.locator('[data-testid="stFeedback"] button').nth(stars - 1).click()
-    await page.wait_for_selector(f".st-key-card_{mid}", state="detached", timeout=120_000)
-    await page.wait_for_selector(IDLE, timeout=120_000)
+    await asyncio.wait_for(page.evaluate("() => window.__mmrecDone"), timeout=120)
     return time.perf_counter() - t0
 
 
@@ -111,12 +128,24 @@ async def _run(url: str, users: int, rounds: int, log, server_pid: int | None = 
         cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
         browser0 = browser_cpu_seconds()
         wall0 = time.perf_counter()
+        per_round = []
         for r in range(rounds):
+            s0 = cpu_seconds(server_pid) if server_pid else float("nan")
+            b0 = browser_cpu_seconds()
             got = await asyncio.gather(*(_rate_first(p, 5 - (r % 5)) for p in pages))
+            s1 = cpu_seconds(server_pid) if server_pid else float("nan")
+            b1 = browser_cpu_seconds()
             times.extend(got)
             for p in pages:
                 errors += await p.locator('[data-testid="stException"]').count()
-            log(f"round {r + 1}: " + " ".join(f"{t:.2f}" for t in got) + " s")
+            per_round.append(
+                {"server_cpu_s": round(s1 - s0, 3), "browser_cpu_s": round(b1 - b0, 3)}
+            )
+            log(
+                f"round {r + 1}: "
+                + " ".join(f"{t:.2f}" for t in got)
+                + f" s (CPU: server {s1 - s0:.2f} s, browser {b1 - b0:.2f} s)"
+            )
         cpu = cpu_seconds(server_pid) - cpu0 if server_pid else float("nan")
         browser_cpu = browser_cpu_seconds() - browser0
         wall = time.perf_counter() - wall0
@@ -137,6 +166,7 @@ async def _run(url: str, users: int, rounds: int, log, server_pid: int | None = 
         "browser_cpu_s_per_rating": round(browser_cpu / len(times), 3),  # Chromium, all tabs
         "load_average": [round(x, 1) for x in __import__("os").getloadavg()],
         "all_s": [round(t, 3) for t in times],
+        "per_round_cpu": per_round,
     }
 
 

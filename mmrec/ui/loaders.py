@@ -62,6 +62,7 @@ K_GRID = "grid_state"  # {"key": ..., "picks": [Pick]} the grid on screen
 K_CHANGE = "last_change"  # what the last rating / dismissal changed (shown above the grid)
 K_VERSION = "view_version"  # bumped by every rating / dismissal: the grid is recomputed
 K_WHY = "why_movie"  # movie id the "Why this pick" page explains when no query param is set
+K_COUNT_SLOT = "rating_count_slot"  # the sidebar's place for the user's rating count (this run)
 K_RATINGS_LOG = "ratings_this_session"  # [(movie_id, stars)] rated in this session (AppTest)
 
 AUDIO_MIME = {".ogg": "audio/ogg", ".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac"}
@@ -273,6 +274,19 @@ def view() -> View:
         k=cfg.ui.picks,
         ui=cfg.ui,
     )
+
+
+def show_rating_count(n: int) -> None:
+    """The user's rating count in its place under the sidebar's user picker (written from the
+    For you grid's fragment after each rating: Streamlit redraws a fragment's writes to an
+    outside container on each of its reruns)."""
+    slot = st.session_state.get(K_COUNT_SLOT)
+    if slot is not None:
+        slot.caption(f"{n} rating{'s' if n != 1 else ''} stored")
+
+
+def user_rating_count(svc: Recommender, user_id: int) -> int:
+    return next((int(u["n_ratings"]) for u in users(svc) if u["user_id"] == user_id), 0)
 
 
 def users(svc: Recommender) -> list[dict]:
@@ -515,8 +529,10 @@ def choose_user(user_id: int) -> None:
 # ----------------------------------------------------------------------------- sidebar
 
 
-def render_sidebar() -> View:
-    """The controls every page shares; returns the session's view after them."""
+def render_sidebar(count_here: bool = True) -> View:
+    """The controls every page shares; returns the session's view after them. ``count_here``
+    False: the page fills the rating count's place itself (For you, whose grid is a fragment:
+    a rating reruns only the grid, which then refills the count; see ``show_rating_count``)."""
     cfg = base_config()
     ss = st.session_state
     ss.setdefault(K_APPLIED, (1.0, 1.0, 1.0))
@@ -558,9 +574,9 @@ def render_sidebar() -> View:
         "The page address (?user=) remembers your choice across reloads.",
     )
     identity.sync_address(identity.session_user())
-    if ss.get(K_USER) in counts:
-        n = counts[ss[K_USER]]
-        sb.caption(f"{n} rating{'s' if n != 1 else ''} stored")
+    ss[K_COUNT_SLOT] = sb.container(key="rating_count")
+    if count_here and ss.get(K_USER) in counts:
+        show_rating_count(counts[ss[K_USER]])
 
     sb.markdown("**Modality weights**")
     for m, label in (

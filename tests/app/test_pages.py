@@ -131,7 +131,9 @@ def test_rating_commits_and_refreshes_the_grid(env):
     assert any("Saved:" in t.value and "You'll see more like it" in t.value for t in at.toast)
     assert not at.success  # no block pushed above the grid
     if after[0] not in before:  # the card that took the rated card's slot names it
-        assert any("In the place of" in c.value for c in at.caption)
+        assert any("In the place of" in m.value for m in at.markdown)
+    # the count under the sidebar's user picker follows (For you's grid writes it: a fragment)
+    assert any(c.value == "1 rating stored" for c in at.sidebar.caption)
     stored = dict(fresh_service(env).store.ratings(user_id))
     assert stored.get(target) == 5.0
 
@@ -356,7 +358,7 @@ def test_filters_and_exploration_shape_the_grid(env):
     picks = at.session_state[L.K_GRID]["picks"]
     n_explore = sum(p.exploration for p in picks)
     assert n_explore > 0
-    badges = [m for m in at.markdown if "exploration" in m.value]
+    badges = [m for m in at.markdown if ":violet-badge[:material/casino: exploration]" in m.value]
     assert len(badges) == n_explore
 
 
