@@ -230,28 +230,29 @@ def grid() -> None:
                             label="Why this pick?",
                             icon="💡",
                             query_params={"movie": str(mid)},
-                            help="Why this pick?",
                         )
 
     change = st.session_state.get(L.K_CHANGE)
     if change and not change.get("error"):
         # the details of the last change, below the grid: nothing above the cards moves
         with st.expander("What changed with your last action", key="change_box"):
-            st.markdown(L.change_sentence(change))
+            # one Markdown element (the fragment redraws it with every rating)
+            parts = [L.change_sentence(change)]
             if change.get("note"):
-                st.markdown(L.md(change["note"]))
+                parts.append(L.md(change["note"]))
             if change["entered"]:
-                st.markdown(
+                parts.append(
                     "**New on your list:** " + ", ".join(L.md(t) for t in change["entered"])
                 )
             if change["left"]:
-                st.markdown("**Dropped:** " + ", ".join(L.md(t) for t in change["left"]))
+                parts.append("**Dropped:** " + ", ".join(L.md(t) for t in change["left"]))
             if change["q_moves"]:
-                st.markdown(
+                parts.append(
                     "**Score moves of the picks that stayed:** "
                     + ", ".join(f"{L.md(t)} {dq:+.3f}" for t, dq in change["q_moves"])
                 )
-            st.caption("The numbers behind each update are on the **Learning** page.")
+            parts.append(":gray[The numbers behind each update are on the **Learning** page.]")
+            st.markdown("\n\n".join(parts))
 
 
 grid()

@@ -93,12 +93,36 @@ def cpu_seconds(pid: int) -> float:
 
 def browser_cpu_seconds() -> float:
     """CPU seconds of this process's Chromium processes (the Playwright driver's children)."""
+    return _children_cpu_seconds(lambda name: "chrom" in name)
+
+
+def harness_cpu_seconds(server_pid: int | None = None) -> float:
+    """CPU seconds of the measuring harness: this Python process and the Playwright driver
+    (node), i.e. what the test itself takes from the cores the app and its tabs share."""
+    import psutil
+
+    own = psutil.Process().cpu_times()
+    return (
+        own.user
+        + own.system
+        + _children_cpu_seconds(lambda name: "chrom" not in name, skip=server_pid)
+    )
+
+
+def _children_cpu_seconds(keep, skip: int | None = None) -> float:
     import psutil
 
     total = 0.0
-    for proc in psutil.Process().children(recursive=True):
+    procs = psutil.Process().children(recursive=True)
+    if skip is not None:  # the server and anything it started
         try:
-            if "chrom" in proc.name().lower():
+            gone = {skip} | {c.pid for c in psutil.Process(skip).children(recursive=True)}
+        except psutil.Error:
+            gone = {skip}
+        procs = [p for p in procs if p.pid not in gone]
+    for proc in procs:
+        try:
+            if keep(proc.name().lower()):
                 t = proc.cpu_times()
                 total += t.user + t.system
         except psutil.Error:
@@ -131,20 +155,25 @@ async def _run(url: str, users: int, rounds: int, log, server_pid: int | None = 
         per_round = []
         for r in range(rounds):
             s0 = cpu_seconds(server_pid) if server_pid else float("nan")
-            b0 = browser_cpu_seconds()
+            b0, h0 = browser_cpu_seconds(), harness_cpu_seconds(server_pid)
             got = await asyncio.gather(*(_rate_first(p, 5 - (r % 5)) for p in pages))
             s1 = cpu_seconds(server_pid) if server_pid else float("nan")
-            b1 = browser_cpu_seconds()
+            b1, h1 = browser_cpu_seconds(), harness_cpu_seconds(server_pid)
             times.extend(got)
             for p in pages:
                 errors += await p.locator('[data-testid="stException"]').count()
             per_round.append(
-                {"server_cpu_s": round(s1 - s0, 3), "browser_cpu_s": round(b1 - b0, 3)}
+                {
+                    "server_cpu_s": round(s1 - s0, 3),
+                    "browser_cpu_s": round(b1 - b0, 3),
+                    "harness_cpu_s": round(h1 - h0, 3),
+                }
             )
             log(
                 f"round {r + 1}: "
                 + " ".join(f"{t:.2f}" for t in got)
-                + f" s (CPU: server {s1 - s0:.2f} s, browser {b1 - b0:.2f} s)"
+                + f" s (CPU: server {s1 - s0:.2f} s, browser {b1 - b0:.2f} s,"
+                f" harness {h1 - h0:.2f} s)"
             )
         cpu = cpu_seconds(server_pid) - cpu0 if server_pid else float("nan")
         browser_cpu = browser_cpu_seconds() - browser0
