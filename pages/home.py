@@ -96,6 +96,8 @@ def _learn_weights() -> None:
     )
 
 
+# the grid version the what-if below was computed for (the grid fragment compares)
+st.session_state["whatif_version"] = st.session_state.get(L.K_VERSION, 0)
 if v.pending:
     wi = v.svc.what_if(v.user_id, v.proposed, v.weights, v.filters, v.k)
     with st.container(border=True, key="whatif_box"):
@@ -130,6 +132,10 @@ with st.expander("Learn my modality weights from my ratings"):
 # of all, for the browser to draw (docs/RELIABILITY.md, Load).
 @st.fragment
 def grid() -> None:
+    if v.pending and st.session_state.get("whatif_version") != st.session_state.get(L.K_VERSION, 0):
+        # a rating or a dismissal while a what-if is open: it compares against the old list, so
+        # run the whole page once (the what-if sits outside this fragment)
+        st.rerun()
     L.show_rating_count(L.user_rating_count(v.svc, v.user_id))
     change = st.session_state.get(L.K_CHANGE)
     if change and change.get("error"):
