@@ -685,6 +685,15 @@ class Recommender:
         cached branch outputs only, no encoder runs."""
         return self._get_explainer().shares(user_id, movie_ids, weights.clipped())
 
+    def explain_trailer(
+        self, user_id: int, movie_id: int, clip, weights: Weights = Weights(), steps=None
+    ):
+        """``(TrailerAttribution or None, notes)``: the trailer map of this movie's Q with the
+        audio file ``clip`` in its trailer's place (probes; see ``Explainer.trailer_map``)."""
+        self._check_user(user_id)
+        self._movie_pos(movie_id)
+        return self._get_explainer().trailer_map(user_id, movie_id, clip, weights.clipped(), steps)
+
     def explain_sanity(
         self, user_id: int, movie_id: int, weights: Weights = Weights(), steps: int | None = None
     ) -> dict[str, float]:

@@ -36,31 +36,26 @@ def probe(svc, n_clips: int, shifts=(5.0, 10.0), steps: int = 16, seconds: float
     """Spans of ``n_clips`` trailers as they are and rotated; see the module docstring."""
     import soundfile as sf
 
-    from mmrec.explain.forward import QForward
     from mmrec.features.audio import decode_audio
 
-    ex = svc._get_explainer()
-    serving = ex.serving
+    catalog = svc.catalog
     uid = svc.create_user("span-probe")
-    weights = (1.0, 1.0, 1.0)
-    state, personal, emb = ex._user(uid, weights)
-    movies = serving.catalog.movies
+    movies = catalog.movies
     rows = [i for i, a in enumerate(movies["audio"]) if isinstance(a, str) and a][:n_clips]
     rate = 44_100
     clips, profiles, followed, total = [], [], 0, 0
     with tempfile.TemporaryDirectory(prefix="mmrec-span-") as tmp:
         for pos in rows:
-            ctx = ex._context(serving.q_network, state, personal, emb, pos, weights)
-            qf = QForward(serving.model, serving.q_network, ctx)
+            mid = int(catalog.movie_ids[pos])
             clip = Path(str(movies["audio"].iloc[pos]))
             if not clip.is_absolute():
-                clip = Path(serving.catalog.data_dir) / clip
+                clip = Path(catalog.data_dir) / clip
             wave = decode_audio(clip, seconds, rate)
             spans = {}
             for shift in (0.0, *shifts):
                 path = Path(tmp) / f"{pos}-{shift:g}.wav"
                 sf.write(path, np.roll(wave, int(round(shift * rate))), rate)
-                attr = ex._trailer(qf, str(path), steps, [])
+                attr, _ = svc.explain_trailer(uid, mid, path, steps=steps)
                 if attr is None:
                     break
                 spans[shift] = round(float(attr.span[0]), 2)
@@ -75,7 +70,7 @@ def probe(svc, n_clips: int, shifts=(5.0, 10.0), steps: int = 16, seconds: float
             followed += sum(moved.values())
             total += len(moved)
             clips.append(
-                {"movie_id": int(serving.catalog.movie_ids[pos]), "title": str(movies["title"].iloc[pos]),
+                {"movie_id": mid, "title": str(movies["title"].iloc[pos]),
                  "span_start_s": spans, "followed_content": moved}
             )  # fmt: skip
     thirds = None
@@ -90,7 +85,7 @@ def probe(svc, n_clips: int, shifts=(5.0, 10.0), steps: int = 16, seconds: float
         "followed_content": followed,
         "rotations": total,
         "attribution_by_third": thirds,
-        "audio_kind": serving.cfg.features.audio_kind,
+        "audio_kind": svc.cfg.features.audio_kind,
     }
 
 

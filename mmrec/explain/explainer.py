@@ -522,6 +522,22 @@ class Explainer:
             timings[m] = time.perf_counter() - t
         return out
 
+    def trailer_map(
+        self, user_id: int, movie_id: int, clip, weights=None, steps: int | None = None
+    ) -> tuple[TrailerAttribution | None, list[str]]:
+        """The trailer map of ``movie_id``'s Q for ``user_id`` with the audio file ``clip`` in
+        place of the film's own trailer (its other inputs unchanged), uncached; and the notes
+        saying why there is none. For probes that move a clip's content in time
+        (``mmrec.eval.span_probe``)."""
+        weights = _weights_tuple(weights)
+        serving = self.serving
+        state, personal, emb = self._user(user_id, weights)
+        ctx = self._context(serving.q_network, state, personal, emb, serving.row(movie_id), weights)
+        qf = QForward(serving.model, serving.q_network, ctx)
+        notes: list[str] = []
+        with self._attr_lock:
+            return self._trailer(qf, str(clip), self._steps(steps)["audio"], notes), notes
+
     def _trailer(self, qf, clip, steps, notes) -> TrailerAttribution | None:
         """The trailer map for the configured audio front end, or None with a note saying why."""
         c = self.cfg
