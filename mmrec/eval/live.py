@@ -114,12 +114,20 @@ def _service(cfg: Config, parts, folder: str, name: str, **live):
     return Recommender(c, parts=parts, store=RatingsStore(Path(folder) / f"{name}.sqlite3"))
 
 
+def _share(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
 def play_service(svc, env, users, n_sessions: int, seed: int, steps: int, tag: str) -> dict:
     """Sessions through the service (see the module docstring) -> per-step arrays."""
     true = np.full((n_sessions, steps), np.nan)
     reward = np.full((n_sessions, steps), np.nan)
     replaced: list[int] = []
     rate_ms: list[float] = []
+    # per rating of >= 4 or <= 2 stars: did the films sharing a genre with the rated one move
+    # the wrong way on the list (fewer after a high rating, more after a low one)?
+    wrong: list[bool] = []
+    genres = {int(m): set(g) for m, g in zip(svc.catalog.movie_ids, svc.catalog.movies["genres"])}
     for e in range(n_sessions):
         _, info = env.reset(
             seed=seed * 1_000_003 + e, options={"user_id": int(users[e % len(users)])}
@@ -139,9 +147,20 @@ def play_service(svc, env, users, n_sessions: int, seed: int, steps: int, tag: s
             res = svc.rate(uid, best.movie_id, info["rating"], k=K_SHOWN, previous=shown)
             rate_ms.append(res.telemetry["ms"])
             replaced.append(int(res.replaced))
+            g = genres.get(int(best.movie_id), set())
+            if g and (info["rating"] >= 4 or info["rating"] <= 2):
+                before = sum(bool(genres.get(m, set()) & g) for m in shown)
+                after = sum(bool(genres.get(p.movie_id, set()) & g) for p in res.picks)
+                wrong.append(after < before if info["rating"] >= 4 else after > before)
             picks = res.picks
             shown = [p.movie_id for p in picks]
-    return {"true": true, "reward": reward, "replaced": replaced, "rate_ms": rate_ms}
+    return {
+        "true": true,
+        "reward": reward,
+        "replaced": replaced,
+        "rate_ms": rate_ms,
+        "wrong_direction": wrong,
+    }
 
 
 def play_ranker(ranker, env, users, n_sessions: int, seed: int, steps: int) -> dict:
@@ -270,6 +289,7 @@ def evaluate_live(
     item_emb, agent = parts[4], parts[5]
     per_seed: dict[str, list[dict]] = {a: [] for a in ARMS}
     stability: list[int] = []
+    wrong_direction: list[bool] = []
     rate_ms: list[float] = []
     shares = None
     with tempfile.TemporaryDirectory(dir=_scratch_dir()) as folder, few_threads(blas=True):
@@ -310,6 +330,7 @@ def evaluate_live(
                 if arm == "live":
                     stability += res["replaced"]
                     rate_ms += res["rate_ms"]
+                    wrong_direction += res["wrong_direction"]
                 log(f"seed {seed}: {arm} {time.perf_counter() - ts:.0f} s")
             for arm, ranker in rankers.items():
                 per_seed[arm].append(play_ranker(ranker, env, held, n_sessions, seed, steps))
@@ -356,6 +377,10 @@ def evaluate_live(
             "mean_replaced": float(replaced.mean()) if len(replaced) else None,
             "p90_replaced": float(np.percentile(replaced, 90)) if len(replaced) else None,
             "other_picks": K_SHOWN - 1,
+            # ratings of >= 4 / <= 2 stars after which the films sharing a genre with the rated
+            # one became fewer / more on the list (the rated film itself counted before)
+            "wrong_direction_share": float(np.mean(wrong_direction)) if wrong_direction else None,
+            "direction_ratings": int(len(wrong_direction)),
         },
         "onboarding_share": shares,
         "two_genre_balance": balance,
@@ -440,6 +465,9 @@ def live_markdown(r: dict) -> str:
         f"- **Stable lists**: over {st['ratings']} ratings in the live arm, the median number of "
         f"the other {st['other_picks']} picks replaced per rating is {st['median_replaced_of_other']:g} "
         f"(mean {st['mean_replaced']:.2f}, 90th percentile {st['p90_replaced']:g}).",
+        f"- **Direction**: after {st.get('direction_ratings', 0)} ratings of >= 4 or <= 2 stars, "
+        "the films sharing a genre with the rated one became fewer (after a high rating) or more "
+        f"(after a low one) on the list in {_share(st.get('wrong_direction_share'))} of them.",
         f"- **Onboarding share**: {sh['n']} newcomers picking one genre (with >= {sh.get('k', 12)} "
         f"films): {sh['mean']:.3f} ± {sh.get('ci95', float('nan')):.3f} of their first "
         f"{sh.get('k', 12)} picks carry it (lowest {sh.get('min', float('nan')):.2f}).",

@@ -215,6 +215,9 @@ def stable_slots(
             slots[i] = int(cand[nxt])
             nxt += 1
     slots = [s for s in slots if s is not None]
+    if calibrate is not None and calibrate[2] > 0:
+        swaps = _calibrated_swaps(score, slots, kept, cand[nxt:], margin, *calibrate)
+        return slots, {"freed": freed, "replaced": len(swaps), "swaps": swaps}
     swaps = []
     # Hysteresis: the best outsider against the weakest kept film, while it wins by > margin.
     order = sorted((i for i, s in enumerate(slots) if s in kept), key=lambda i: score[slots[i]])
@@ -225,6 +228,43 @@ def stable_slots(
         slots[i] = int(cand[nxt])
         nxt += 1
     return slots, {"freed": freed, "replaced": len(swaps), "swaps": swaps}
+
+
+def _calibrated_swaps(score, slots, kept, outsiders, margin, dist, target, weight) -> list:
+    """Hysteresis on the calibrated list objective ``sum(score) - weight * KL(target || mix)``
+    (the one :func:`calibrated_fill` maximises): the (kept film, outsider) swap that raises it
+    most, while it raises it by more than ``margin``. Edits ``slots`` in place; returns the
+    swaps. By score alone a 5-star Sci-Fi rating could swap a kept Sci-Fi film for a Romance
+    film that moved up in fused space, moving the list away from the mix the user just asked
+    for; here that swap must also pay for the genre mix it spoils."""
+    pool = [int(r) for r in outsiders[:CALIBRATION_POOL]]
+    swaps: list[tuple[int, int]] = []
+    if not pool:
+        return swaps
+    total = dist[slots].sum(axis=0)  # (G,)
+    size = len(slots)
+    for _ in range(len(slots)):
+        base = _kl(target, (total / size)[None, :])[0]
+        rows = np.asarray(pool, dtype=np.int64)
+        best = (margin, None, None)
+        for i, s in enumerate(slots):
+            if s not in kept:
+                continue  # a film placed in this call stays
+            mix = (total - dist[s])[None, :] + dist[rows]  # (M, G) with each outsider for s
+            gain = score[rows] - score[s] - weight * (_kl(target, mix / size) - base)
+            j = int(np.argmax(gain))
+            if gain[j] > best[0]:
+                best = (float(gain[j]), i, j)
+        if best[1] is None:
+            break
+        _, i, j = best
+        old, new = slots[i], pool.pop(j)
+        swaps.append((old, new))
+        slots[i] = new
+        total += dist[new] - dist[old]
+        if not pool:
+            break
+    return swaps
 
 
 # ----------------------------------------------------------------------------- calibrated lists

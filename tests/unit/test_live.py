@@ -176,6 +176,33 @@ def test_calibrated_fill_moves_the_genre_mix_towards_the_target():
     assert slots[:4] == kept and all(r >= 20 for r in slots[4:]) and info["replaced"] == 0
 
 
+def test_hysteresis_swaps_pay_for_the_genre_mix_they_spoil():
+    """A 5-star Sci-Fi rating lifted a Romance film in fused space past a kept Sci-Fi film: by
+    score alone the swap happens and the list moves away from the mix the user asked for; on
+    the calibrated objective the swap must also pay for the mix, so a Sci-Fi outsider that
+    wins by less takes the place instead, or nothing moves."""
+    genres = np.zeros((10, 2))
+    genres[[0, 1, 2, 3, 8], 0] = 1  # Sci-Fi: 0-3 on the list, 8 outside
+    genres[[4, 5, 6, 7, 9], 1] = 1  # Romance: 4-7 outside, 9 outside
+    dist = genre_distributions(genres)
+    score = np.array([5.0, 5.0, 5.0, 3.0, 0.0, 0.0, 0.0, 0.0, 3.6, 4.5])
+    allowed = np.ones(10, dtype=bool)
+    kept = [0, 1, 2, 3]
+    sci_fi = np.array([1.0, 0.0])
+    # by score: Romance film 9 (4.5) beats the weakest kept film 3 (3.0) by more than the margin
+    slots, info = stable_slots(score, allowed, kept, 4, 0.5)
+    assert info["swaps"] == [(3, 9)]
+    # calibrated: 9 would spoil an all-Sci-Fi mix; Sci-Fi film 8 (3.6) wins by 0.6 > 0.5
+    slots, info = stable_slots(score, allowed, kept, 4, 0.5, (dist, sci_fi, 30.0))
+    assert info["swaps"] == [(3, 8)] and slots == [0, 1, 2, 8]
+    # a larger margin: nothing moves (no Romance film slips in instead)
+    slots, info = stable_slots(score, allowed, kept, 4, 0.7, (dist, sci_fi, 30.0))
+    assert info["swaps"] == [] and slots == kept
+    # a target that wants Romance too: the Romance film's swap now pays for itself
+    slots, info = stable_slots(score, allowed, kept, 4, 0.5, (dist, np.array([0.5, 0.5]), 30.0))
+    assert info["swaps"] == [(3, 9)]
+
+
 def test_two_genre_newcomers_see_both_genres(tiny_built, tmp_path):
     """Calibrated lists: newcomers who tick two genres see both on their first list (the less
     represented one in a larger share than with plain top-k)."""
@@ -259,4 +286,6 @@ def test_evaluate_live_smoke(tiny_built, tmp_path):
     best = arms["oracle"]["session_true"]["mean"]
     assert all(a["session_true"]["mean"] <= best + 1e-9 for a in arms.values())
     assert result["stability"]["ratings"] == 6 * 12
+    share = result["stability"]["wrong_direction_share"]
+    assert result["stability"]["direction_ratings"] > 0 and 0.0 <= share <= 1.0
     assert set(result["criteria"]) >= {"late_above_early", "live_beats_updates_off"}
