@@ -48,8 +48,11 @@ ranking by score alone let one genre take the whole list -- a newcomer who ticke
 Romance saw 12 Romance films, 4 of them also Sci-Fi. A free slot is therefore filled greedily
 by ``score - calibration * KL(p || q)``, with ``p`` the genre mix the user told us about
 (:func:`genre_target`: ticked genres, liked titles, films rated above 2.5 stars) and ``q`` the
-genre mix of the list with the candidate (smoothed). Kept films stay (the hysteresis above is
-unchanged). The weight was chosen on training users: the largest two-genre balance among
+genre mix of the list with the candidate (smoothed). With calibration on, the hysteresis
+compares on the same objective (:func:`_calibrated_swaps`): a kept film is swapped out only
+when the swap raises ``sum(score) - calibration * KL`` by more than ``margin``, so a swap must
+pay for the genre mix it spoils (by score alone one 5-star Sci-Fi rating swapped kept Sci-Fi
+films for Romance films that had risen in fused space). The weight was chosen on training users: the largest two-genre balance among
 settings within 0.01 stars of the best session mean (``reports/live-tuning.json``).
 """
 
@@ -188,7 +191,8 @@ def stable_slots(
 
     ``calibrate = (dist (N, G), target (G,), weight)``: free slots are filled by
     :func:`calibrated_fill` (genre mix of the whole list towards ``target``) instead of by
-    score alone; kept films and the hysteresis are unchanged.
+    score alone, and the hysteresis compares swaps on the same objective
+    (:func:`_calibrated_swaps`).
     """
     allowed = np.asarray(allowed, dtype=bool)
     slots: list[int | None] = [int(r) if allowed[int(r)] else None for r in previous][:k]
