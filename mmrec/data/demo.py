@@ -106,6 +106,7 @@ import numpy as np
 from mmrec.atomic import atomic_write
 from mmrec.config import DemoConfig
 from mmrec.data.hidden import GROUPS, HiddenUserModel, group_scales
+from mmrec.media import MOODS, decode_track, list_tracks
 
 # ============================================================================= vocabulary
 
@@ -141,7 +142,6 @@ RUNTIME_MEAN = {
     "Mystery": 108, "Romance": 106, "Sci-Fi": 118, "Thriller": 108, "War": 132, "Western": 115,
 }  # fmt: skip
 
-MOODS = ("calm", "energetic", "happy", "nostalgic", "tender")  # immich-memories-music folders
 # genre -> (mood, P(electronic), tempo bias, brightness bias), biases in [-1, 1]
 GENRE_AUDIO = {
     "Action": ("energetic", 0.7, 0.7, 0.2),
@@ -1267,43 +1267,10 @@ def render_poster(spec: dict):
 _TRACK_CACHE: dict[tuple[str, int], np.ndarray] = {}  # per process: decode each track once
 
 
-def list_tracks() -> list[tuple[str, bool, str]]:
-    """(mood, electronic, path) for every bundled immich-memories-music track, sorted."""
-    try:
-        from immich_memories_music import tracks_dir
-    except ImportError:
-        raise RuntimeError(
-            "the demo trailers need the 'immich-memories-music' package (MIT-licensed tracks): "
-            "pip install immich-memories-music==0.1.0"
-        ) from None
-    root = Path(tracks_dir())
-    tracks = []
-    for mood in MOODS:
-        for path in sorted((root / mood).glob("*.opus")):
-            tracks.append((mood, "electronic" in path.name, str(path)))
-    missing = [m for m in MOODS if not any(t[0] == m for t in tracks)]
-    if missing:
-        raise RuntimeError(f"{root}: no .opus tracks for moods {missing}")
-    return tracks
-
-
-def _decode_track(path: str, sr: int) -> np.ndarray:
-    """One source track as mono float32 at ``sr`` (polyphase resampling: anti-aliased)."""
-    import soundfile as sf
-    from scipy.signal import resample_poly
-
-    data, src_sr = sf.read(path, dtype="float32", always_2d=True)
-    mono = data.mean(axis=1)  # (n,)
-    if src_sr != sr:
-        g = math.gcd(int(sr), int(src_sr))
-        mono = resample_poly(mono, sr // g, src_sr // g)
-    return np.ascontiguousarray(mono, dtype=np.float32)
-
-
 def _load_track(path: str, sr: int) -> np.ndarray:
     key = (path, sr)
     if key not in _TRACK_CACHE:
-        _TRACK_CACHE[key] = _decode_track(path, sr)
+        _TRACK_CACHE[key] = decode_track(path, sr)
     return _TRACK_CACHE[key]
 
 
@@ -1556,7 +1523,7 @@ def generate_demo(out_dir, cfg: DemoConfig | None = None, progress=None) -> dict
             if missing:
                 with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                     for path, mono in zip(
-                        missing, pool.map(_decode_track, missing, [sr] * len(missing))
+                        missing, pool.map(decode_track, missing, [sr] * len(missing))
                     ):
                         _TRACK_CACHE[(path, sr)] = mono
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:

@@ -36,7 +36,7 @@ def probe(svc, n_clips: int, shifts=(5.0, 10.0), steps: int = 16, seconds: float
     """Spans of ``n_clips`` trailers as they are and rotated; see the module docstring."""
     import soundfile as sf
 
-    from mmrec.features.audio import decode_audio
+    from mmrec.media import decode_audio
 
     catalog = svc.catalog
     uid = svc.create_user("span-probe")

@@ -44,7 +44,7 @@ def colorize(base: np.ndarray, heat: np.ndarray, alpha: float) -> np.ndarray:
 def overlay(poster_path, heatmap, alpha: float = 0.5) -> Image.Image:
     """The poster at its own size with the heatmap (any resolution, the squashed model frame)
     stretched over it; ``alpha`` 0 = poster only, 1 = full-strength colours."""
-    from mmrec.features.image import decode_image
+    from mmrec.media import decode_image
 
     decoded = decode_image(poster_path, max_pixels=40_000_000, target=512)
     if decoded.image is None:

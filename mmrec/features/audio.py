@@ -1,4 +1,5 @@
-"""Trailer audio: decoding, the log-mel front end for the audio LSTM, and the frozen aisfx CNN.
+"""Trailer audio: the log-mel front end for the audio LSTM and the frozen aisfx CNN (decoding:
+``mmrec.media``).
 
 Two feature kinds (``FeatureConfig.audio_kind``):
 
@@ -19,7 +20,6 @@ the file; the feature store turns that into "audio missing" plus a warning.
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 
@@ -29,6 +29,14 @@ import torch.nn.functional as F
 
 from mmrec.config import FeatureConfig
 from mmrec.features import autocast, resolve_precision
+from mmrec.media import (  # noqa: F401 (AudioDecodeError, decode_audio: re-exported)
+    CALIBRATION,
+    AudioDecodeError,
+    calibration_paths,
+    decode_audio,
+    fix_length,
+    has_music,
+)
 
 # Fixed affine scaling of log-mel dB values for the LSTM (not per-clip statistics, which would
 # erase loudness differences between trailers). Music from immich-memories-music peak-normalised
@@ -46,63 +54,6 @@ AISFX_MELS = 96
 AISFX_BLOCK = 100  # spectrogram frames per embedding (~2.3 s)
 AISFX_NORM_MAX = 9.457798957824707  # 'original' min-max normalisation of the ISMIR paper
 AISFX_DIM = 512
-
-
-class AudioDecodeError(Exception):
-    """A clip that cannot be used; the message names the file."""
-
-
-def decode_audio(path: str | Path, seconds: float, sample_rate: int) -> np.ndarray:
-    """First ``seconds`` of a file -> mono float32 (samples,) at ``sample_rate``.
-
-    soundfile (libsndfile: wav, flac, ogg vorbis/opus, mp3) reads only the frames asked for;
-    librosa's loader is the fallback for anything else. Raises AudioDecodeError naming the file.
-    """
-    import soundfile as sf
-
-    from mmrec.safeio import check_regular, open_regular
-
-    path = Path(path)
-    refused = check_regular(path, what="trailer")  # FIFOs and devices are never opened
-    if refused:
-        raise AudioDecodeError(f"{path}: {refused}")
-    try:
-        with open_regular(path, what="trailer") as raw, sf.SoundFile(raw) as fh:
-            native_sr = int(fh.samplerate)
-            want = int(math.ceil(seconds * native_sr))
-            # frames is 0 or unknown for some streams; read() then stops at the real end
-            frames = min(fh.frames, want) if fh.frames > 0 else want
-            data = fh.read(frames=frames, dtype="float32", always_2d=True)  # (S, C)
-        wave = data.mean(axis=1)  # (S,)
-    except Exception as sf_exc:  # libsndfile refuses the format: try librosa's other decoders
-        try:
-            import librosa
-
-            with warnings.catch_warnings():  # its own "PySoundFile failed" notice is noise here
-                warnings.simplefilter("ignore")
-                wave, native_sr = librosa.load(str(path), sr=None, mono=True, duration=seconds)
-            wave = np.asarray(wave, dtype=np.float32)
-        except Exception as exc:
-            raise AudioDecodeError(
-                f"{path}: unreadable audio ({type(sf_exc).__name__}: {sf_exc}; "
-                f"fallback {type(exc).__name__}: {exc})"
-            ) from exc
-    if wave.size == 0:
-        raise AudioDecodeError(f"{path}: audio has no samples")
-    if not np.isfinite(wave).all():
-        raise AudioDecodeError(f"{path}: audio contains NaN or infinite samples")
-    if native_sr != sample_rate:
-        import librosa
-
-        wave = librosa.resample(wave, orig_sr=native_sr, target_sr=sample_rate, res_type="soxr_hq")
-    return np.ascontiguousarray(wave, dtype=np.float32)
-
-
-def fix_length(wave: np.ndarray, n_samples: int) -> np.ndarray:
-    """Pad with silence or cut to exactly ``n_samples`` (S,) -> (n_samples,)."""
-    if len(wave) >= n_samples:
-        return wave[:n_samples]
-    return np.pad(wave, (0, n_samples - len(wave)))
 
 
 def mel_power(waves: torch.Tensor, n_fft: int, hop: int, mel_basis: torch.Tensor) -> torch.Tensor:
@@ -296,8 +247,6 @@ def build_aisfx(path: str | Path | None = None) -> torch.nn.Module:
 
 
 AISFX_POOL = 8  # the CNN's time (and frequency) downsampling: three 2x2 max pools
-AISFX_CAL_TRACKS = 6  # bundled music tracks used to calibrate the int8 activation ranges
-AISFX_CAL_SECONDS = 15.0
 
 
 def aisfx_precision(cfg: FeatureConfig, device: str | torch.device, precision: str) -> str:
@@ -309,12 +258,9 @@ def aisfx_precision(cfg: FeatureConfig, device: str | torch.device, precision: s
         raise ValueError(f"features.aisfx_precision='{want}': expected auto, int8 or float")
     if want == "float" or not str(device).startswith("cpu"):
         return precision
-    import importlib.util
-
     engines = set(torch.backends.quantized.supported_engines)
     has_engine = bool({"x86", "fbgemm"} & engines)
-    has_tracks = importlib.util.find_spec("immich_memories_music") is not None  # calibration
-    if has_engine and has_tracks:
+    if has_engine and has_music():  # the bundled tracks calibrate the int8 ranges
         return "int8"
     if want == "int8":
         raise RuntimeError(
@@ -331,7 +277,7 @@ def aisfx_version(cfg: FeatureConfig, precision: str) -> str:
     win, hop = aisfx_window(cfg)
     return (
         f"audio:aisfx:{size}:clip={cfg.clip_seconds}:win={win}:hop={hop}:{precision}"
-        f":cal={AISFX_CAL_TRACKS}x{AISFX_CAL_SECONDS}:v3"
+        f":cal={CALIBRATION.tag}:v3"  # the named calibration set (mmrec.media.CALIBRATION)
     )
 
 
@@ -415,19 +361,13 @@ def pool_windows(feature_map: torch.Tensor, width: int, hop: int, steps: int) ->
 
 
 def calibration_spectrograms(encoder: AisfxEncoder) -> torch.Tensor:
-    """(n, frames, 96) spectrograms of the first ``AISFX_CAL_SECONDS`` of a fixed, evenly
-    spaced set of the bundled immich-memories-music tracks (plus one silent clip): the same on
-    every machine and independent of the catalog, so adding movies never changes the int8
-    scales of movies already cached."""
-    from mmrec.data.demo import list_tracks
-
-    tracks = [path for _, _, path in list_tracks()]
-    if not tracks:
-        raise RuntimeError("immich-memories-music has no tracks to calibrate aisfx int8 with")
-    step = max(1, len(tracks) // AISFX_CAL_TRACKS)
-    chosen = tracks[::step][:AISFX_CAL_TRACKS]
+    """(n, frames, 96) spectrograms of the first ``CALIBRATION.seconds`` of the named bundled
+    tracks of ``mmrec.media.CALIBRATION`` (plus one silent clip): the same on every machine
+    and independent of the catalog, so adding movies never changes the int8 scales of movies
+    already cached."""
     n = encoder.n_samples
-    clips = [fix_length(decode_audio(p, AISFX_CAL_SECONDS, AISFX_SAMPLE_RATE), n) for p in chosen]
+    secs = CALIBRATION.seconds
+    clips = [fix_length(decode_audio(p, secs, AISFX_SAMPLE_RATE), n) for p in calibration_paths()]
     clips.append(np.zeros(n, np.float32))
     with torch.inference_mode():
         return encoder.spectrogram_batch(torch.from_numpy(np.stack(clips)))

@@ -13,25 +13,23 @@ Sanity checks that the renamed model works (tests/unit/test_features.py): a synt
 grid is classified as ImageNet "crossword puzzle", and real posters land mostly in
 "comic book" / "book jacket" / "web site".
 
-Decoding is defensive: a pixel limit checked before decoding (decompression bombs), ``draft()``
-so big JPEGs decode at reduced scale, CMYK / greyscale / palette / 16-bit / alpha converted to
-RGB, and any decoder failure (corrupt, truncated, not an image) reported as a problem naming
-the file instead of an exception.
+Decoding (``decode_image``, ``file_digest``) lives in ``mmrec.media`` (no torch), re-exported
+here: a pixel limit checked before decoding, reduced-scale JPEG decodes, any mode to RGB, and
+any decoder failure reported as a problem naming the file instead of an exception.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from mmrec.config import FeatureConfig
 from mmrec.features import autocast, resolve_precision
+from mmrec.media import DecodedImage, decode_image, file_digest, to_rgb  # noqa: F401 (re-exported)
 
 EFFNET_DIM = 1280  # EfficientNet-Lite0 conv_head width
 EFFNET_MEAN = (0.5, 0.5, 0.5)  # TF EfficientNet-Lite preprocessing: (x - 127) / 128
@@ -166,88 +164,6 @@ def image_dim(cfg: FeatureConfig) -> int:
     )
 
 
-@dataclass
-class DecodedImage:
-    image: Image.Image | None  # RGB, or None when the poster is unusable
-    problem: str | None  # why it is unusable, naming the file
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """Any PIL mode -> RGB. Transparent areas become white (poster paper), 16-bit and float
-    greyscale are rescaled to 8 bits instead of being clipped."""
-    if im.mode == "RGB":
-        return im
-    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        arr = np.asarray(im, dtype=np.float32)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
-        return Image.fromarray(arr.astype(np.uint8), mode="L").convert("RGB")
-    if im.mode == "P" and "transparency" in im.info:
-        im = im.convert("RGBA")
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        im = im.convert("RGBA")
-        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, im).convert("RGB")
-    return im.convert("RGB")  # CMYK, YCbCr, L, 1, P, LAB, HSV
-
-
-def _shrink(im: Image.Image, target: int) -> Image.Image:
-    """A decoded image much larger than ``target`` reduced (box filter; nearest for palette,
-    bilevel and 16-bit modes) to about twice the target before any mode conversion: a
-    40-megapixel 16-bit PNG then costs one decode, not several full-size float copies."""
-    w, h = im.size
-    factor = max(w, h) // (2 * target)
-    if factor < 2:
-        return im
-    if im.mode in ("L", "LA", "RGB", "RGBA", "CMYK", "I", "F", "PA", "YCbCr", "RGBa", "La"):
-        return im.reduce(factor)
-    return im.resize((max(1, w // factor), max(1, h // factor)), Image.Resampling.NEAREST)
-
-
-def decode_image(path: str | Path, max_pixels: int, target: int = 224) -> DecodedImage:
-    """Open a poster robustly. Never raises for bad files: returns ``problem`` instead.
-
-    Only a regular file is opened (a FIFO or a device is refused from ``stat``); JPEG decodes
-    at reduced scale directly, other formats are reduced right after decoding (:func:`_shrink`).
-    """
-    from mmrec.safeio import UnsafeFileError, open_regular
-
-    path = Path(path)
-    try:
-        with open_regular(path, what="poster") as fh, Image.open(fh) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                # checked on the header, before any pixel is decoded
-                return DecodedImage(
-                    None, f"{path}: image too large ({w}x{h} > {max_pixels} pixels)"
-                )
-            if im.format == "JPEG":
-                # JPEG can decode at 1/2, 1/4, 1/8 scale directly: a 6000x9000 scan then costs
-                # about what a 750x1125 one does, and still exceeds the target size
-                im.draft("RGB", (target, target))
-            im.load()  # forces the full decode inside the try: truncation surfaces here
-            im = ImageOps.exif_transpose(_shrink(im, target))  # phone photos carry a rotation
-            rgb = _to_rgb(im)
-            rgb.load()
-    except Image.DecompressionBombError as exc:
-        return DecodedImage(None, f"{path}: image too large ({exc})")
-    except (FileNotFoundError, UnsafeFileError) as exc:
-        if isinstance(exc, UnsafeFileError):
-            return DecodedImage(None, str(exc))
-        return DecodedImage(None, f"{path}: file not found")
-    except Exception as exc:  # PIL raises many types (OSError, SyntaxError, ValueError ...)
-        return DecodedImage(None, f"{path}: unreadable image ({type(exc).__name__}: {exc})")
-    return DecodedImage(rgb, None)
-
-
-def file_digest(path: str | Path) -> str:
-    """Content hash of a media file (the feature-cache key for posters and clips)."""
-    from mmrec.safeio import open_regular
-
-    with open_regular(path) as fh:  # a FIFO would block a plain open() forever
-        return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=20)).hexdigest()
-
-
 def fold_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
     """Fold every timm ``BatchNormAct2d`` into the convolution that precedes it in its parent
     (conv weight scaled per output channel, BN shift as the conv bias) and keep only its
@@ -345,12 +261,12 @@ class ImageEncoder:
             if decoded.image is None:
                 raise ImageDecodeError(decoded.problem)
             image = decoded.image
-        return self.transform(_to_rgb(image))  # (3, S, S)
+        return self.transform(to_rgb(image))  # (3, S, S)
 
     def resized_pixels(self, image: Image.Image) -> np.ndarray:
         """RGB PIL image -> (S, S, 3) uint8 after the resize step of ``transform``. Pure PIL /
         numpy, so decode threads can run it without entering torch's thread pool."""
-        return np.asarray(self.resize(_to_rgb(image)), dtype=np.uint8)
+        return np.asarray(self.resize(to_rgb(image)), dtype=np.uint8)
 
     def normalize_batch(self, pixels: np.ndarray) -> torch.Tensor:
         """(B, S, S, 3) uint8 -> (B, 3, S, S) normalised float32: the ToTensor + Normalize

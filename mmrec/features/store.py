@@ -412,7 +412,7 @@ class FeatureExtractor:
 
     def encode_audio(self, paths: list[str], report: _Reporter):
         """(N,) clip paths -> ((N, T, F), ok (N,), [(path, problem)])."""
-        from mmrec.features.audio import AudioDecodeError
+        from mmrec.media import AudioDecodeError
 
         _, shape = self.audio_spec()
         aisfx = self.cfg.audio_kind == "aisfx"
@@ -459,7 +459,7 @@ def _file_keys(
 ) -> list[str | None]:
     """Content hash per file (None where absent or unreadable), hashed in a thread pool:
     hashlib releases the GIL, so reading and hashing overlap across files."""
-    from mmrec.features.image import file_digest
+    from mmrec.media import file_digest
 
     def one(path: str | None):
         if not path:

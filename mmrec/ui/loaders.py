@@ -65,7 +65,6 @@ K_WHY = "why_movie"  # movie id the "Why this pick" page explains when no query 
 K_COUNT_SLOT = "rating_count_slot"  # the sidebar's place for the user's rating count (this run)
 K_RATINGS_LOG = "ratings_this_session"  # [(movie_id, stars)] rated in this session (AppTest)
 
-AUDIO_MIME = {".ogg": "audio/ogg", ".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac"}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:^=])")
 
 
@@ -92,10 +91,6 @@ def short(text: str, limit: int) -> str:
         return text
     cut = text[:limit].rsplit(" ", 1)[0]
     return cut.rstrip(",.;:") + " …"
-
-
-def audio_mime(path: str) -> str:
-    return AUDIO_MIME.get(Path(path).suffix.lower(), "audio/wav")
 
 
 def title_line(title: str, year) -> str:
@@ -988,7 +983,7 @@ def poster_thumbnail(path: str, max_pixels: int, width: int = POSTER_THUMB_PIXEL
     """
     import io
 
-    from mmrec.features.image import decode_image
+    from mmrec.media import decode_image
 
     decoded = decode_image(path, max_pixels, target=POSTER_THUMB_PIXELS)
     if decoded.image is None:
@@ -1004,8 +999,8 @@ def poster_thumbnail(path: str, max_pixels: int, width: int = POSTER_THUMB_PIXEL
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def trailer_excerpt(path: str, seconds: float, max_bytes: int, stamp: tuple = ()):
-    """:func:`mmrec.ui.media.trailer_excerpt`, computed once per (file, size, mtime)."""
-    from mmrec.ui.media import trailer_excerpt as excerpt
+    """:func:`mmrec.media.trailer_excerpt`, computed once per (file, size, mtime)."""
+    from mmrec.media import trailer_excerpt as excerpt
 
     return excerpt(path, seconds, max_bytes)
 

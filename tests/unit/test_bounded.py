@@ -196,7 +196,7 @@ def test_ten_hour_wav_is_refused_by_size_and_served_trimmed_when_allowed(tmp_pat
     """The 10-hour WAV: over the trailer cap it is refused by ``validate`` (modality missing);
     allowed by a raised cap, the player still gets only ``trailer_seconds`` of it, re-encoded,
     and the file is never read whole."""
-    from mmrec.ui.media import trailer_excerpt
+    from mmrec.media import trailer_excerpt
 
     data = catalog(tmp_path, ["1,Alpha,2001,Drama,A.,,audio/long.wav"])
     size = sparse_wav(data / "audio" / "long.wav", 10 * 3600)
@@ -231,7 +231,7 @@ def test_the_pages_serve_trailers_through_the_bounded_excerpt():
 
 
 def test_big_poster_is_decoded_at_reduced_size(tmp_path):
-    from mmrec.features.image import decode_image
+    from mmrec.media import decode_image
 
     path = tmp_path / "big16.png"
     arr = (np.arange(3000 * 4000, dtype=np.uint32).reshape(3000, 4000) % 65536).astype(np.uint16)

@@ -8,7 +8,10 @@ are dependencies all the same):
 - nothing outside ``mmrec.ui`` imports ``mmrec.ui`` (the core does not know the dashboard),
   except the tools in ``UI_CLIENTS`` that exist to drive the dashboard;
 - ``mmrec.explain`` never imports ``mmrec.service`` (it reads a ``ServingState``);
-- ``mmrec.values`` (the shared value types) imports nothing from the package.
+- ``mmrec.values`` (the shared value types) imports nothing from the package;
+- ``mmrec.media`` (decoding, digests, bundled music) imports only ``mmrec.safeio`` and never
+  torch, checked statically and in a fresh interpreter;
+- ``mmrec.ui`` never imports ``mmrec.features`` (it decodes media through ``mmrec.media``).
 
 And no import cycle among modules at import time (module-level imports only: a function-level
 import runs after both modules are loaded).
@@ -26,7 +29,11 @@ FORBIDDEN = {
     "mmrec.models": ("mmrec.rl", "mmrec.ui"),
     "mmrec.explain": ("mmrec.service",),
     "mmrec.values": ("mmrec",),
+    "mmrec.ui": ("mmrec.features",),
 }
+# Modules that must stay light (third-party packages they never import, each with why).
+NO_THIRD_PARTY = {"mmrec.media": ("torch",)}  # the dashboard and the demo decode without torch
+ONLY_FROM_PACKAGE = {"mmrec.media": ("mmrec.safeio",)}  # media sits below every other layer
 # Modules above the UI layer, allowed to import it (each with why).
 UI_CLIENTS = {"mmrec.bench": "times the dashboard itself (AppTest runs, Chromium page loads)"}
 
@@ -38,8 +45,9 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def imports(path: Path, top_level_only: bool = False) -> set[str]:
-    """Every mmrec module ``path`` imports (``from a import b`` counts as a and a.b)."""
+def imports(path: Path, top_level_only: bool = False, package_only: bool = True) -> set[str]:
+    """Every mmrec module ``path`` imports (``from a import b`` counts as a and a.b); with
+    ``package_only=False`` every module, third-party ones included."""
     tree = ast.parse(path.read_text(), str(path))
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -55,6 +63,8 @@ def imports(path: Path, top_level_only: bool = False) -> set[str]:
                 base = ".".join(anchor + ([base] if base else []))
             found.add(base)
             found |= {f"{base}.{a.name}" for a in node.names}
+    if not package_only:
+        return found
     return {m for m in found if m == "mmrec" or m.startswith("mmrec.")}
 
 
@@ -76,6 +86,21 @@ def violations() -> list[str]:
                     f"{name} imports {d}"
                     for d in sorted(deps)
                     if any(within(d, b) for b in banned) and not within(d, package)
+                ]
+        for package, banned in NO_THIRD_PARTY.items():
+            if within(name, package):
+                every = imports(path, package_only=False)
+                found += [
+                    f"{name} imports {d}"
+                    for d in sorted(every)
+                    if any(within(d, b) for b in banned)
+                ]
+        for package, allowed in ONLY_FROM_PACKAGE.items():
+            if within(name, package):
+                found += [
+                    f"{name} imports {d}"
+                    for d in sorted(deps)
+                    if not any(within(d, a) for a in allowed) and not within(d, package)
                 ]
         if not within(name, "mmrec.ui") and name not in UI_CLIENTS:
             found += [f"{name} imports {d}" for d in sorted(deps) if within(d, "mmrec.ui")]
@@ -113,6 +138,24 @@ def test_import_contracts_hold():
     assert violations() == []
 
 
+def test_media_loads_without_torch():
+    """Importing the media module (and what it imports) in a fresh interpreter loads no torch."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys, mmrec.media; print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)},
+    )
+    assert out.stdout.strip() == "False", out.stderr
+
+
 def test_no_import_cycle_at_import_time():
     assert cycles() == []
 
@@ -131,7 +174,12 @@ def test_the_checks_fire_on_a_bad_tree(tmp_path):
         "explain/explainer.py": "from mmrec import service\n",
         "service.py": "from mmrec.explain.explainer import Explainer\nimport mmrec.ui.loaders\n",
         "ui/__init__.py": "",
-        "ui/loaders.py": "",
+        "ui/loaders.py": "from mmrec.features.image import decode_image\n",
+        "features/__init__.py": "",
+        "features/image.py": "",
+        "media.py": "import numpy\nfrom mmrec.safeio import open_regular\n"
+        "def f():\n    import torch.nn\n    from mmrec.config import Config\n",
+        "safeio.py": "",
     }.items():
         (bad / rel).parent.mkdir(parents=True, exist_ok=True)
         (bad / rel).write_text(text)
@@ -145,4 +193,8 @@ def test_the_checks_fire_on_a_bad_tree(tmp_path):
     assert "mmrec.explain.explainer imports mmrec.service" in found
     assert "mmrec.service imports mmrec.ui.loaders" in found
     assert "mmrec.values imports mmrec.config" in found
+    assert "mmrec.ui.loaders imports mmrec.features.image" in found
+    assert "mmrec.media imports torch.nn" in found
+    assert "mmrec.media imports mmrec.config" in found
+    assert not [f for f in found if "numpy" in f or "safeio" in f]
     assert ["mmrec.explain.explainer", "mmrec.service", "mmrec.explain.explainer"] in loops
