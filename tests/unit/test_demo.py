@@ -15,6 +15,8 @@ from PIL import Image
 from mmrec.config import DemoConfig
 from mmrec.data import demo
 from mmrec.data.hidden import HiddenModelError, HiddenUserModel
+from mmrec.data.synthetic import latents, motifs, posters, trailers, vocabulary
+from mmrec.data.synthetic import text as synopsis_text
 
 N_MOVIES, N_USERS = 30, 20
 
@@ -68,12 +70,12 @@ def test_movies_csv_follows_the_layout(catalogs):
     ]  # fmt: skip
     assert [int(r["movieId"]) for r in rows] == list(range(1, N_MOVIES + 1))
     assert len({r["title"].lower() for r in rows}) == N_MOVIES
-    assert len(demo.GENRES) >= 12
+    assert len(vocabulary.GENRES) >= 12
     for r in rows:
         genres = r["genres"].split("|")
         assert 1 <= len(genres) <= 3 and len(set(genres)) == len(genres)
-        assert set(genres) <= set(demo.GENRES)
-        assert demo.FIRST_YEAR <= int(r["year"]) <= demo.LAST_YEAR
+        assert set(genres) <= set(vocabulary.GENRES)
+        assert vocabulary.FIRST_YEAR <= int(r["year"]) <= vocabulary.LAST_YEAR
         assert 100 <= len(r["overview"]) <= 300, r["overview"]
         assert r["title"].isascii()  # the embedded poster font has no accents
         assert 70 <= int(r["runtime"]) <= 190
@@ -129,15 +131,15 @@ def test_ratings_are_valid_and_sparse(catalogs):
     years = {r["movieId"]: int(r["year"]) for r in _rows(catalogs["a"] / "movies.csv")}
     for r in rows:
         assert int(r["movieId"]) in range(1, N_MOVIES + 1)
-        assert int(r["timestamp"]) >= demo._epoch(years[r["movieId"]])
+        assert int(r["timestamp"]) >= latents.epoch(years[r["movieId"]])
 
 
 def test_popularity_skew_on_a_bigger_user_base(tmp_path):
     # Ratings only (no media): the watch choice must favour popular movies.
     cfg = DemoConfig(movies=200, users=150, seed=3)
-    movies = demo._sample_movies(cfg, np.random.default_rng([cfg.seed, 0]))
-    model = demo._sample_users(cfg, movies, np.random.default_rng([cfg.seed, 1]))
-    rows = demo._sample_ratings(cfg, model, movies, np.random.default_rng([cfg.seed, 3]))
+    movies = latents.sample_movies(cfg, np.random.default_rng([cfg.seed, 0]))
+    model = latents.sample_users(cfg, movies, np.random.default_rng([cfg.seed, 1]))
+    rows = latents.sample_ratings(cfg, model, movies, np.random.default_rng([cfg.seed, 3]))
     per_movie = np.bincount([m for _, m, _, _ in rows], minlength=201)[1:]
     top = np.sort(per_movie)[::-1]
     assert top[:20].sum() > 4 * top[-20:].sum()  # top decile watched far more than bottom
@@ -221,22 +223,27 @@ def test_bad_config_is_rejected(tmp_path):
 
 
 def _genre_phrases():
-    pools = (demo.HEROES, demo.SETTINGS, demo.INCITINGS, demo.TAGLINES)
-    return {g: [p for pool in pools for p in pool[g]] for g in demo.GENRES}
+    pools = (
+        synopsis_text.HEROES,
+        synopsis_text.SETTINGS,
+        synopsis_text.INCITINGS,
+        synopsis_text.TAGLINES,
+    )
+    return {g: [p for pool in pools for p in pool[g]] for g in vocabulary.GENRES}
 
 
 def test_synopsis_implies_only_the_revealed_genres():
     phrases = _genre_phrases()
     rng = np.random.default_rng(0)
     for _ in range(200):
-        genres = list(rng.choice(demo.GENRES, size=3, replace=False))
+        genres = list(rng.choice(vocabulary.GENRES, size=3, replace=False))
         revealed = genres[:1]
-        text = demo.make_synopsis(rng, genres, revealed, ["family"])
+        text = synopsis_text.make_synopsis(rng, genres, revealed, ["family"])
         assert 100 <= len(text) <= 300
         hits = {g for g, ps in phrases.items() if any(p in text or _cap1(p) in text for p in ps)}
         assert hits == set(revealed), (text, revealed, hits)
-        assert any(goal in text for goal in demo.THEME_GOALS["family"])
-    hidden = demo.make_synopsis(rng, ["Horror"], [], ["love"])
+        assert any(goal in text for goal in synopsis_text.THEME_GOALS["family"])
+    hidden = synopsis_text.make_synopsis(rng, ["Horror"], [], ["love"])
     assert not any(p in hidden or _cap1(p) in hidden for ps in phrases.values() for p in ps)
 
 
@@ -246,7 +253,7 @@ def _cap1(text):
 
 def test_each_modality_reveals_a_different_part_of_the_genres():
     cfg = DemoConfig(movies=1500, seed=5)
-    m = demo._sample_movies(cfg, np.random.default_rng([cfg.seed, 0]))
+    m = latents.sample_movies(cfg, np.random.default_rng([cfg.seed, 0]))
     primary_on_poster = np.mean(m["poster_genre"] == m["primary"])
     assert 0.8 < primary_on_poster < 0.9  # poster_genre_prob = 0.85
     multi = m["genre"].sum(axis=1) > 1
@@ -273,10 +280,10 @@ def test_ogg_serial_rewrite_keeps_valid_crcs():
         page = bytearray(raw[pos : pos + size])
         stored = int.from_bytes(page[22:26], "little")
         page[22:26] = b"\0\0\0\0"
-        assert demo._ogg_crc(bytes(page)) == stored
+        assert trailers._ogg_crc(bytes(page)) == stored
         pos += size
-    fixed = demo.set_ogg_serial(raw, 12345)
-    assert fixed == demo.set_ogg_serial(raw, 12345)
+    fixed = trailers.set_ogg_serial(raw, 12345)
+    assert fixed == trailers.set_ogg_serial(raw, 12345)
     assert len(re.findall(b"OggS", fixed)) == len(re.findall(b"OggS", raw))
     decoded, _ = sf.read(io.BytesIO(fixed), dtype="float32")
     assert decoded.shape == (22_050,) and zlib.crc32(fixed) != zlib.crc32(raw)
@@ -297,3 +304,28 @@ def test_pool_forks_only_without_other_threads():
     finally:
         stop.set()
         worker.join()
+
+
+def test_every_genre_has_a_palette_and_a_motif_and_the_abstract_poster_has_no_genre():
+    assert set(posters.PALETTES) == set(vocabulary.GENRES)
+    assert set(motifs.MOTIFS) == set(vocabulary.GENRES) | {None}
+    assert len(set(motifs.MOTIFS.values())) == len(motifs.MOTIFS)  # no genre borrows another's
+
+
+def test_each_motif_draws_something_of_its_own():
+    """Every motif paints pixels on an empty overlay, and two genres never paint the same."""
+    from PIL import Image, ImageDraw
+
+    s = 2 * vocabulary.POSTER_SIZE
+    seen = {}
+    for genre in motifs.MOTIFS:
+        pal = posters.PALETTES.get(genre, posters.ABSTRACT_PALETTES[0])
+        overlay = Image.new("RGBA", (s, s), (0, 0, 0, 0))
+        rng = np.random.default_rng(0)
+        motifs.draw_motif(
+            ImageDraw.Draw(overlay), genre, s, s / 2, s * 0.45, s * 0.24, s * 0.7, pal, rng
+        )
+        pixels = overlay.tobytes()
+        assert overlay.getbbox() is not None, genre
+        assert pixels not in seen, f"{genre} draws what {seen.get(pixels)} draws"
+        seen[pixels] = genre
