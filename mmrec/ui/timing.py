@@ -54,7 +54,7 @@ def measure(data_dir: str, ckpt_dir: str, repeats: int = 10) -> dict:
             MMREC_DB=str(Path(tmp) / "ratings.sqlite3"),
         )
         try:
-            # AppTest must run the entry from a copy outside the repository (see loaders)
+            # AppTest must run the entry from a copy outside the repository (see mmrec.ui.session)
             at = AppTest.from_string(APP.read_text(), default_timeout=600)
             t0 = time.perf_counter()
             at.run()
