@@ -83,4 +83,5 @@ FIRST_YEAR, LAST_YEAR = 1950, 2023
 
 
 def pick(rng: np.random.Generator, items):
+    """One of ``items``, uniformly: one integer draw (every part of the generator shares it)."""
     return items[int(rng.integers(len(items)))]
