@@ -13,99 +13,35 @@ one import:
 - ``mmrec.ui.safetext``: catalog text made safe for Markdown and hover labels.
 """
 
-# ruff: noqa: F401 (every import here is a re-export)
+# ruff: noqa: F401, I001 (re-exports, packed several to a line: the list of what pages use)
 
 from __future__ import annotations
 
+# fmt: off
 from mmrec.pipeline import checkpoint_version
 from mmrec.service import ServiceError
 from mmrec.ui.callbacks import (
-    apply_weights,
-    arrivals,
-    change_sentence,
-    choose_user,
-    create_user,
-    current_picks,
-    forget_user_view,
-    grid_key,
-    on_dismiss,
-    on_rate,
-    reset_view,
-    revert_weights,
+    apply_weights, arrivals, change_sentence, choose_user, create_user, current_picks,
+    forget_user_view, grid_key, on_dismiss, on_rate, reset_view, revert_weights,
 )
 from mmrec.ui.identity import K_USER, NEW_USER
 from mmrec.ui.media_widgets import (
-    POSTER_THUMB_PIXELS,
-    poster_alt,
-    poster_thumbnail,
-    show_poster,
-    show_trailer,
+    POSTER_THUMB_PIXELS, poster_alt, poster_thumbnail, show_poster, show_trailer,
     trailer_excerpt,
 )
 from mmrec.ui.reports import (
-    REPORT_SPECS,
-    find_reports,
-    metric_frame,
-    report_chart,
-    report_data_dir,
-    report_frame,
-    report_kind,
-    report_markdown,
-    report_verdict,
-    same_folder,
+    REPORT_SPECS, find_reports, metric_frame, report_chart, report_data_dir, report_frame,
+    report_kind, report_markdown, report_verdict, same_folder,
 )
-from mmrec.ui.safetext import (
-    hover,
-    md,
-    short,
-    title_line,
-)
+from mmrec.ui.safetext import hover, md, short, title_line
 from mmrec.ui.session import (
-    DATA_PAGE,
-    EXPLORE_PAGE,
-    HOME_PAGE,
-    K_APPLIED,
-    K_CHANGE,
-    K_CKPT_DIR,
-    K_COUNT_SLOT,
-    K_DATA_DIR,
-    K_EPS,
-    K_EXCLUDE,
-    K_GRID,
-    K_HIGH,
-    K_INCLUDE,
-    K_MIN_AVG,
-    K_RATINGS_LOG,
-    K_VERSION,
-    K_W,
-    K_WHY,
-    K_YEARS,
-    LEARNING_PAGE,
-    PAGES_DIR,
-    RESULTS_PAGE,
-    WHY_PAGE,
-    View,
-    allowed_data_dir,
-    base_config,
-    current_config,
-    current_paths,
-    data_choices,
-    get_service,
-    map_table,
-    reload_service,
-    service,
-    show_rating_count,
-    user_rating_count,
-    users,
-    view,
+    DATA_PAGE, EXPLORE_PAGE, HOME_PAGE, K_APPLIED, K_CHANGE, K_CKPT_DIR, K_COUNT_SLOT,
+    K_DATA_DIR, K_EPS, K_EXCLUDE, K_GRID, K_HIGH, K_INCLUDE, K_MIN_AVG, K_RATINGS_LOG,
+    K_VERSION, K_W, K_WHY, K_YEARS, LEARNING_PAGE, PAGES_DIR, RESULTS_PAGE, WHY_PAGE, View,
+    allowed_data_dir, base_config, current_config, current_paths, data_choices, get_service,
+    map_table, reload_service, service, show_rating_count, user_rating_count, users, view,
     year_bounds,
 )
-from mmrec.ui.sidebar import (
-    render_sidebar,
-)
-from mmrec.ui.status import (
-    need_user,
-    not_ready,
-    setup_progress,
-    validate_folder,
-)
+from mmrec.ui.sidebar import render_sidebar
+from mmrec.ui.status import need_user, not_ready, setup_progress, validate_folder
+# fmt: on
