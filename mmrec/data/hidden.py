@@ -33,8 +33,6 @@ such as popularity or which genre the poster shows), all numeric.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
