@@ -465,9 +465,16 @@ def live_markdown(r: dict) -> str:
         f"- **Stable lists**: over {st['ratings']} ratings in the live arm, the median number of "
         f"the other {st['other_picks']} picks replaced per rating is {st['median_replaced_of_other']:g} "
         f"(mean {st['mean_replaced']:.2f}, 90th percentile {st['p90_replaced']:g}).",
-        f"- **Direction**: after {st.get('direction_ratings', 0)} ratings of >= 4 or <= 2 stars, "
-        "the films sharing a genre with the rated one became fewer (after a high rating) or more "
-        f"(after a low one) on the list in {_share(st.get('wrong_direction_share'))} of them.",
+        *(
+            [
+                f"- **Direction**: after {st['direction_ratings']} ratings of >= 4 or <= 2 stars, "
+                "the films sharing a genre with the rated one became fewer (after a high rating) "
+                f"or more (after a low one) on the list in {_share(st['wrong_direction_share'])} "
+                "of them."
+            ]
+            if st.get("direction_ratings")  # reports written before the measure lack it
+            else []
+        ),
         f"- **Onboarding share**: {sh['n']} newcomers picking one genre (with >= {sh.get('k', 12)} "
         f"films): {sh['mean']:.3f} ± {sh.get('ci95', float('nan')):.3f} of their first "
         f"{sh.get('k', 12)} picks carry it (lowest {sh.get('min', float('nan')):.2f}).",
