@@ -280,6 +280,7 @@ def evaluate_live(
     from mmrec.rl.env import MovieRecEnv
 
     t0 = time.perf_counter()
+    commit = git_commit()  # the code this run imports (HEAD may move while it runs)
     catalog, parts, user_model, source, train, held, index = setup(cfg)
     ecfg, pcfg = cfg.env, cfg.policy_eval
     steps = ecfg.episode_length
@@ -389,7 +390,7 @@ def evaluate_live(
             "p95": float(np.percentile(rate_ms, 95)) if rate_ms else None,
         },
         "command": command or " ".join(["python", "-m", "mmrec", *sys.argv[1:]]),
-        "commit": git_commit(),
+        "commit": commit,
         "machine": machine_info(),
         "seconds": time.perf_counter() - t0,
     }
