@@ -301,6 +301,10 @@ class LiveConfig:
     # Share of the target genre mix given to the whole catalog's mix for a newcomer (discovery
     # slots); it halves by the 5th rating and keeps shrinking as ratings accumulate.
     discovery: float = 0.0
+    # The hysteresis compares swaps on the calibrated objective (score - calibration * KL), so a
+    # swap pays for the genre mix it spoils; False: on score alone (the ablation in
+    # live-score-swaps.toml)
+    calibrated_swaps: bool = True
     updates: bool = True  # False: ratings are stored but beliefs stay at the prior (eval arm)
 
 

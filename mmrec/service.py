@@ -306,7 +306,10 @@ class Recommender:
             info = {"freed": 0, "replaced": 0, "swaps": [], "kept": set()}
         else:
             rows = [self._pos[int(m)] for m in previous or () if int(m) in self._pos]
-            slots, info = stable_slots(score, mask, rows, k, self.cfg.live.margin, calibrate)
+            live = self.cfg.live
+            slots, info = stable_slots(
+                score, mask, rows, k, live.margin, calibrate, live.calibrated_swaps
+            )
             top = np.asarray(slots, dtype=np.int64)
             info["kept"] = set(rows) & set(slots)
         explore = np.zeros(len(top), dtype=bool)

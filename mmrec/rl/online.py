@@ -181,6 +181,7 @@ def stable_slots(
     k: int,
     margin: float,
     calibrate: tuple[np.ndarray, np.ndarray, float] | None = None,
+    calibrated_swaps: bool = True,
 ) -> tuple[list[int], dict]:
     """Top-``k`` rows by ``score`` among ``allowed``, keeping ``previous`` (rows, slot order).
 
@@ -192,7 +193,7 @@ def stable_slots(
     ``calibrate = (dist (N, G), target (G,), weight)``: free slots are filled by
     :func:`calibrated_fill` (genre mix of the whole list towards ``target``) instead of by
     score alone, and the hysteresis compares swaps on the same objective
-    (:func:`_calibrated_swaps`).
+    (:func:`_calibrated_swaps`; ``calibrated_swaps=False``: on score alone, the ablation).
     """
     allowed = np.asarray(allowed, dtype=bool)
     slots: list[int | None] = [int(r) if allowed[int(r)] else None for r in previous][:k]
@@ -219,7 +220,7 @@ def stable_slots(
             slots[i] = int(cand[nxt])
             nxt += 1
     slots = [s for s in slots if s is not None]
-    if calibrate is not None and calibrate[2] > 0:
+    if calibrate is not None and calibrate[2] > 0 and calibrated_swaps:
         swaps = _calibrated_swaps(score, slots, kept, cand[nxt:], margin, *calibrate)
         return slots, {"freed": freed, "replaced": len(swaps), "swaps": swaps}
     swaps = []

@@ -195,6 +195,9 @@ def test_hysteresis_swaps_pay_for_the_genre_mix_they_spoil():
     # calibrated: 9 would spoil an all-Sci-Fi mix; Sci-Fi film 8 (3.6) wins by 0.6 > 0.5
     slots, info = stable_slots(score, allowed, kept, 4, 0.5, (dist, sci_fi, 30.0))
     assert info["swaps"] == [(3, 8)] and slots == [0, 1, 2, 8]
+    # the ablation switch: calibrated fill, swaps on score alone
+    slots, info = stable_slots(score, allowed, kept, 4, 0.5, (dist, sci_fi, 30.0), False)
+    assert info["swaps"] == [(3, 9)]
     # a larger margin: nothing moves (no Romance film slips in instead)
     slots, info = stable_slots(score, allowed, kept, 4, 0.7, (dist, sci_fi, 30.0))
     assert info["swaps"] == [] and slots == kept
