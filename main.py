@@ -78,6 +78,10 @@ def serve(
     # then run that page alone, without the shared sidebar).
     PagesManager.uses_pages_directory = False
 
+    from mmrec.ui import webroot
+
+    webroot.install()  # the page names the server's base: no 404 probes on a deep link
+
     from mmrec.threads import use_serving_threads
 
     use_serving_threads()  # the serving process's torch thread policy, once, before any session

@@ -73,7 +73,9 @@ with tab_search:
         with st.container(border=True, key="explore_detail"):
             c1, c2 = st.columns([1, 2])
             with c1:
-                L.show_poster(movie.get("poster"), 260)
+                L.show_poster(
+                    movie.get("poster"), 260, alt=L.poster_alt(movie["title"], movie.get("year"))
+                )
             with c2:
                 st.markdown("### " + L.title_line(movie["title"], movie.get("year")))
                 st.caption(L.md(" · ".join(movie.get("genres") or ())))
@@ -81,7 +83,7 @@ with tab_search:
                 st.caption(f"average {avg:.2f}★ from {n} ratings" if n else "no ratings yet")
                 st.markdown(L.md(movie.get("overview", "")) or "_no synopsis_")
                 if movie.get("audio"):
-                    L.show_trailer(movie["audio"])
+                    L.show_trailer(movie["audio"], label=f"Trailer of {movie['title']}")
                 else:
                     st.caption("no trailer")
             w = v.proposed
@@ -94,7 +96,9 @@ with tab_search:
             for j, (nid, _title, sim) in enumerate(neighbours):
                 nb = v.svc.movie(nid)
                 with ncols[j % len(ncols)]:
-                    L.show_poster(nb.get("poster"), 110)
+                    L.show_poster(
+                        nb.get("poster"), 110, alt=L.poster_alt(nb["title"], nb.get("year"))
+                    )
                     st.markdown(L.title_line(nb["title"], nb.get("year")))
                     st.caption(f"similarity {sim:.3f}")
 
@@ -140,7 +144,9 @@ with tab_map:
                 picked = None
             if picked is not None:
                 movie = v.svc.movie(picked)
-                L.show_poster(movie.get("poster"), 200)
+                L.show_poster(
+                    movie.get("poster"), 200, alt=L.poster_alt(movie["title"], movie.get("year"))
+                )
                 st.markdown(L.title_line(movie["title"], movie.get("year")))
                 st.caption(L.md(" · ".join(movie.get("genres") or ())))
                 st.button("Show details", key="map_open", on_click=_open_from_map, args=(picked,))

@@ -87,7 +87,7 @@ with tab_curve:
             steps.append({"step": t + 1, "policy": arm.replace("_", " "), **point})
     if not steps:
         st.info("No live-loop report yet. Generate it with:")
-        st.code("python -m mmrec evaluate live", language="bash")
+        st.code("python -m mmrec evaluate live", language="bash", wrap_lines=True)
     else:
         protocol = live.get("protocol") or {}
         st.caption(
@@ -129,7 +129,7 @@ with tab_sim:
     frame = L.report_frame("policy", policy) if policy else None
     if frame is None or frame.empty:
         st.info("No policy report yet. Generate it with:")
-        st.code(L.REPORT_SPECS["policy"]["command"], language="bash")
+        st.code(L.REPORT_SPECS["policy"]["command"], language="bash", wrap_lines=True)
     else:
         protocol = policy.get("protocol") or {}
         st.caption(

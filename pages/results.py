@@ -24,7 +24,11 @@ for kind, spec in L.REPORT_SPECS.items():
     others = [n for n in of_kind if n not in names]
     if not names:
         st.info("Not generated for this data folder yet. Generate it with:")
-        st.code(f"{spec['command']} --data {data_dir} --checkpoints {ckpt_dir}", language="bash")
+        st.code(
+            f"{spec['command']} --data {data_dir} --checkpoints {ckpt_dir}",
+            language="bash",
+            wrap_lines=True,
+        )
     if others:
         st.caption(
             "Written for other data folders (not shown): "
@@ -60,4 +64,4 @@ for kind, spec in L.REPORT_SPECS.items():
             with st.expander("Full report (Markdown)"):
                 st.markdown(text)
         st.caption("Regenerate with:")
-        st.code(str(report.get("command") or spec["command"]), language="bash")
+        st.code(str(report.get("command") or spec["command"]), language="bash", wrap_lines=True)

@@ -55,9 +55,9 @@ movie = v.svc.movie(movie_id)
 pick = by_id.get(movie_id)
 left, right = st.columns([1, 2])
 with left:
-    L.show_poster(movie.get("poster"), 240)
+    L.show_poster(movie.get("poster"), 240, alt=L.poster_alt(movie["title"], movie.get("year")))
     if movie.get("audio"):
-        L.show_trailer(movie["audio"])
+        L.show_trailer(movie["audio"], label=f"Trailer of {movie['title']}")
 with right:
     st.subheader(L.md(movie["title"]), anchor=False)
     st.markdown(
@@ -146,7 +146,11 @@ if e is not None:
         st.caption(L.md(note))
 
     st.markdown("**Synopsis** — red words raise the score, blue words lower it")
-    st.image(e.legend_image(), caption="Colour scale of every map on this page")
+    st.image(
+        e.legend_image(),
+        caption="Colour scale of every map on this page",
+        alt="Colour scale: blue lowers the score, white is neutral, red raises it",
+    )
     with st.container(key="why_text"):
         if e.text is not None:
             st.markdown(e.synopsis_markdown(L.md))
@@ -167,7 +171,12 @@ if e is not None:
         st.markdown("**Poster**")
         alpha = st.slider("Heatmap opacity", 0.0, 1.0, 0.55, 0.05, key="why_alpha")
         with st.container(key="why_poster"):
-            st.image(e.poster_image(alpha), caption="Poster attributions", width=260)
+            st.image(
+                e.poster_image(alpha),
+                caption="Poster attributions",
+                width=260,
+                alt=f"Poster of {movie['title']} with the regions that moved its score in colour",
+            )
         if e.poster is not None:
             st.caption(
                 f"{e.poster.method}, {e.poster.steps} steps, blurred-poster baseline · "
@@ -177,7 +186,12 @@ if e is not None:
     with c2:
         st.markdown("**Trailer** — log-mel spectrogram, the most influential span framed")
         with st.container(key="why_trailer"):
-            st.image(e.spectrogram_image(), caption="Trailer attributions (Integrated Gradients)")
+            st.image(
+                e.spectrogram_image(),
+                caption="Trailer attributions (Integrated Gradients)",
+                alt=f"Spectrogram of the trailer of {movie['title']} with the parts that moved "
+                "its score in colour and the most influential span framed",
+            )
         if e.trailer is not None:
             start, end = e.trailer.span
             st.caption(
@@ -191,7 +205,11 @@ if e is not None:
                 "where the model listens more than which sound is most distinctive."
             )
             st.markdown(f"▶ Play from {int(start)} s")
-            L.show_trailer(e.audio_path, start_time=int(start))
+            L.show_trailer(
+                e.audio_path,
+                start_time=int(start),
+                label=f"Trailer of {movie['title']}, from {int(start)} s",
+            )
 
     t = e.timings
     st.caption(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "streamlit_app.py"
+MAIN = REPO / "main.py"
 CHROMIUM = os.environ.get("MMREC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -34,7 +35,9 @@ def free_port() -> int:
 
 
 class AppServer:
-    """``streamlit run streamlit_app.py`` on 127.0.0.1 in a child process."""
+    """``streamlit run streamlit_app.py`` on 127.0.0.1 in a child process; with
+    ``entry="main"`` the way ``make run`` serves it instead: ``python main.py`` (models and
+    explanation encoders preloaded, the page told the server's base URL)."""
 
     def __init__(
         self,
@@ -44,7 +47,11 @@ class AppServer:
         port: int | None = None,
         log_path: str | Path | None = None,
         cwd: str | Path | None = None,
+        entry: str = "streamlit",
     ):
+        if entry not in ("streamlit", "main"):
+            raise ValueError(f"entry: 'streamlit' or 'main', not {entry!r}")
+        self.entry = entry
         self.cwd = Path(cwd) if cwd else REPO  # reports/ is read relative to it
         self.data_dir = str(data_dir)
         self.checkpoints_dir = str(checkpoints_dir)
@@ -69,21 +76,12 @@ class AppServer:
         )
         if self.db_path:
             env["MMREC_DB"] = self.db_path
-        cmd = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(APP),
-            "--server.port",
-            str(self.port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ]
+        if self.entry == "main":
+            cmd = [sys.executable, str(MAIN), "--port", str(self.port), "--address", "127.0.0.1"]
+        else:
+            cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port"]
+            cmd += [str(self.port), "--server.address", "127.0.0.1", "--server.headless", "true"]
+        cmd += ["--browser.gatherUsageStats", "false"]
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "ab")
@@ -155,8 +153,44 @@ def card_ids(page) -> list[int]:
     return [int(c.split("_")[-1]) for c in classes if c]
 
 
+def sidebar_open(page) -> bool:
+    """True when the sidebar is on screen (a collapsed one sits left of the window: Playwright
+    still calls its links visible)."""
+    return page.evaluate(
+        """() => { const s = document.querySelector('[data-testid="stSidebar"]');
+        if (!s) return false; const r = s.getBoundingClientRect();
+        return r.width > 50 && r.left > -5; }"""
+    )
+
+
+def open_sidebar(page) -> None:
+    """Open the sidebar when it is collapsed (a phone-sized window starts with it closed)."""
+    if sidebar_open(page):
+        return
+    page.locator('[data-testid="stExpandSidebarButton"]').click()
+    page.wait_for_function(
+        """() => { const s = document.querySelector('[data-testid="stSidebar"]');
+        const r = s.getBoundingClientRect(); return r.width > 50 && r.left > -1; }"""
+    )
+    page.wait_for_timeout(300)  # the end of the slide-in: its widgets move with it
+
+
+def close_sidebar(page) -> None:
+    """Close the sidebar when it covers the page (phone-sized windows)."""
+    if not sidebar_open(page):
+        return
+    page.locator('[data-testid="stSidebarHeader"]').hover()  # the button shows on hover
+    page.get_by_role("button", name="Collapse sidebar").click()
+    page.wait_for_function(
+        """() => { const s = document.querySelector('[data-testid="stSidebar"]');
+        const r = s.getBoundingClientRect(); return r.right <= 1 || r.width <= 1; }"""
+    )
+
+
 def goto_page(page, title: str, timeout: float = 60.0) -> None:
-    """Click a page in the sidebar navigation and wait for it to render."""
+    """Click a page in the sidebar navigation (opening the sidebar first when it is
+    collapsed) and wait for it to render."""
+    open_sidebar(page)
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
     page.wait_for_timeout(300)
     wait_idle(page, timeout)
@@ -242,6 +276,37 @@ def audio_plays(page, index: int = 0, ms: int = 800) -> float:
             ms,
         )
     )
+
+
+class ConsoleWatch:
+    """What a page reported while a test drove it: console errors, uncaught exceptions,
+    HTTP answers >= 400 and failed requests (a request cancelled because the page moved on,
+    net::ERR_ABORTED, is not a failure). Attach before the first ``goto``."""
+
+    def __init__(self, page):
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+        page.on("response", self._response)
+        page.on("requestfailed", self._failed)
+
+    def _console(self, msg) -> None:
+        if msg.type == "error":
+            self.errors.append(f"console: {msg.text} ({msg.location.get('url', '')})")
+
+    def _response(self, response) -> None:
+        if response.status >= 400:
+            self.errors.append(f"HTTP {response.status}: {response.url}")
+
+    def _failed(self, request) -> None:
+        failure = request.failure or ""
+        if "ERR_ABORTED" not in failure:
+            self.errors.append(f"request failed ({failure}): {request.url}")
+
+    def take(self) -> list[str]:
+        """The errors seen since the last call (and forget them)."""
+        out, self.errors = self.errors, []
+        return out
 
 
 def exception_boxes(page) -> list[str]:

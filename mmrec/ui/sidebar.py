@@ -120,14 +120,8 @@ def render_sidebar(count_here: bool = True) -> View:
         ss.setdefault(K_HIGH, False)
         ss.setdefault(K_MIN_AVG, 3.5)
         st.toggle("Only highly rated", key=K_HIGH)
-        st.slider(
-            "Minimum average rating",
-            0.5,
-            5.0,
-            step=0.25,
-            key=K_MIN_AVG,
-            disabled=not ss.get(K_HIGH),
-        )
+        if ss.get(K_HIGH):  # not drawn disabled: a greyed label fails WCAG contrast (axe)
+            st.slider("Minimum average rating", 0.5, 5.0, step=0.25, key=K_MIN_AVG)
     sb.button(
         "Reset my view",
         key="reset_view",

@@ -104,7 +104,8 @@ def test_sidebar_controls_present(env):
     for key in ("w_text", "w_image", "w_audio"):
         assert side.slider(key=key).value == 1.0, key
     assert side.slider(key=L.K_EPS).value == pytest.approx(load_config().ui.default_epsilon)
-    assert side.slider(key=L.K_MIN_AVG).value == 3.5
+    # the minimum rating shows with its toggle (drawn disabled, its grey label failed WCAG AA)
+    assert L.K_MIN_AVG not in [s.key for s in side.slider]
     low, high = side.slider(key=L.K_YEARS).value
     assert low <= high
     assert side.selectbox(key=L.K_USER).value == at.session_state[L.K_USER]
@@ -112,6 +113,9 @@ def test_sidebar_controls_present(env):
     assert side.multiselect(key=L.K_EXCLUDE).value == []
     assert side.toggle(key=L.K_HIGH).value is False
     assert not side.button(key="reset_view").disabled
+    at.sidebar.toggle(key=L.K_HIGH).set_value(True)
+    run_app(at)
+    assert at.sidebar.slider(key=L.K_MIN_AVG).value == 3.5
 
 
 def test_rating_commits_and_refreshes_the_grid(env):

@@ -32,3 +32,35 @@ def shot(page, name: str) -> None:
     """Full-page screenshot to ``tests/e2e/artifacts/<name>.png``."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+# Serious or critical axe-core findings inside Streamlit's own widgets that the app cannot
+# change (the element's markup is Streamlit's), as (axe rule id, a piece of the element's opening
+# tag). Each entry says why; anything else serious or critical fails the test.
+AXE_ALLOWED = (
+    # st.toast (Streamlit 1.67): the toast is role="alertdialog" with aria-labelledby naming an
+    # id that no element carries, so the dialog has no accessible name. Its text (the rating
+    # confirmation) is the app's; its markup is not. The same sentence is also under "What
+    # changed with your last action" below the grid.
+    ("aria-dialog-name", 'data-testid="stToast"'),
+)
+
+
+def axe_problems(page, where: str, impacts=("serious", "critical")) -> list[str]:
+    """Run axe-core (bundled by the ``axe-playwright-python`` package) on the page as it is
+    and return one line per element with a serious or critical violation, less
+    :data:`AXE_ALLOWED`."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page, options={"resultTypes": ["violations"]}).response["violations"]
+    out = []
+    for rule in found:
+        if rule.get("impact") not in impacts:
+            continue
+        for node in rule["nodes"]:
+            tag = node["html"].split(">", 1)[0]
+            if any(rule["id"] == rid and piece in tag for rid, piece in AXE_ALLOWED):
+                continue
+            summary = " ".join((node.get("failureSummary") or "").split())
+            out.append(f"{where}: {rule['id']} ({rule['impact']}) {tag[:200]}> :: {summary[:300]}")
+    return out
