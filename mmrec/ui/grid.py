@@ -81,9 +81,10 @@ CALM_CSS = """
 [class*="st-key-card_"] [data-testid="stImage"] img {
   width: 100%; aspect-ratio: 2 / 3; object-fit: contain; background: #0b0b0d; border-radius: 4px;
 }
-/* WCAG AA 4.5:1 (issue 15): a slider's value is drawn in the theme's primary red, 3.4:1 on the
+/* WCAG AA 4.5:1 (issue 15): a slider's value (and the open tab's name) is drawn in the theme's primary red, 3.4:1 on the
    dark sidebar; this lighter red is 5.9:1 there (the primary stays for buttons: white on it). */
-[data-testid="stSliderThumbValue"], [data-testid="stSliderThumbValue"] p { color: #ff6b72; }
+[data-testid="stSliderThumbValue"], [data-testid="stSliderThumbValue"] p,
+[role="tab"][aria-selected="true"] p { color: #ff6b72; }
 @media (max-width: 640px) {
   [class*="st-key-card_"], .st-key-grid > div {
     width: 100% !important; max-width: 100% !important; flex: 1 1 100% !important;
