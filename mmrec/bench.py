@@ -74,7 +74,7 @@ def synthetic_parts(svc, n: int, seed: int = 0):
     """A catalog of ``n`` movies whose branch outputs are resampled from the real ones (+ noise),
     run through the real fusion model; the shared policy is reused (items enter by features)."""
     from mmrec.data.catalog import Catalog
-    from mmrec.models.train import item_embeddings
+    from mmrec.models.inference import item_embeddings
     from mmrec.rl.state import CatalogIndex
 
     rng = np.random.default_rng(seed)

@@ -152,10 +152,12 @@ def build(
 
 
 def _build(cfg: Config, force, retrain_policy, progress, log, ray_report: dict | None) -> dict:
-    from mmrec.checkpoint import load_checkpoint  # noqa: F401  (fail early if missing)
+    # load_checkpoint is imported only to fail early if the module is missing.
+    from mmrec.checkpoint import load_checkpoint, save_fusion  # noqa: F401
     from mmrec.data.catalog import load_catalog
     from mmrec.features.store import compute_features
-    from mmrec.models.train import branch_outputs, item_embeddings, save_fusion, train_fusion
+    from mmrec.models.inference import branch_outputs, item_embeddings
+    from mmrec.models.train import train_fusion
     from mmrec.rl.train import save_policy, train_policy
 
     t0 = time.time()
@@ -212,7 +214,7 @@ def _build(cfg: Config, force, retrain_policy, progress, log, ray_report: dict |
         manifest.update(fusion_key=fusion_key, fusion_built=time.time())
         _write_manifest(ckpt, manifest)
     else:
-        from mmrec.models.train import load_fusion
+        from mmrec.checkpoint import load_fusion
 
         model, _ = load_fusion(ckpt / FUSION)
         branches, present = load_branches(ckpt / BRANCHES)
@@ -384,9 +386,9 @@ def load_built(cfg: Config, attempts: int = 3):
     A rebuild swaps a whole new checkpoint folder in at once (:func:`swap_in`); a load that
     straddles the swap reads files of two versions, which the check catches: it then reads
     again (``attempts`` times in all) before reporting the mismatch."""
-    from mmrec.checkpoint import CheckpointMismatchError
+    from mmrec.checkpoint import CheckpointMismatchError, load_fusion
     from mmrec.data.catalog import load_catalog
-    from mmrec.models.train import item_embeddings, load_fusion
+    from mmrec.models.inference import item_embeddings
     from mmrec.rl.train import load_policy
 
     ckpt = Path(cfg.paths.checkpoints_dir)
@@ -599,7 +601,7 @@ def evaluate_policy(cfg: Config, seeds=(0, 1, 2), out_dir=Path("reports"), log=_
 
 def check_checkpoints_match(cfg: Config, catalog, meta: dict | None = None) -> None:
     """Refuse checkpoints built for another catalog (e.g. the demo's default folder)."""
-    from mmrec.models.train import load_fusion
+    from mmrec.checkpoint import load_fusion
 
     ckpt = Path(cfg.paths.checkpoints_dir)
     if meta is None:
@@ -615,7 +617,7 @@ def check_checkpoints_match(cfg: Config, catalog, meta: dict | None = None) -> N
 
 def modality_embeddings(model, branches, present) -> dict[str, np.ndarray]:
     """Fused embeddings with branches switched off, for the cold-start modality ablation."""
-    from mmrec.models.train import item_embeddings
+    from mmrec.models.inference import item_embeddings
 
     has = present.any(axis=0)  # (3,) text, image, audio exist anywhere
     variants = {"text only": (1.0, 0.0, 0.0), "poster only": (0.0, 1.0, 0.0)}
@@ -629,9 +631,10 @@ def modality_embeddings(model, branches, present) -> dict[str, np.ndarray]:
 
 
 def evaluate_ranking(cfg: Config, out_dir=Path("reports"), log=_noop, command=None) -> dict:
+    from mmrec.checkpoint import load_fusion
     from mmrec.data.catalog import load_catalog
     from mmrec.eval.ranking import evaluate_ranking as run
-    from mmrec.models.train import item_embeddings, load_fusion
+    from mmrec.models.inference import item_embeddings
     from mmrec.rl.train import load_policy
 
     ckpt = Path(cfg.paths.checkpoints_dir)

@@ -24,14 +24,22 @@ import pandas as pd
 
 from mmrec.config import Config, load_config
 from mmrec.lru import LRU
+from mmrec.service_browse import BrowsingMixin
+from mmrec.service_explain import ExplanationsMixin
 
 # The value types live in mmrec.values (shared with mmrec.explain, which must not import the
 # service); the pages and the CLI keep importing them from this facade.
 from mmrec.values import Filters, Pick, RateResult, ServiceError, Weights
 
 
-class Recommender:
-    """Loads everything once; thread-safe for concurrent sessions."""
+class Recommender(BrowsingMixin, ExplanationsMixin):
+    """Loads everything once; thread-safe for concurrent sessions.
+
+    Serving state, ranking and rating are here; browsing (movie, search, neighbours, map,
+    telemetry, reports, status) is inherited from ``mmrec.service_browse`` and the explanation
+    entry points (``serving_state``, ``explain*``, ``learn_user_weights``) from
+    ``mmrec.service_explain``.
+    """
 
     def __init__(self, cfg: Config, parts: tuple | None = None, store=None):
         """Load the built catalog and models for ``cfg`` (or take ``parts`` already in memory:
@@ -100,7 +108,7 @@ class Recommender:
 
     def embeddings(self, weights: Weights = Weights()) -> np.ndarray:
         """(N, D) item embeddings under these modality weights (cached; fusion only)."""
-        from mmrec.models.train import item_embeddings
+        from mmrec.models.inference import item_embeddings
 
         key = weights.key()
         return self._emb_cache.get_or_make(
@@ -283,10 +291,6 @@ class Recommender:
         self.store.set_profile(user_id, profile)
         for movie_id in liked_movies:
             self.store.add_rating(user_id, int(movie_id), 4.5, source="onboarding")
-
-    def popular_titles(self, n: int = 24) -> list[tuple[int, str]]:
-        order = np.argsort(-self._popularity, kind="stable")[:n]
-        return [(int(self._ids[i]), str(self.catalog.movies.iloc[i]["title"])) for i in order]
 
     # ----------------------------------------------------------------- recommendations
     def _ranked(self, user_id, k, weights, filters, epsilon, seed, previous=None):
@@ -492,217 +496,6 @@ class Recommender:
             "left": [p for p in old if p.movie_id not in new_ids],
             "picks": new,
         }
-
-    # ----------------------------------------------------------------- browsing
-    def movie(self, movie_id: int) -> dict:
-        i = self._movie_pos(movie_id)
-        row = self.catalog.movies.iloc[i].to_dict()
-        row["movie_id"] = int(movie_id)
-        row["year"] = None if pd.isna(row.get("year")) else int(row["year"])
-        return row
-
-    def search(
-        self, query: str = "", filters: Filters = Filters(), limit: int = 200
-    ) -> pd.DataFrame:
-        mask = self.candidate_mask(None, filters)
-        m = self.catalog.movies
-        if query.strip():
-            q = query.strip().lower()
-            hit = m["title"].str.lower().str.contains(q, regex=False) | m[
-                "overview"
-            ].str.lower().str.contains(q, regex=False)
-            mask &= hit.to_numpy()
-        out = m.loc[
-            mask,
-            [
-                "title",
-                "year",
-                "genres",
-                "avg_rating",
-                "n_ratings",
-                "has_text",
-                "has_image",
-                "has_audio",
-            ],
-        ].copy()
-        out["genres"] = out["genres"].map(" | ".join)
-        return out.sort_values("n_ratings", ascending=False).head(limit)
-
-    def neighbours(
-        self, movie_id: int, weights: Weights = Weights(), k: int = 8
-    ) -> list[tuple[int, str, float]]:
-        i = self._movie_pos(movie_id)
-        emb = self.embeddings(weights.clipped())
-        norm = emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-9)
-        sims = norm @ norm[i]
-        sims[i] = -np.inf
-        top = np.argpartition(-sims, min(k, len(sims) - 1))[:k]
-        top = top[np.argsort(-sims[top])]
-        return [
-            (int(self._ids[j]), str(self.catalog.movies.iloc[j]["title"]), float(sims[j]))
-            for j in top
-        ]
-
-    def map_2d(self, weights: Weights = Weights()) -> pd.DataFrame:
-        """2-D PCA projection of the fused item embeddings under these weights."""
-        emb = self.embeddings(weights.clipped()).astype(np.float64)
-        centred = emb - emb.mean(axis=0)
-        _u, _s, vt = np.linalg.svd(centred, full_matrices=False)
-        xy = centred @ vt[:2].T
-        m = self.catalog.movies
-        return pd.DataFrame(
-            {
-                "movie_id": self._ids,
-                "x": xy[:, 0],
-                "y": xy[:, 1],
-                "title": m["title"].to_numpy(),
-                "genre": [g[0] if g else "(none)" for g in m["genres"]],
-                "poster": m["poster"].to_numpy(),
-            }
-        )
-
-    # ----------------------------------------------------------------- telemetry and reports
-    def telemetry(
-        self, user_id: int, weights: Weights = Weights(), filters: Filters = Filters(), k: int = 12
-    ) -> dict:
-        personal = self.store.load_policy_state(user_id) or {}
-        picks = self.recommend(user_id, k, weights, filters)
-        return {
-            "rewards": personal.get("rewards", []),
-            "predicted": personal.get("predicted", []),  # expected rating (-1..1) before each
-            "surprises": personal.get("surprises", []),  # reward - predicted: what was learnt
-            "td_losses": personal.get("td_losses", []),  # older versions' TD adapter only
-            "epsilons": personal.get("epsilons", []),
-            "n_updates": personal.get("n_updates", 0),
-            "q_values": [p.q for p in picks],
-            "scores": [p.score for p in picks],
-            "titles": [p.title for p in picks],
-        }
-
-    def reports(self, reports_dir: str | Path = "reports") -> dict:
-        import json
-
-        out = {}
-        for path in sorted(Path(reports_dir).glob("*.json")):
-            try:
-                out[path.stem] = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-        return out
-
-    def status(self) -> dict:
-        return {
-            "data_dir": str(self.cfg.paths.data_dir),
-            "checkpoints_dir": str(self.cfg.paths.checkpoints_dir),
-            "summary": self.catalog.summary(),
-            "problems": [str(p) for p in self.catalog.problems],
-            "policy": {k: v for k, v in self.policy_meta.items() if k != "curves"},
-        }
-
-    def learn_user_weights(self, user_id: int) -> dict:
-        from mmrec.models.train import learn_user_weights
-
-        history = self.user_state(user_id).history
-        if len(history) < 5:
-            raise ServiceError("rate at least 5 movies before learning your modality weights")
-        idx = np.array([self._pos[m] for m, _ in history])
-        ratings = np.array([r for _, r in history], dtype=np.float32)
-        return learn_user_weights(self.model, self.branches, self.present, idx, ratings)
-
-    # ----------------------------------------------------------------- explanations (issue 6)
-    def serving_state(self):
-        """What explanations read (``mmrec.explain.serving.ServingState``): the served models,
-        the catalog rows and per-user lookups that go back to this service's store."""
-        from mmrec.explain.serving import ServingState
-
-        return ServingState(
-            cfg=self.cfg,
-            catalog=self.catalog,
-            model=self.model,
-            branches=self.branches,
-            present=self.present,
-            q_network=self.agent.q_network,
-            item_side=self.agent.item_side(),
-            policy=self.policy,
-            positions=self._pos,
-            user_state=self.user_state,
-            prior_state=self.prior_state,
-            policy_state=lambda user_id: self.store.load_policy_state(user_id),
-            embeddings=self.embeddings,
-        )
-
-    def warm_explainer(self) -> float:
-        """Load the explanation encoders now (seconds taken): ``python main.py`` does it while
-        the server boots, so the first "Why this pick" does not pay for them."""
-        return self._get_explainer().warm()
-
-    def warm_explainer_in_background(self) -> threading.Thread:
-        """Load the explanation encoders (text, poster, trailer) in a daemon thread, so the
-        first "Why this pick" does not pay for them; errors are left for that request to say."""
-
-        def run():
-            try:
-                self.warm_explainer()
-            except Exception:  # noqa: BLE001  (the explanation itself reports what is wrong)
-                pass
-
-        thread = threading.Thread(target=run, name="mmrec-warm-explainer", daemon=True)
-        thread.start()
-        return thread
-
-    def _get_explainer(self):
-        from mmrec.explain import Explainer
-
-        with self._locks_lock:
-            if self._explainer is None:
-                self._explainer = Explainer(self.serving_state())
-        return self._explainer
-
-    def explain(
-        self,
-        user_id: int,
-        movie_id: int,
-        weights: Weights = Weights(),
-        steps: int | None = None,
-        filters: Filters | None = None,
-    ):
-        """``mmrec.explain.Explanation`` of this movie's Q for this user (cached per user state,
-        movie, weights, steps); ``filters`` are quoted in the reasons."""
-        return self._get_explainer().explain(
-            user_id, movie_id, weights.clipped(), steps=steps, filters=filters
-        )
-
-    def explain_summary(
-        self, user_id: int, movie_id: int, weights: Weights = Weights(), filters=None
-    ) -> dict:
-        """Q, modality shares and reasons of one pick without the heatmaps (no encoder runs):
-        what the Why page shows at once. See ``Explainer.summary``."""
-        self._check_user(user_id)
-        self._movie_pos(movie_id)
-        return self._get_explainer().summary(user_id, movie_id, weights.clipped(), filters)
-
-    def explain_shares(
-        self, user_id: int, movie_ids, weights: Weights = Weights()
-    ) -> dict[int, tuple[float, float, float]]:
-        """Modality shares (text, image, audio) of each movie's Q, for the grid's share bars;
-        cached branch outputs only, no encoder runs."""
-        return self._get_explainer().shares(user_id, movie_ids, weights.clipped())
-
-    def explain_trailer(
-        self, user_id: int, movie_id: int, clip, weights: Weights = Weights(), steps=None
-    ):
-        """``(TrailerAttribution or None, notes)``: the trailer map of this movie's Q with the
-        audio file ``clip`` in its trailer's place (probes; see ``Explainer.trailer_map``)."""
-        self._check_user(user_id)
-        self._movie_pos(movie_id)
-        return self._get_explainer().trailer_map(user_id, movie_id, clip, weights.clipped(), steps)
-
-    def explain_sanity(
-        self, user_id: int, movie_id: int, weights: Weights = Weights(), steps: int | None = None
-    ) -> dict[str, float]:
-        """Randomisation sanity check: Spearman per modality between the heatmaps of the trained
-        and a re-initialised Q-network (near 1 would mean the maps ignore the model)."""
-        return self._get_explainer().sanity_check(user_id, movie_id, weights.clipped(), steps)
 
 
 def pick_dict(p: Pick) -> dict:

@@ -53,13 +53,8 @@ from mmrec.eval.metrics import (
 from mmrec.eval.probe import L2_GRID, linear_probe_probabilities
 from mmrec.eval.probe import MAX_ITER as PROBE_MAX_ITER
 from mmrec.models.fusion import MODALITIES
-from mmrec.models.train import (
-    branch_outputs,
-    check_alignment,
-    genre_probabilities,
-    present_matrix,
-    train_fusion,
-)
+from mmrec.models.inference import branch_outputs, genre_probabilities, present_matrix
+from mmrec.models.train import check_alignment, train_fusion
 from mmrec.provenance import git_commit, machine_info
 
 FOLDS = 5  # cross-validation folds per seed: each movie is a test movie once per seed

@@ -1,9 +1,13 @@
-"""Training the fusion model, caching its branch outputs, and per-user modality weights.
+"""Training the fusion model on the catalog's genre labels.
 
 Document section 4.3: the multimodal model is trained on multi-label genre prediction with a
 cross-entropy loss, Adam, learning rate 0.001. Early stopping on a held-out item split keeps
 it from memorising small catalogs; modality dropout during training teaches it to embed an
 item from any subset of its modalities (missing posters, weight sliders at 0).
+
+Running a trained model (branch outputs, item embeddings) lives in :mod:`mmrec.models.inference`;
+per-user modality weights in :mod:`mmrec.models.user_weights`; saving and loading in
+:mod:`mmrec.checkpoint`.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import itertools
 import time
 from collections.abc import Callable, Sequence
 
@@ -20,27 +23,25 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-# Re-exported: the build pipeline saves and loads the fusion model through this module.
-from mmrec.checkpoint import load_fusion, save_fusion  # noqa: F401
 from mmrec.config import FusionConfig, pick_device
 from mmrec.models.fusion import MODALITIES, FusionModel, seeded_init
+
+# branch_outputs, item_embeddings, genre_probabilities and learn_user_weights are re-exported
+# for code written before the split (branches in flight); their homes are
+# mmrec.models.inference and mmrec.models.user_weights.
+from mmrec.models.inference import (  # noqa: F401
+    _tensors,
+    branch_outputs,
+    genre_probabilities,
+    item_embeddings,
+    present_matrix,
+)
+from mmrec.models.user_weights import learn_user_weights  # noqa: F401
 
 Progress = Callable[[int, int, str], None]
 
 
 # ----------------------------------------------------------------------------- inputs
-
-
-def present_matrix(features) -> np.ndarray:
-    """``(N, 3)`` bool: which of text, image, audio each item has."""
-    return np.stack(
-        [
-            np.asarray(features.has_text),
-            np.asarray(features.has_image),
-            np.asarray(features.has_audio),
-        ],
-        axis=1,
-    ).astype(bool)
 
 
 def check_alignment(features, catalog) -> None:
@@ -101,28 +102,6 @@ def split_items(n_items: int, fractions: Sequence[float], seed: int) -> list[np.
     bounds = np.round(np.cumsum(fractions) * n_items).astype(int)
     parts = np.split(order, bounds[:-1])
     return [np.sort(p) for p in parts]
-
-
-def _zero_missing(arr, has: np.ndarray) -> np.ndarray:
-    """Rows of missing items set to 0 (the contract's value). The gate already ignores them in
-    the forward pass, but inf/NaN there would still turn weight gradients into NaN."""
-    arr = np.asarray(arr, dtype=np.float32)
-    missing = ~has
-    if missing.any() and not (arr[missing] == 0).all():
-        arr = arr.copy()
-        arr[missing] = 0.0
-    return arr
-
-
-def _tensors(features, device: str) -> dict[str, torch.Tensor]:
-    present = present_matrix(features)
-    arrays = {
-        m: _zero_missing(getattr(features, m), present[:, c]) for c, m in enumerate(MODALITIES)
-    }
-    return {
-        **{m: torch.as_tensor(a, device=device) for m, a in arrays.items()},  # (N, ...) each
-        "present": torch.as_tensor(present, device=device),  # (N, 3)
-    }
 
 
 # ----------------------------------------------------------------------------- training
@@ -474,150 +453,3 @@ def _train_fusion(
         "n_val": int(len(val_idx)),
     }
     return model
-
-
-# ----------------------------------------------------------------------------- inference
-
-
-@torch.no_grad()
-def branch_outputs(model: FusionModel, features, batch_size: int = 512) -> dict[str, np.ndarray]:
-    """Run the branches once over the catalog -> ``{"text", "image", "audio"}`` of ``(N, H)``
-    float32 arrays (zeros for modalities the model does not use). Cache this per catalog."""
-    model.eval()
-    data = _tensors(features, str(model.device))
-    parts: dict[str, list[np.ndarray]] = {m: [] for m in MODALITIES}
-    for start in range(0, len(features.movie_ids), batch_size):
-        sl = slice(start, start + batch_size)
-        outs = model.encode_branches(data["text"][sl], data["image"][sl], data["audio"][sl])
-        for name, out in zip(MODALITIES, outs):
-            parts[name].append(out.float().cpu().numpy())
-    hidden = model.cfg.hidden_dim
-    return {
-        m: np.concatenate(p) if p else np.zeros((0, hidden), np.float32) for m, p in parts.items()
-    }
-
-
-@torch.no_grad()
-def item_embeddings(
-    model: FusionModel,
-    branches: dict[str, np.ndarray],
-    present: np.ndarray,
-    weights: Sequence[float] | np.ndarray = (1.0, 1.0, 1.0),
-) -> np.ndarray:
-    """Fuse cached branch outputs -> ``(N, D)`` float32 embeddings for ``weights (3,)`` or
-    ``(N, 3)`` (text, image, audio in [0, 1]); cheap enough to call on every slider move."""
-    model.eval()
-    device = model.device
-    t = torch.as_tensor(branches["text"], device=device)  # (N, H)
-    i = torch.as_tensor(branches["image"], device=device)  # (N, H)
-    a = torch.as_tensor(branches["audio"], device=device)  # (N, H)
-    mask = torch.as_tensor(np.asarray(present, dtype=bool), device=device)  # (N, 3)
-    emb = model.fuse(t, i, a, mask, torch.as_tensor(np.asarray(weights, np.float32), device=device))
-    return emb.cpu().numpy().astype(np.float32, copy=False)  # (N, D)
-
-
-@torch.no_grad()
-def genre_probabilities(
-    model: FusionModel,
-    branches: dict[str, np.ndarray],
-    present: np.ndarray,
-    weights: Sequence[float] | np.ndarray = (1.0, 1.0, 1.0),
-) -> np.ndarray:
-    """``(N, G)`` sigmoid genre probabilities from cached branch outputs."""
-    emb = torch.as_tensor(item_embeddings(model, branches, present, weights), device=model.device)
-    return torch.sigmoid(model.genre_head(emb)).cpu().numpy()  # (N, G)
-
-
-# ----------------------------------------------------------------------------- per-user weights
-
-
-def _loo_rmse(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
-    """Leave-one-out RMSE of ridge regression, for a stack of designs at once.
-
-    ``x (K, n, D)`` embeddings of the user's n rated items under K weight settings, ``y (n,)``
-    ratings -> ``(K,)``. Ridge with an unpenalised intercept is a linear smoother
-    ``y_hat = H y``, so the exact leave-one-out residual is ``(y - y_hat) / (1 - H_ii)``: no
-    refits, no random folds, deterministic for a user.
-    """
-    k, n, d = x.shape
-    design = np.concatenate([x, np.ones((k, n, 1), x.dtype)], axis=2).astype(
-        np.float64
-    )  # (K, n, D+1)
-    gram = design.transpose(0, 2, 1) @ design  # (K, D+1, D+1)
-    # Penalty relative to the mean feature energy: weights shrink embeddings towards zero,
-    # and a fixed absolute penalty would then favour small weights for the wrong reason.
-    energy = np.einsum("kii->k", gram[:, :d, :d]) / max(d, 1)  # (K,)
-    penalty = np.zeros((k, d + 1, d + 1))
-    idx = np.arange(d)
-    penalty[:, idx, idx] = (ridge * np.maximum(energy, 1e-12))[:, None]
-    inv = np.linalg.inv(gram + penalty + 1e-9 * np.eye(d + 1))  # (K, D+1, D+1)
-    hat_diag = np.einsum("kni,kij,knj->kn", design, inv, design)  # (K, n)
-    beta = np.einsum("kij,kj->ki", inv, design.transpose(0, 2, 1) @ y)  # (K, D+1)
-    fitted = np.einsum("kni,ki->kn", design, beta)  # (K, n)
-    resid = (y[None, :] - fitted) / np.clip(1.0 - hat_diag, 1e-6, None)  # (K, n)
-    return np.sqrt((resid**2).mean(1))  # (K,)
-
-
-def learn_user_weights(
-    model: FusionModel,
-    branches: dict[str, np.ndarray],
-    present: np.ndarray,
-    movie_idx: np.ndarray,
-    ratings: np.ndarray,
-    grid: Sequence[float] | None = None,
-    ridge: float | None = None,
-    min_ratings: int = 5,
-) -> dict:
-    """Per-user modality weights from the user's own ratings.
-
-    For every ``(w_text, w_image, w_audio)`` on ``grid``^3 (default
-    ``cfg.user_weight_grid``; all-zero excluded), embed the user's rated items with those
-    weights and fit a ridge regression of the ratings on the embeddings; the weights whose
-    leave-one-out RMSE is lowest win (ties go to the weights closest to all-ones).
-
-    ``movie_idx (n,)`` catalog row positions, ``ratings (n,)``. Returns ``{"weights": (3
-    floats), "score": LOO RMSE at those weights, "baseline_score": LOO RMSE at (1, 1, 1),
-    "mean_only_score": LOO RMSE of predicting the user's mean, "n_ratings": n, "metric":
-    "loo_rmse"}`` (lower is better). With fewer than ``min_ratings`` ratings the default
-    weights (1, 1, 1) are returned and the scores are None.
-    """
-    movie_idx = np.asarray(movie_idx, dtype=np.int64)
-    y = np.asarray(ratings, dtype=np.float64)
-    if movie_idx.shape != y.shape:
-        raise ValueError(f"movie_idx {movie_idx.shape} and ratings {y.shape} differ in length")
-    n = len(y)
-    default = (1.0, 1.0, 1.0)
-    result = {
-        "weights": default,
-        "score": None,
-        "baseline_score": None,
-        "mean_only_score": None,
-        "n_ratings": n,
-        "metric": "loo_rmse",
-    }
-    if n < min_ratings:
-        return result
-    grid = tuple(model.cfg.user_weight_grid if grid is None else grid)
-    ridge = model.cfg.user_ridge if ridge is None else ridge
-    candidates = [w for w in itertools.product(grid, repeat=3) if any(v > 0 for v in w)]
-    if default not in candidates:
-        candidates.append(default)
-    combos = np.asarray(candidates, dtype=np.float32)  # (K, 3)
-    k = len(combos)
-    sub = {m: branches[m][movie_idx] for m in MODALITIES}  # (n, H) each
-    tiled = {m: np.tile(v, (k, 1)) for m, v in sub.items()}  # (K*n, H)
-    present_rows = np.tile(np.asarray(present, bool)[movie_idx], (k, 1))  # (K*n, 3)
-    weights_rows = np.repeat(combos, n, axis=0)  # (K*n, 3)
-    emb = item_embeddings(model, tiled, present_rows, weights_rows).reshape(k, n, -1)  # (K, n, D)
-    rmse = _loo_rmse(emb, y, ridge)  # (K,)
-    # Prefer the default on (near-)ties: a weight change must earn its place.
-    distance = np.abs(combos - 1.0).sum(1)
-    best = int(np.lexsort((distance, np.round(rmse, 6)))[0])
-    mean_loo = (y - y.mean()) * n / (n - 1)  # leave-one-out residuals of the mean predictor
-    result.update(
-        weights=tuple(float(v) for v in combos[best]),
-        score=float(rmse[best]),
-        baseline_score=float(rmse[candidates.index(default)]),
-        mean_only_score=float(np.sqrt((mean_loo**2).mean())),
-    )
-    return result

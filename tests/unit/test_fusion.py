@@ -12,15 +12,14 @@ import torch
 
 from mmrec.config import FusionConfig
 from mmrec.models.fusion import FusionModel
-from mmrec.models.train import (
+from mmrec.models.inference import (
     branch_outputs,
     genre_probabilities,
     item_embeddings,
-    learn_user_weights,
-    modality_dropout,
     present_matrix,
-    train_fusion,
 )
+from mmrec.models.train import modality_dropout, train_fusion
+from mmrec.models.user_weights import learn_user_weights
 
 SMALL = FusionConfig(
     text_dim=12,
