@@ -16,14 +16,9 @@ import pytest
 from PIL import Image
 
 from mmrec.config import MovieLensConfig
-from mmrec.data.movielens import (
-    download_movielens,
-    front_article,
-    import_movielens,
-    main,
-    normalise_title,
-    parse_movielens_title,
-)
+from mmrec.data.download import download_movielens
+from mmrec.data.movielens import import_movielens, main
+from mmrec.data.wikipedia import front_article, normalise_title, parse_movielens_title
 
 # movieId, title, genres; line numbers in the file are index + 2 (header is line 1).
 MOVIES = [
