@@ -13,7 +13,7 @@ sample standard deviation over the seeds.
 
 That seed spread only measures training and fold noise on one fixed set of movies. The
 fused-vs-best-single comparison therefore adds a paired bootstrap over movies
-(:func:`paired_bootstrap`): resample the evaluated movies, score both models on the same draw,
+(:func:`mmrec.eval.modality_compare.paired_bootstrap`): resample the evaluated movies, score both models on the same draw,
 and read the interval of the difference, i.e. the sampling uncertainty of having only N movies.
 
 Wikipedia leads usually name the genre outright ("...is a 2014 American musical romantic
@@ -28,8 +28,6 @@ import dataclasses
 import json
 import os
 import re
-import shlex
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -46,10 +44,10 @@ from mmrec.eval.metrics import (
     macro_average_precision,
     macro_roc_auc,
     multilabel_report,
-    resample_counts,
     threshold_predictions,
-    weighted_classification_metrics,
 )
+from mmrec.eval.modality_compare import BOOTSTRAP, Pooled, _comparisons
+from mmrec.eval.modality_report import _invocation, render_markdown
 from mmrec.eval.probe import L2_GRID, linear_probe_probabilities
 from mmrec.eval.probe import MAX_ITER as PROBE_MAX_ITER
 from mmrec.models.fusion import MODALITIES
@@ -71,14 +69,10 @@ METRICS = (
     "roc_auc_macro",
     "ap_macro",
 )
-COMPARED = ("f1_micro", "f1_macro", "subset_accuracy", "roc_auc_macro")  # fused vs each single
-PROBE_COMPARED = ("f1_micro", "f1_macro")  # network row vs its linear probe
 PROBE = "linear probe"  # row-name prefix of the probe rows
 # Macro averages count genres with at least this many positive films among a row's scored
 # films: genres with a handful of films get F1 0 or 1 by luck (the issue's 1-10 posters).
 MIN_GENRE_POSITIVES = 50
-BOOTSTRAP = 1000  # paired bootstrap resamples of the movies for fused vs best single; 0: off
-BOOTSTRAP_SEED = 0  # fixed, so the same predictions always give the same interval
 
 # ----------------------------------------------------------------------------- genre masking
 
@@ -167,15 +161,6 @@ class Variant:
     features: object  # ItemFeatures to train and test on
     kind: str = "network"  # "network" (the fusion model) or "probe" (logistic regression)
     masked: bool = False  # text computed from genre-masked synopses (``masked_features``)
-
-
-class Pooled(NamedTuple):
-    """One row's pooled out-of-fold test predictions of one seed (its scored movies only)."""
-
-    labels: np.ndarray  # (N, G) 0/1 true genres
-    pred: np.ndarray  # (N, G) 0/1 thresholded predictions
-    scores: np.ndarray  # (N, G) genre probabilities
-    genres: np.ndarray | None = None  # (G,) bool: the genres macro averages count
 
 
 class FoldOutput(NamedTuple):
@@ -518,367 +503,3 @@ def evaluate_modality(
         atomic_write_text(out_dir / f"modality{tag}.md", render_markdown(result))
     result["markdown"] = render_markdown(result)  # for the CLI to print; not in the JSON
     return result
-
-
-def _compare(
-    a_row: dict,
-    b_row: dict,
-    a_runs: Sequence[Pooled] | None,
-    b_runs: Sequence[Pooled] | None,
-    metrics: Sequence[str],
-    bootstrap: int,
-) -> dict:
-    """``a`` minus ``b`` per metric: margin of the seed means, paired per-seed differences, and
-    (with ``bootstrap`` > 0) the paired bootstrap over the scored movies."""
-    boot = {}
-    if a_runs is not None and bootstrap > 0:
-        boot = paired_bootstrap(a_runs, {m: b_runs for m in metrics}, resamples=bootstrap)
-    out = {}
-    for metric in metrics:
-        diffs = [x[metric] - y[metric] for x, y in zip(a_row["per_seed"], b_row["per_seed"])]
-        out[metric] = {
-            "margin": a_row[metric]["mean"] - b_row[metric]["mean"],
-            "spread": max(a_row[metric]["std"], b_row[metric]["std"]),
-            "paired_differences": diffs,
-        }
-        if metric in boot:
-            out[metric]["bootstrap"] = boot[metric]
-    return out
-
-
-def _comparisons(rows, subset_rows, pooled, bootstrap: int) -> dict:
-    """Each network row against its linear probe (on the row's own films), and the fused
-    network against each single modality on the films with every modality; the issue's
-    targets read from them."""
-    started = time.perf_counter()
-    by_name = {r["variant"]: r for r in rows if "na" not in r}
-    probe_vs = {}
-    for row in by_name.values():
-        if row["kind"] != "network" or row["scored_on"] == "all evaluated films":
-            continue
-        probe = next(
-            (
-                r
-                for r in by_name.values()
-                if r["kind"] == "linear probe"
-                and r["modalities"] == row["modalities"]
-                and r["masked_text"] == row["masked_text"]
-            ),
-            None,
-        )
-        if probe is None:
-            continue
-        comp = _compare(
-            row,
-            probe,
-            pooled["rows"][row["variant"]],
-            pooled["rows"][probe["variant"]],
-            PROBE_COMPARED,
-            bootstrap,
-        )
-        for c in comp.values():
-            # "Reaches the probe": not below it beyond the uncertainty (bootstrap CI upper
-            # end >= 0; the seed spread without a bootstrap).
-            hi = (
-                c["bootstrap"]["ci95"][1] if "bootstrap" in c and "ci95" in c["bootstrap"] else None
-            )
-            c["reaches"] = bool(hi >= 0) if hi is not None else bool(c["margin"] >= -c["spread"])
-        probe_vs[row["variant"]] = {"probe": probe["variant"], **comp}
-    out = {"network_vs_probe": probe_vs}
-    targets = _probe_target(probe_vs)
-    for masked, key in ((False, "fused_vs_single"), (True, "fused_vs_single_masked")):
-        nets = [r for r in subset_rows if r["kind"] == "network"]
-        fused = next(
-            (r for r in nets if len(r["modalities"]) > 1 and r["masked_text"] == masked), None
-        )
-        if fused is None:
-            continue
-        # Single rows of the same text (masking changes only the text rows).
-        singles = [
-            r
-            for r in nets
-            if len(r["modalities"]) == 1
-            and (r["masked_text"] == masked or r["modalities"] != ["text"])
-        ]
-        fused_vs = {
-            single["variant"]: _compare(
-                fused,
-                single,
-                pooled["subset"][fused["variant"]],
-                pooled["subset"][single["variant"]],
-                COMPARED,
-                bootstrap,
-            )
-            for single in singles
-        }
-        out[key] = {"scored_on": fused["scored_on"], "fused": fused["variant"], "versus": fused_vs}
-        text = next((r["variant"] for r in singles if r["modalities"] == ["text"]), None)
-        targets.update(_fusion_targets(fused_vs, text, ", genre words masked" if masked else ""))
-    out["targets"] = targets
-    out["comparison_seconds"] = round(time.perf_counter() - started, 1)
-    return out
-
-
-def _ci_low(c: dict) -> float | None:
-    boot = c.get("bootstrap") or {}
-    return boot["ci95"][0] if "ci95" in boot else None
-
-
-def _probe_target(probe_vs: dict) -> dict:
-    """The issue's first "done when" check: every single-modality network reaches its probe."""
-    singles = {k: v for k, v in probe_vs.items() if not k.startswith("fused")}
-    if not singles:
-        return {}
-    return {
-        "single_rows_reach_probe": {
-            "holds": all(v[m]["reaches"] for v in singles.values() for m in PROBE_COMPARED),
-            "rule": "each single-modality network row's micro and macro F1 is not below its "
-            "linear probe beyond the paired bootstrap 95% CI (CI upper end >= 0)",
-        }
-    }
-
-
-def _fusion_targets(fused_vs: dict, text: str | None, suffix: str) -> dict:
-    """The issue's fusion checks against the text-only row ``text``, True / False with the
-    numbers behind them; ``suffix`` names the masked variant."""
-    if text is None or text not in fused_vs:
-        return {}
-    micro, macro = fused_vs[text]["f1_micro"], fused_vs[text]["f1_macro"]
-    lo_micro, lo_macro = _ci_low(micro), _ci_low(macro)
-    return {
-        f"fused_micro_f1_text_plus_4{suffix}": {
-            "holds": bool(micro["margin"] >= 0.04 and lo_micro is not None and lo_micro > 0),
-            "margin": micro["margin"],
-            "ci_low": lo_micro,
-            "rule": f"fused minus {text} micro F1 >= 4 points and its paired bootstrap 95% "
-            "CI excludes 0, on the films with every modality",
-        },
-        f"fused_macro_f1_above_text{suffix}": {
-            "holds": bool(macro["margin"] >= 0 and lo_macro is not None and lo_macro > 0),
-            "margin": macro["margin"],
-            "ci_low": lo_macro,
-            "rule": f"fused minus {text} macro F1 >= 0 and its paired bootstrap 95% CI "
-            "excludes 0, on the films with every modality",
-        },
-    }
-
-
-def bootstrap_differences(
-    fused: Sequence[Pooled], best: dict[str, Sequence[Pooled]], idx: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Fused minus best single on each resample of movies, averaged over seeds: ``(B,)`` per
-    metric of ``best`` (metric -> that metric's best single variant, one ``Pooled`` per seed).
-
-    ``idx`` is ``(B, N)`` movie indices; both sides of a difference are scored on the same
-    resampled movies (paired). With ``idx = arange(N)[None]`` the one value is the mean over
-    seeds of the per-seed differences in the report.
-    """
-    n_items = len(fused[0].labels)
-    counts = resample_counts(idx, n_items)  # (B, N)
-    cache: dict[int, dict[str, np.ndarray]] = {}  # id(Pooled) -> metrics; best may repeat
-
-    def metrics(run: Pooled) -> dict[str, np.ndarray]:
-        if id(run) not in cache:
-            cache[id(run)] = weighted_classification_metrics(
-                run.labels, run.pred, run.scores, counts, run.genres
-            )
-        return cache[id(run)]
-
-    out = {}
-    for metric, best_runs in best.items():
-        if len(best_runs) != len(fused):
-            raise ValueError(f"{metric}: {len(best_runs)} seeds of the best single, {len(fused)}")
-        # The seeds score the same N movies, so one resample of movies applies to every seed
-        # and its differences are averaged: the statistic bootstrapped is then exactly the
-        # reported margin (mean over seeds), and the interval shows the uncertainty from the
-        # choice of movies alone. Pooling the seeds' differences instead would mix the
-        # seed-to-seed (training / fold) noise, reported separately as the spread, into it.
-        diffs = [metrics(f)[metric] - metrics(b)[metric] for f, b in zip(fused, best_runs)]
-        out[metric] = np.mean(diffs, axis=0)
-    return out
-
-
-def paired_bootstrap(
-    fused: Sequence[Pooled],
-    best: dict[str, Sequence[Pooled]],
-    resamples: int = BOOTSTRAP,
-    seed: int = BOOTSTRAP_SEED,
-) -> dict[str, dict]:
-    """Paired bootstrap over movies of fused minus best single, per metric of ``best``.
-
-    Draws ``resamples`` sets of N movies with replacement (``numpy.random.default_rng(seed)``)
-    and scores both sides of each metric on the same draw (:func:`bootstrap_differences`).
-    Returns per metric ``{"resamples", "mean", "ci95": [lo, hi], "p_fused_wins",
-    "ci_excludes_zero"}``: the 2.5 / 97.5 percentiles, and the share of resamples where fused
-    is strictly ahead. Resamples where a metric is undefined (no genre with both classes for
-    AUC) are dropped and ``resamples`` counts those kept.
-    """
-    n_items = len(fused[0].labels)
-    rng = np.random.default_rng(seed)
-    # Blocks of resamples keep the (block, N) count matrix near 32 MB for any catalog size.
-    block = max(1, min(resamples, 4_000_000 // max(n_items, 1)))
-    parts: dict[str, list[np.ndarray]] = {m: [] for m in best}
-    for start in range(0, resamples, block):
-        idx = rng.integers(0, n_items, size=(min(block, resamples - start), n_items))
-        for metric, diffs in bootstrap_differences(fused, best, idx).items():
-            parts[metric].append(diffs)
-    out = {}
-    for metric, chunks in parts.items():
-        diffs = np.concatenate(chunks)
-        diffs = diffs[np.isfinite(diffs)]
-        if not len(diffs):
-            out[metric] = {"resamples": 0, "note": "metric undefined on every resample"}
-            continue
-        lo, hi = (float(v) for v in np.percentile(diffs, [2.5, 97.5]))
-        out[metric] = {
-            "resamples": int(len(diffs)),
-            "mean": float(diffs.mean()),
-            "ci95": [lo, hi],
-            "p_fused_wins": float((diffs > 0).mean()),
-            "ci_excludes_zero": bool(lo > 0 or hi < 0),
-        }
-    return out
-
-
-def _invocation() -> str:
-    """How this process was started, as a user would type it (``python -m mmrec ...``)."""
-    argv = list(sys.argv)
-    if argv and Path(argv[0]).parts[-2:] == ("mmrec", "__main__.py"):
-        return shlex.join(["python", "-m", "mmrec", *argv[1:]])
-    return shlex.join(["python", *argv])
-
-
-def _pct(summary: dict) -> str:
-    return f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}"
-
-
-TABLE_HEAD = [
-    "| Model | Scored on | Films | F1 (micro) | F1 (macro) | ROC-AUC (macro) | AP (macro) "
-    "| Subset acc. | Hamming acc. | Recall (micro) | Recall (macro) |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
-]
-
-
-def _table(rows: list[dict]) -> list[str]:
-    lines = list(TABLE_HEAD)
-    for row in rows:
-        if "na" in row:
-            lines.append(f"| {row['variant']} | n/a ({row['na']}) |" + " n/a |" * 9)
-            continue
-        lines.append(
-            f"| {row['variant']} | {row['scored_on']} | {row['n_scored']} "
-            f"| {_pct(row['f1_micro'])} | {_pct(row['f1_macro'])} | {_pct(row['roc_auc_macro'])} "
-            f"| {_pct(row['ap_macro'])} | {_pct(row['subset_accuracy'])} "
-            f"| {_pct(row['hamming_accuracy'])} | {_pct(row['recall_micro'])} "
-            f"| {_pct(row['recall_macro'])} |"
-        )
-    return lines
-
-
-def _comparison_line(metric: str, c: dict) -> str:
-    diffs = ", ".join(f"{100 * d:+.1f}" for d in c["paired_differences"])
-    return f"{metric} {100 * c['margin']:+.1f} (per-seed {diffs})" + _bootstrap_text(
-        c.get("bootstrap")
-    )
-
-
-def render_markdown(result: dict) -> str:
-    """The Table 5.1 report as markdown."""
-    machine = result["machine"]
-    protocol = result["protocol"]
-    every = " and ".join(result["every_modality"])
-    lines = [
-        "# Genre prediction by modality (Table 5.1)",
-        "",
-        f"- command: `{result['command']}`",
-        f"- commit: `{result.get('commit')}`",
-        f"- data folder: `{result['data_dir']}` ({result['n_movies']} movies, "
-        f"{result['n_evaluated']} with a genre and at least one modality, "
-        f"{result['n_every_modality']} with {every}; {len(result['genres'])} genres)",
-        f"- protocol: {protocol['folds']}-fold cross-validation by movie (each movie tested "
-        f"once per seed; {100 * protocol['val_share']:.0f}% of movies as validation inside each "
-        "fold for early stopping, the probe's penalty and the thresholds), folds re-drawn per "
-        f"seed and shared by every row; seeds {', '.join(map(str, result['seeds']))}",
-        f"- date: {result['created']}; machine: {machine['host']} ({machine['platform']}, "
-        f"{machine['cpu_count']} CPUs, device {machine['device']}, torch {machine['torch']}); "
-        f"took {result['seconds']} s",
-        f"- audio features: {result['audio_kind']}",
-        "- synopses: "
-        + (
-            "genre words masked (mask_genre_words) before the text encoder, in every row"
-            if result.get("text_masked")
-            else "as imported (genre words not masked)"
-        ),
-        "",
-        "Percent, mean ± std over seeds; each seed's value is computed on the pooled test "
-        "predictions of the row's scored films (every fold's test films together). Network rows "
-        "are the fusion model with only the row's modalities switched on; linear-probe rows "
-        "are a one-vs-rest logistic regression on the same cached encoder vectors (standardised, "
-        "each modality block scaled to equal variance, L2 penalty chosen on validation mAP), "
-        "trained and tested on the same folds. Subset accuracy = exact genre set; Hamming "
-        "accuracy = share of correct (movie, genre) cells; micro pools all cells. "
-        f"Macro rule: {result['macro_rule']}. ROC-AUC and AP (average precision) are "
-        "threshold-free.",
-        "",
-        "## Each row on the films that have its modalities",
-        "",
-        *_table(result["rows"]),
-        "",
-        'The row "..., all films" scores the fused network on every evaluated film, '
-        "including those missing a modality.",
-        "",
-        f"## Every row on the films with {every} ({result['n_every_modality']} films)",
-        "",
-        *_table(result["subset_rows"]),
-        "",
-        f"Decision threshold: {result['threshold_rule']}.",
-        "",
-    ]
-    probe_vs = result.get("network_vs_probe") or {}
-    if probe_vs:
-        lines += ["## Network minus its linear probe (points; each row on its own films)", ""]
-        for name, comp in probe_vs.items():
-            parts = [_comparison_line(m, comp[m]) for m in PROBE_COMPARED]
-            reached = all(comp[m]["reaches"] for m in PROBE_COMPARED)
-            verdict = "reaches its probe" if reached else "BELOW its probe"
-            lines.append(f"- {name} vs {comp['probe']}: {verdict}; " + "; ".join(parts))
-        lines.append("")
-    for key in ("fused_vs_single", "fused_vs_single_masked"):
-        fused_vs = result.get(key) or {}
-        if not fused_vs.get("versus"):
-            continue
-        lines += [
-            f"## {fused_vs['fused']} minus each single modality ({fused_vs['scored_on']}; points)",
-            "",
-        ]
-        for name, comp in fused_vs["versus"].items():
-            parts = [_comparison_line(m, comp[m]) for m in COMPARED]
-            lines.append(f"- vs {name}: " + "; ".join(parts))
-        lines.append("")
-    targets = result.get("targets") or {}
-    if targets:
-        lines += ["## Targets of issue 18", ""]
-        for name, t in targets.items():
-            extra = ""
-            if "margin" in t:
-                low = "n/a" if t["ci_low"] is None else f"{100 * t['ci_low']:+.1f}"
-                extra = f" (margin {100 * t['margin']:+.1f}, CI low {low})"
-            lines.append(f"- {name}: {'MET' if t['holds'] else 'NOT MET'}{extra} — {t['rule']}")
-        lines.append("")
-    lines.append(
-        "The paired bootstrap resamples the scored films with replacement and scores both "
-        "rows on the same draw, averaging each draw's difference over the seeds: its interval "
-        "is the sampling uncertainty of having only these films; the per-seed differences show "
-        f"training and fold noise (comparisons took {result.get('comparison_seconds', 0)} s)."
-    )
-    return "\n".join(lines) + "\n"
-
-
-def _bootstrap_text(boot: dict | None) -> str:
-    if not boot:
-        return ""
-    if "mean" not in boot:
-        return f"; bootstrap: {boot.get('note', 'not computed')}"
-    lo, hi = boot["ci95"]
-    verdict = "excludes 0" if boot["ci_excludes_zero"] else "includes 0"
-    return f", 95% CI [{100 * lo:+.1f}, {100 * hi:+.1f}] ({verdict}, {boot['resamples']} resamples)"

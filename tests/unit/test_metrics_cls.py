@@ -293,6 +293,7 @@ CV_CFG = FusionConfig(hidden_dim=8, embed_dim=4, max_epochs=6, patience=3, batch
 
 def test_evaluate_modality_tests_every_evaluable_movie_once_per_seed(monkeypatch):
     import mmrec.eval.modality as modality
+    import mmrec.eval.modality_compare as modality_compare
 
     catalog, features = synthetic_catalog(n=80)
     # five movies with no modality at all are not evaluable
@@ -310,13 +311,13 @@ def test_evaluate_modality_tests_every_evaluable_movie_once_per_seed(monkeypatch
 
     monkeypatch.setattr(modality, "train_fusion", spy)
     bootstrapped = []
-    real_bootstrap = modality.paired_bootstrap
+    real_bootstrap = modality_compare.paired_bootstrap
 
     def bootstrap_spy(fused, best, resamples):
         bootstrapped.append((fused, best, resamples))
         return real_bootstrap(fused, best, resamples=resamples)
 
-    monkeypatch.setattr(modality, "paired_bootstrap", bootstrap_spy)
+    monkeypatch.setattr(modality_compare, "paired_bootstrap", bootstrap_spy)
     result = evaluate_modality(
         catalog,
         features,
@@ -367,7 +368,7 @@ def test_evaluate_modality_tests_every_evaluable_movie_once_per_seed(monkeypatch
     assert len(bootstrapped) == 5 and all(r == 50 for _, _, r in bootstrapped)
     fused, best, _ = bootstrapped[3]
     assert len(fused) == 2 and all(run.labels.shape == (len(pool), 4) for run in fused)
-    identity = modality.bootstrap_differences(fused, best, np.arange(len(pool))[None])
+    identity = modality_compare.bootstrap_differences(fused, best, np.arange(len(pool))[None])
     for metric, comp in result["fused_vs_single"]["versus"]["text only"].items():
         assert identity[metric][0] == pytest.approx(np.mean(comp["paired_differences"]), abs=1e-9)
         assert comp["bootstrap"]["resamples"] == 50

@@ -14,16 +14,16 @@ from mmrec.eval.metrics import (
     threshold_predictions,
     weighted_classification_metrics,
 )
-from mmrec.eval.modality import (
+from mmrec.eval.modality import METRICS
+from mmrec.eval.modality_compare import (
     COMPARED,
-    METRICS,
     Pooled,
     _compare,
     _comparisons,
     bootstrap_differences,
     paired_bootstrap,
-    render_markdown,
 )
+from mmrec.eval.modality_report import render_markdown
 
 
 def full_report(labels, pred, scores) -> dict[str, float]:
