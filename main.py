@@ -21,7 +21,7 @@ APP = Path(__file__).resolve().parent / "streamlit_app.py"
 
 def _warm(cfg) -> None:
     try:
-        from mmrec.pipeline import checkpoint_version
+        from mmrec.rebuild import checkpoint_version
         from mmrec.ui.loaders import get_service
 
         ckpt = cfg.paths.checkpoints_dir

@@ -44,7 +44,7 @@ class Recommender(BrowsingMixin, ExplanationsMixin):
     def __init__(self, cfg: Config, parts: tuple | None = None, store=None):
         """Load the built catalog and models for ``cfg`` (or take ``parts`` already in memory:
         ``(catalog, model, branches, present, default_emb, agent, policy_meta)``)."""
-        from mmrec.pipeline import load_built
+        from mmrec.built import load_built
         from mmrec.rl.online import PersonalPolicy
         from mmrec.store import RatingsStore
 
@@ -505,7 +505,7 @@ def pick_dict(p: Pick) -> dict:
 def rebuild(cfg: Config, progress=None, log=None) -> dict:
     """Features + fusion + policy for ``cfg``'s data folder (the Data page's button): built
     beside the served checkpoints and swapped in only when complete
-    (:func:`mmrec.pipeline.rebuild_beside`), so other sessions keep being served meanwhile."""
-    from mmrec.pipeline import rebuild_beside
+    (:func:`mmrec.rebuild.rebuild_beside`), so other sessions keep being served meanwhile."""
+    from mmrec.rebuild import rebuild_beside
 
     return rebuild_beside(cfg, force=False, progress=progress, log=log or (lambda *_: None))

@@ -151,7 +151,7 @@ class Catalog:
         return h.hexdigest()[:16]
 
     def content_fingerprint(self) -> str:
-        """What checkpoints are bound to (see ``mmrec.pipeline.check_binding``): the bytes of
+        """What checkpoints are bound to (see ``mmrec.built.check_binding``): the bytes of
         movies.csv and ratings.csv and each media file's path relative to the data folder and
         size. Unlike :meth:`fingerprint` it survives a copy of the folder (new mtimes, a new
         absolute path), so a copied catalog keeps its checkpoints."""

@@ -88,7 +88,8 @@ def _scratch_dir() -> str | None:
 
 def setup(cfg: Config):
     """(catalog, parts for the service, user model, train users, held-out users, index)."""
-    from mmrec.pipeline import load_built, load_user_model
+    from mmrec.built import load_built
+    from mmrec.pipeline import load_user_model
     from mmrec.rl.env import split_users
     from mmrec.rl.state import CatalogIndex
 

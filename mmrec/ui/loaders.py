@@ -18,7 +18,7 @@ one import:
 from __future__ import annotations
 
 # fmt: off
-from mmrec.pipeline import checkpoint_version
+from mmrec.rebuild import checkpoint_version
 from mmrec.service import ServiceError
 from mmrec.ui.callbacks import (
     apply_weights, arrivals, change_sentence, choose_user, create_user, current_picks,

@@ -3,7 +3,7 @@
 - ``get_service`` is the one ``st.cache_resource`` loader: the catalog, the fusion model and the
   policy load once per (data folder, checkpoint folder, checkpoint version) and are shared by
   every session. A rebuild swaps a new version of the checkpoint folder in when complete
-  (``mmrec.pipeline.rebuild_beside``); sessions reach it through a new cache entry on their next
+  (``mmrec.rebuild.rebuild_beside``); sessions reach it through a new cache entry on their next
   run and only the old entry is dropped.
 - Which data folders a session may use: the configured one, and (only with the admin setting
   ``ui.data_admin`` / ``MMREC_DATA_ADMIN=1``) catalogs found under the configured data roots
@@ -22,7 +22,7 @@ from pathlib import Path
 import streamlit as st
 
 from mmrec.config import Config, load_config
-from mmrec.pipeline import checkpoint_version
+from mmrec.rebuild import checkpoint_version
 from mmrec.service import Filters, Recommender, ServiceError, Weights
 from mmrec.ui.identity import K_USER, NEW_USER
 
@@ -118,7 +118,7 @@ def current_config() -> Config:
 def get_service(data_dir: str, ckpt_dir: str, db_path: str = "", version: str = "") -> Recommender:
     """One Recommender per (data, checkpoints, ratings db, checkpoint version) for the whole
     server: models load once. ``db_path`` empty means ``<data_dir>/mmrec.sqlite3``;
-    ``version`` (:func:`mmrec.pipeline.checkpoint_version`) changes when a rebuild swaps a new
+    ``version`` (:func:`mmrec.rebuild.checkpoint_version`) changes when a rebuild swaps a new
     version in, so the next run loads it into a new entry while the old one keeps serving."""
     from mmrec.threads import use_serving_threads
 

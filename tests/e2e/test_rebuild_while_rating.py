@@ -50,7 +50,7 @@ def test_rebuild_from_data_page_while_another_session_rates(tiny_built, tmp_path
     from playwright.sync_api import sync_playwright
 
     from mmrec.config import load_config
-    from mmrec.pipeline import CHECKPOINT_FILES, checkpoint_version
+    from mmrec.rebuild import CHECKPOINT_FILES, checkpoint_version
     from mmrec.service import Recommender
     from mmrec.ui import browser as B
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from mmrec.built import load_built
 from mmrec.checkpoint import CheckpointMismatchError
 from mmrec.config import checkpoints_for, load_config
-from mmrec.pipeline import checkpoint_version, load_built, rebuild_beside
+from mmrec.rebuild import checkpoint_version, rebuild_beside
 from mmrec.service import Recommender, ServiceError
 
 
@@ -133,7 +134,7 @@ def test_rebuild_beside_keeps_serving_and_swaps_when_complete(tiny_built, tmp_pa
 
 
 def test_failed_rebuild_leaves_the_served_version(tiny_built, tmp_path, monkeypatch):
-    import mmrec.pipeline as P
+    import mmrec.rebuild as P
 
     data = copy_catalog(tiny_built, tmp_path / "data")
     ckpt = tmp_path / "ckpt"

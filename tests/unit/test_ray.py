@@ -116,7 +116,7 @@ def test_ray_features_equal_single_process(two_node_build, tmp_path):
 
 def test_ray_decode_failure_names_the_file(two_node_build):
     """The actors' decode failure reaches the driver as a missing poster naming the file."""
-    from mmrec.pipeline import load_branches
+    from mmrec.built import load_branches
 
     cfg, _report, broken = two_node_build
     _branches, present = load_branches(Path(cfg.paths.checkpoints_dir) / "branches.npz")
@@ -126,7 +126,7 @@ def test_ray_decode_failure_names_the_file(two_node_build):
 
 def test_ray_checkpoint_loads_like_a_local_one(two_node_build):
     """Same checkpoint format: the single-process loader serves the Ray-trained policy."""
-    from mmrec.pipeline import load_built
+    from mmrec.built import load_built
 
     cfg, _report, _broken = two_node_build
     catalog, _m, _b, _p, item_emb, agent, meta = load_built(cfg)
