@@ -219,7 +219,8 @@ def cmd_evaluate(args) -> int:
             progress=lambda done, total, _variant: bar(done, total, "modality models"),
         )
     elif args.what == "live":
-        from mmrec.eval.live import evaluate_live, tune_live
+        from mmrec.eval.live import evaluate_live
+        from mmrec.eval.live_tune import tune_live
 
         if args.tune:
             result = tune_live(cfg, n_users=args.users or 40, out_dir=out, log=print)

@@ -239,13 +239,13 @@ def ranking_margins(protocols: tuple[str, ...], key: str, base: str = "hybrid") 
 
 
 def live_table() -> str:
-    from mmrec.eval.live import live_markdown
+    from mmrec.eval.live_report import live_markdown
 
     return tables(live_markdown(load("live")))[0]
 
 
 def live_findings() -> str:
-    from mmrec.eval.live import live_markdown
+    from mmrec.eval.live_report import live_markdown
 
     md = live_markdown(load("live"))
     return "\n".join(

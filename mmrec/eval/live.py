@@ -25,14 +25,14 @@ Protocol (``reports/live.md`` / ``live.json``):
 
 ``--tune`` runs the same loop on TRAINING users only over a small grid of the live layer's
 hyper-parameters and writes ``live-tuning.json``; the chosen values are frozen in
-``LiveConfig`` before the held-out run (the report says so).
+``LiveConfig`` before the held-out run (the report says so); it lives in
+:mod:`mmrec.eval.live_tune`, the report's markdown in :mod:`mmrec.eval.live_report`.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import itertools
 import json
 import sys
 import tempfile
@@ -43,29 +43,12 @@ import numpy as np
 
 from mmrec.atomic import atomic_write_text
 from mmrec.config import Config
+from mmrec.eval.live_report import criteria, live_markdown
 from mmrec.eval.metrics import mean_ci
-from mmrec.provenance import commit_line, git_commit, machine_info
+from mmrec.provenance import git_commit, machine_info
 
 ARMS = ("live", "updates_off", "supervised", "popularity", "dqn_alone", "oracle")
-ARM_LABELS = {
-    "live": "live (as served)",
-    "updates_off": "same loop, updates off",
-    "supervised": "greedy supervised scorer",
-    "popularity": "popularity",
-    "dqn_alone": "DQN alone (history in its state)",
-    "oracle": "oracle (true rating)",
-}
 K_SHOWN = 12
-TUNE_GRID = {
-    "weight": (2.0, 4.0, 8.0),
-    "taste_precision": (1.0, 3.0),
-    "genre_pseudo": (3.0, 10.0, 30.0),
-    "genre_scale": (0.5, 1.0),
-}
-TUNE_MARGINS = (0.1, 0.25, 0.5)
-# Calibrated lists: KL weight x discovery share (mmrec.rl.online.calibrated_fill / genre_target)
-TUNE_CALIBRATION = (0.0, 3.0, 10.0, 30.0)
-TUNE_DISCOVERY = (0.0, 0.25, 0.5)
 
 
 class _Oracle:
@@ -113,10 +96,6 @@ def _service(cfg: Config, parts, folder: str, name: str, **live):
     for key, value in live.items():
         setattr(c.live, key, value)
     return Recommender(c, parts=parts, store=RatingsStore(Path(folder) / f"{name}.sqlite3"))
-
-
-def _share(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def play_service(svc, env, users, n_sessions: int, seed: int, steps: int, tag: str) -> dict:
@@ -400,234 +379,4 @@ def evaluate_live(
     out_dir = Path(out_dir)
     atomic_write_text(out_dir / "live.json", json.dumps(result, indent=1))
     atomic_write_text(out_dir / "live.md", live_markdown(result))
-    return result
-
-
-def criteria(result: dict) -> dict:
-    """The issue's done-when checks, computed from the numbers (True / False)."""
-    live = result["arms"]["live"]
-    share = result["onboarding_share"]
-    stab = result["stability"]["median_replaced_of_other"]
-    return {
-        "late_above_early": live["steps_11_20_true"]["mean"] > live["steps_1_5_true"]["mean"],
-        "live_beats_updates_off": result["live_minus_off"]["diff"] > 0
-        and result["live_minus_off"]["excludes_0"],
-        "cold_start_ge_popularity_plus_10pct": result["cold_start_vs_popularity"]["relative"]
-        >= 0.10,
-        "onboarding_share_ge_60pct": bool(share["n"] >= 30 and share["mean"] >= 0.60),
-        "stability_median_le_4": stab is not None and stab <= 4,
-    }
-
-
-def _f(x: dict, key: str = "mean", digits: int = 3) -> str:
-    ci = x.get("ci95", float("nan"))
-    v = x[key]
-    return f"{v:.{digits}f} ± {ci:.{digits}f}" if np.isfinite(ci) else f"{v:.{digits}f}"
-
-
-def live_markdown(r: dict) -> str:
-    p, m = r["protocol"], r["machine"]
-    lines = [
-        "# Live learning within a session (simulated held-out newcomers)",
-        "",
-        f"Command: `{r['command']}`  ",
-        *commit_line(r),
-        f"Machine: {m['platform']}, {m['cpu_count']} CPUs, torch {m['torch']}, device "
-        f"{m['device']}; {r['seconds'] / 60:.0f} min  ",
-        f"Protocol: {p['users']}, seeds {p['seeds']} ({p['sessions']} sessions); {p['n_items']} "
-        f"movies; {p['steps']} steps per session, each newcomer ticks {p['onboarding_genres']} "
-        f"genres; live and updates-off run through the service (`recommend` -> hidden-model "
-        f"rating of the top-scored pick of {p['k_shown']} shown -> `rate`); common random numbers "
-        f"across arms; hit = true rating >= {p['hit_rating']:g}.  ",
-        f"Hyper-parameters: {p['hyper_parameters']}: "
-        + ", ".join(f"{k} = {v}" for k, v in r["live_config"].items())
-        + ".",
-        "Values: mean ± 95% CI over sessions.",
-        "",
-        "| policy | mean true rating | steps 1-5 | steps 11-20 | 11-20 minus 1-5 (paired) "
-        "| hit rate | cold-start reward (first 5) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for arm, s in r["arms"].items():
-        lines.append(
-            f"| {ARM_LABELS.get(arm, arm)} | {_f(s['session_true'])} | {_f(s['steps_1_5_true'])} "
-            f"| {_f(s['steps_11_20_true'])} | {_f(s['late_minus_early'], 'diff')} "
-            f"| {_f(s['hit_rate'])} | {_f(s['cold_start_reward'])} |"
-        )
-    d, c = r["live_minus_off"], r["cold_start_vs_popularity"]
-    st, sh = r["stability"], r["onboarding_share"]
-    lines += [
-        "",
-        f"- **Live minus updates off** (mean true rating per session, paired): "
-        f"{d['diff']:+.3f} ± {d['ci95']:.3f} (95% CI {'excludes' if d['excludes_0'] else 'includes'} 0).",
-        f"- **Live minus greedy supervised** (paired): {r['live_minus_supervised']['diff']:+.3f} ± "
-        f"{r['live_minus_supervised']['ci95']:.3f}.",
-        f"- **Cold start** (reward over the first steps): live {c['live']:.3f} vs popularity "
-        f"{c['popularity']:.3f} ({100 * c['relative']:+.1f}%).",
-        f"- **Stable lists**: over {st['ratings']} ratings in the live arm, the median number of "
-        f"the other {st['other_picks']} picks replaced per rating is {st['median_replaced_of_other']:g} "
-        f"(mean {st['mean_replaced']:.2f}, 90th percentile {st['p90_replaced']:g}).",
-        *(
-            [
-                f"- **Direction**: after {st['direction_ratings']} ratings of >= 4 or <= 2 stars, "
-                "the films sharing a genre with the rated one became fewer (after a high rating) "
-                f"or more (after a low one) on the list in {_share(st['wrong_direction_share'])} "
-                "of them."
-            ]
-            if st.get("direction_ratings")  # reports written before the measure lack it
-            else []
-        ),
-        f"- **Onboarding share**: {sh['n']} newcomers picking one genre (with >= {sh.get('k', 12)} "
-        f"films): {sh['mean']:.3f} ± {sh.get('ci95', float('nan')):.3f} of their first "
-        f"{sh.get('k', 12)} picks carry it (lowest {sh.get('min', float('nan')):.2f}).",
-        *(
-            [
-                f"- **Two-genre balance** (calibrated lists): {b['live']['n']} newcomers ticking "
-                f"two genres: the less represented one is on {b['live']['mean']:.3f} ± "
-                f"{b['live']['ci95']:.3f} of their first {b['live']['k']} picks (plain top-k by "
-                f"score: {b['top_k']['mean']:.3f} ± {b['top_k']['ci95']:.3f}; 0.5 = even)."
-            ]
-            if (b := r.get("two_genre_balance"))
-            else []
-        ),
-        f"- `rate()` inside this loop: median {r['rate_ms']['median']:.1f} ms, p95 "
-        f"{r['rate_ms']['p95']:.1f} ms (throw-away store in RAM; see reports/bench.md for the "
-        f"5,000-movie figure).",
-        "",
-        "## Criteria (issue 12)",
-        "",
-    ]
-    for name, ok in r["criteria"].items():
-        lines.append(f"- {name.replace('_', ' ')}: {'met' if ok else 'NOT met'}")
-    lines += ["", "## Mean true rating per step", ""]
-    arms = list(r["arms"])
-    lines.append("| step | " + " | ".join(ARM_LABELS.get(a, a) for a in arms) + " |")
-    lines.append("|---|" + "---|" * len(arms))
-    for t in range(p["steps"]):
-        cells = [f"{r['arms'][a]['per_step'][t]['true']:.3f}" for a in arms]
-        lines.append(f"| {t + 1} | " + " | ".join(cells) + " |")
-    lines += ["", "## Hit rate per step", ""]
-    lines.append("| step | " + " | ".join(ARM_LABELS.get(a, a) for a in arms) + " |")
-    lines.append("|---|" + "---|" * len(arms))
-    for t in range(p["steps"]):
-        cells = [f"{r['arms'][a]['per_step'][t]['hit']:.3f}" for a in arms]
-        lines.append(f"| {t + 1} | " + " | ".join(cells) + " |")
-    lines.append("")
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- tuning
-
-
-def tune_live(
-    cfg: Config,
-    n_users: int = 40,
-    seed: int = 100,
-    out_dir: Path = Path("reports"),
-    n_newcomers: int = 40,
-    log=print,
-) -> dict:
-    """Grid search on TRAINING users only (never the held-out ones); writes live-tuning.json.
-
-    Objective: mean true rating over the session, among settings whose onboarding share
-    (single-genre newcomers, a different random draw than the report's) is >= 0.6; then the
-    largest margin from ``TUNE_MARGINS`` that keeps the objective within 0.01 stars of the best
-    and the median replaced picks <= 4 (both stages with calibrated lists off); then the
-    calibrated-list setting (``TUNE_CALIBRATION`` x ``TUNE_DISCOVERY``) with the best two-genre
-    balance among those within 0.01 stars of the best session mean that keep the onboarding
-    share >= 0.6 and the median replaced picks <= 4.
-    """
-    from mmrec.rl.dqn import few_threads
-    from mmrec.rl.env import MovieRecEnv
-
-    t0 = time.perf_counter()
-    catalog, parts, user_model, _source, train, _held, index = setup(cfg)
-    rng = np.random.default_rng(seed)
-    users = np.sort(rng.choice(train, size=min(n_users, len(train)), replace=False))
-    env = MovieRecEnv(index, parts[4], user_model, cfg.env, users=users, training=False)
-    steps = cfg.env.episode_length
-    rows = []
-    with tempfile.TemporaryDirectory(dir=_scratch_dir()) as folder, few_threads(blas=True):
-        keys = list(TUNE_GRID)
-        for i, values in enumerate(itertools.product(*TUNE_GRID.values())):
-            setting = dict(zip(keys, values))
-            svc = _service(cfg, parts, folder, f"tune{i}", calibration=0.0, **setting)
-            share = onboarding_share(svc, n_newcomers, seed=seed + 1)["mean"]
-            res = play_service(svc, env, users, len(users), seed, steps, "tune")
-            row = {
-                **setting,
-                "margin": cfg.live.margin,
-                "session_true": float(np.nanmean(res["true"])),
-                "steps_1_5": float(np.nanmean(res["true"][:, :5])),
-                "steps_11_20": float(np.nanmean(res["true"][:, 10:20])),
-                "median_replaced": float(np.median(res["replaced"])),
-                "onboarding_share": share,
-            }
-            rows.append(row)
-            log(json.dumps(row))
-        ok = [r for r in rows if r["onboarding_share"] >= 0.6] or rows
-        best = max(ok, key=lambda r: r["session_true"])
-        chosen = {k: best[k] for k in keys}
-        margin_rows = []
-        for j, margin in enumerate(TUNE_MARGINS):
-            svc = _service(
-                cfg, parts, folder, f"margin{j}", calibration=0.0, margin=margin, **chosen
-            )
-            res = play_service(svc, env, users, len(users), seed, steps, "margin")
-            row = {
-                "margin": margin,
-                "session_true": float(np.nanmean(res["true"])),
-                "median_replaced": float(np.median(res["replaced"])),
-            }
-            margin_rows.append(row)
-            log(json.dumps(row))
-        top = max(r["session_true"] for r in margin_rows)
-        fine = [
-            r for r in margin_rows if r["session_true"] >= top - 0.01 and r["median_replaced"] <= 4
-        ]
-        chosen["margin"] = (
-            max(fine, key=lambda r: r["margin"])["margin"] if fine else cfg.live.margin
-        )
-        # Calibrated lists: the setting that best covers both genres of two-genre newcomers,
-        # among those within 0.01 stars of the best session mean that keep the onboarding
-        # share >= 0.6 and the median replaced picks <= 4.
-        cal_rows = []
-        for j, (cal, disc) in enumerate(itertools.product(TUNE_CALIBRATION, TUNE_DISCOVERY)):
-            if cal == 0.0 and disc > 0.0:
-                continue  # discovery acts through the calibrated fill only
-            svc = _service(cfg, parts, folder, f"cal{j}", calibration=cal, discovery=disc, **chosen)
-            res = play_service(svc, env, users, len(users), seed, steps, "cal")
-            row = {
-                "calibration": cal,
-                "discovery": disc,
-                "session_true": float(np.nanmean(res["true"])),
-                "steps_1_5": float(np.nanmean(res["true"][:, :5])),
-                "steps_11_20": float(np.nanmean(res["true"][:, 10:20])),
-                "median_replaced": float(np.median(res["replaced"])),
-                "onboarding_share": onboarding_share(svc, n_newcomers, seed=seed + 1)["mean"],
-                "two_genre_balance": two_genre_balance(svc, n_newcomers, seed=seed + 2)["mean"],
-            }
-            cal_rows.append(row)
-            log(json.dumps(row))
-    top = max(r["session_true"] for r in cal_rows)
-    fine = [
-        r
-        for r in cal_rows
-        if r["session_true"] >= top - 0.01
-        and r["onboarding_share"] >= 0.6
-        and r["median_replaced"] <= 4
-    ]
-    pick = max(fine, key=lambda r: r["two_genre_balance"]) if fine else cal_rows[0]
-    chosen["calibration"], chosen["discovery"] = pick["calibration"], pick["discovery"]
-    result = {
-        "users": f"{len(users)} TRAINING users (seed {seed}); held-out users not used",
-        "grid": rows,
-        "margins": margin_rows,
-        "calibration": cal_rows,
-        "chosen": chosen,
-        "seconds": time.perf_counter() - t0,
-        "commit": git_commit(),
-        "machine": machine_info(),
-    }
-    atomic_write_text(Path(out_dir) / "live-tuning.json", json.dumps(result, indent=1))
     return result
