@@ -29,6 +29,7 @@ from mmrec.features.audio import (  # noqa: E402
     load_aisfx_checkpoint,
     logmel_to_sequence,
 )
+from mmrec.features.cache import VectorCache  # noqa: E402
 from mmrec.features.image import (  # noqa: E402
     ImageEncoder,
     decode_image,
@@ -38,7 +39,6 @@ from mmrec.features.image import (  # noqa: E402
 from mmrec.features.store import (  # noqa: E402
     FeatureExtractor,
     FeatureWarning,
-    VectorCache,
     compute_features,
 )
 from mmrec.features.text import TextEncoder  # noqa: E402
