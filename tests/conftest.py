@@ -131,6 +131,73 @@ def tiny_builder():
     return build_tiny
 
 
+def genre_world(
+    root: Path,
+    n_movies: int,
+    genres: list[str],
+    n_users: int,
+    seed: int,
+    max_runtime: float,
+    ratings_per_user: int,
+    dim: int = 8,
+):
+    """``(catalog, item_emb (N, dim), user model)`` of a tiny RL world written to ``root``.
+
+    Movie ``i`` has the single genre ``genres[i % G]``; the user model is a ``FittedUserModel``
+    whose item factors are the genre one-hots (so each user's taste is one weight per genre and
+    the true ratings are known exactly); each user rated ``ratings_per_user`` random movies with
+    their noise; the item embedding is the genre one-hot plus small noise in the other columns.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from mmrec.data.catalog import load_catalog
+    from mmrec.rl.simulator import FittedUserModel
+
+    rng = np.random.default_rng(seed)
+    n_genres = len(genres)
+    genre_of = np.arange(n_movies) % n_genres
+    movie_ids = np.arange(1, n_movies + 1) * 10
+    pd.DataFrame(
+        {
+            "movieId": movie_ids,
+            "title": [f"Film {i}" for i in range(n_movies)],
+            "year": 2000,
+            "genres": [genres[g] for g in genre_of],
+            "overview": "",
+            "poster": "",
+            "audio": "",
+            "runtime": np.linspace(80, max_runtime, n_movies).round(),
+        }
+    ).to_csv(root / "movies.csv", index=False)
+    item_vec = np.eye(n_genres, dtype=np.float32)[genre_of]  # (N, G): taste = genre
+    user_f = rng.standard_normal((n_users, n_genres)).astype(np.float32) * 1.2
+    model = FittedUserModel(
+        movie_ids, np.arange(1, n_users + 1), 3.2, np.zeros(n_users), np.zeros(n_movies),
+        user_f, item_vec, np.full(n_users, 0.3),
+    )  # fmt: skip
+    rows = []
+    for u in model.user_ids:
+        items = rng.choice(movie_ids, ratings_per_user, replace=False)
+        for t, (m, r) in enumerate(zip(items, model.sample_rating(u, items, rng))):
+            rows.append((u, m, r, 1000 + t))
+    pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"]).to_csv(
+        root / "ratings.csv", index=False
+    )
+    catalog = load_catalog(root, check_files=False)
+    emb = np.concatenate(
+        [item_vec, 0.1 * rng.standard_normal((n_movies, dim - n_genres))], axis=1
+    ).astype(np.float32)
+    return catalog, emb, model
+
+
+@pytest.fixture(scope="session")
+def genre_world_factory(tmp_path_factory):
+    """:func:`genre_world` in a fresh temporary folder: ``factory(name, **parameters)``
+    (tests/unit/test_rl.py and test_env_dynamics.py each build their own size)."""
+    return lambda name, **kw: genre_world(tmp_path_factory.mktemp(name), **kw)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     """Leave without the interpreter's teardown once pytest has reported.

@@ -202,23 +202,29 @@ def _as_simulator(b0: float, b1: float, rising: bool) -> tuple[float, float]:
     return float(slope), float(thr)
 
 
+def _simulator_fit(x, y, users, rising: bool, bootstrap: int, seed: int, kind: str, rate: str):
+    """Logistic regression of ``y`` (0/1) on ``x`` read as the simulator's ``{kind}_slope`` and
+    ``{kind}_threshold`` (:func:`_as_simulator`), with a 95% CI of the slope over resampled
+    ``users`` and the mean of ``y`` under the key ``rate``."""
+    b0, b1 = logistic(x, y)
+    slope, thr = _as_simulator(b0, b1, rising)
+    ci = _bootstrap_users(
+        users, lambda rows: _as_simulator(*logistic(x[rows], y[rows]), rising)[0], bootstrap, seed
+    )
+    return {
+        "logistic": [b0, b1],
+        f"{kind}_slope": slope,
+        f"{kind}_threshold": thr,
+        f"{kind}_max": 1.0,
+        "slope_ci95": ci,
+        rate: float(y.mean()),
+    }
+
+
 def fit_exit(sid, sat, users, bootstrap: int, seed: int = 0) -> dict:
     ends = np.ones(len(sid), dtype=np.float64)
     ends[:-1] = sid[1:] != sid[:-1]  # the last rating of a session
-    b0, b1 = logistic(sat, ends)
-    slope, thr = _as_simulator(b0, b1, rising=False)
-    ci = _bootstrap_users(
-        users, lambda rows: _as_simulator(*logistic(sat[rows], ends[rows]), False)[0], bootstrap,
-        seed,
-    )  # fmt: skip
-    return {
-        "logistic": [b0, b1],
-        "exit_slope": slope,
-        "exit_threshold": thr,
-        "exit_max": 1.0,
-        "slope_ci95": ci,
-        "mean_end_rate": float(ends.mean()),
-    }
+    return _simulator_fit(sat, ends, users, False, bootstrap, seed, "exit", "mean_end_rate")
 
 
 def fit_return(sid, sat, users, bootstrap: int, seed: int = 0) -> dict:
@@ -228,21 +234,9 @@ def fit_return(sid, sat, users, bootstrap: int, seed: int = 0) -> dict:
     user_of = users[idx]
     returns = np.zeros(len(idx))
     returns[:-1] = user_of[1:] == user_of[:-1]  # the same user has a later session
-    x = sat[idx]
-    b0, b1 = logistic(x, returns)
-    slope, thr = _as_simulator(b0, b1, rising=True)
-    ci = _bootstrap_users(
-        user_of, lambda rows: _as_simulator(*logistic(x[rows], returns[rows]), True)[0],
-        bootstrap, seed,
-    )  # fmt: skip
-    return {
-        "logistic": [b0, b1],
-        "return_slope": slope,
-        "return_threshold": thr,
-        "return_max": 1.0,
-        "slope_ci95": ci,
-        "mean_return_rate": float(returns.mean()),
-    }
+    return _simulator_fit(
+        sat[idx], returns, user_of, True, bootstrap, seed, "return", "mean_return_rate"
+    )
 
 
 def _bootstrap_users(users: np.ndarray, stat, n: int, seed: int) -> list[float] | None:

@@ -30,7 +30,7 @@ from mmrec.config import Config
 from mmrec.rl.dqn import DQNAgent, Transition, few_threads, linear_schedule
 from mmrec.rl.env import MovieRecEnv
 from mmrec.rl.state import CatalogIndex
-from mmrec.rl.train import bin_curve
+from mmrec.rl.train import bin_curve, learn
 
 
 class RolloutWorker:
@@ -171,18 +171,7 @@ def _train(catalog, item_emb, user_model, cfg, seed, progress, index, workers):
             step += len(batch)
             agent.env_steps = step
             epsilon = linear_schedule(dcfg.start_e, dcfg.end_e, duration, step)
-            if step >= dcfg.learning_starts:
-                # the same update-to-data ratio as the single-process loop
-                n_updates = (
-                    step // dcfg.train_frequency
-                    - max(prev, dcfg.learning_starts) // dcfg.train_frequency
-                )
-                for _ in range(max(n_updates, 0)):
-                    loss = agent.update(agent.replay.sample(dcfg.batch_size))
-                    if agent.gradient_steps % 50 == 0:
-                        curves["loss_step"].append(step)
-                        curves["td_loss"].append(loss)
-                        curves["epsilon"].append(epsilon)
+            learn(agent, dcfg, prev, step, epsilon, curves)  # the single-process loop's ratio
             since_sync += len(batch)
             if since_sync >= rc.weight_sync_steps:
                 weights = ray.put(_weights(agent))

@@ -99,17 +99,7 @@ def _train_policy(catalog, item_emb, user_model, cfg, seed, progress, index):
         prev = step
         step += len(envs)
         agent.env_steps = step
-        if step >= dcfg.learning_starts:
-            n_updates = (
-                step // dcfg.train_frequency
-                - max(prev, dcfg.learning_starts) // dcfg.train_frequency
-            )
-            for _ in range(max(n_updates, 0)):
-                loss = agent.update(agent.replay.sample(dcfg.batch_size))
-                if agent.gradient_steps % 50 == 0:
-                    curves["loss_step"].append(step)
-                    curves["td_loss"].append(loss)
-                    curves["epsilon"].append(epsilon)
+        learn(agent, dcfg, prev, step, epsilon, curves)
         if progress is not None and step - last_report >= max(dcfg.total_steps // 100, 1):
             last_report = step
             progress(min(step, dcfg.total_steps), dcfg.total_steps, "train-policy")
@@ -119,6 +109,23 @@ def _train_policy(catalog, item_emb, user_model, cfg, seed, progress, index):
     if progress is not None:
         progress(dcfg.total_steps, dcfg.total_steps, "train-policy")
     return agent, curves
+
+
+def learn(agent: DQNAgent, dcfg, prev: int, step: int, epsilon: float, curves: dict) -> None:
+    """The TD updates owed for the env steps ``prev -> step``: one per ``train_frequency`` steps
+    past ``learning_starts`` (the update-to-data ratio; the Ray loop calls this too, so both
+    keep the same ratio); every 50th gradient step's loss goes into ``curves``."""
+    if step < dcfg.learning_starts:
+        return
+    n_updates = (
+        step // dcfg.train_frequency - max(prev, dcfg.learning_starts) // dcfg.train_frequency
+    )
+    for _ in range(max(n_updates, 0)):
+        loss = agent.update(agent.replay.sample(dcfg.batch_size))
+        if agent.gradient_steps % 50 == 0:
+            curves["loss_step"].append(step)
+            curves["td_loss"].append(loss)
+            curves["epsilon"].append(epsilon)
 
 
 def bin_curve(steps: list[int], values: list[float], n_bins: int) -> dict[str, list[float]]:

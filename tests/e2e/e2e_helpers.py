@@ -1,8 +1,11 @@
-"""Shared by the browser tests: the Chromium/Playwright check and screenshots."""
+"""Shared by the browser tests: the Chromium/Playwright check, screenshots, a fresh server with a
+newly onboarded user in one page, and the axe-core check."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +35,33 @@ def shot(page, name: str) -> None:
     """Full-page screenshot to ``tests/e2e/artifacts/<name>.png``."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+VIEW = {"width": 1400, "height": 1000}  # the desktop viewport of the flow tests
+
+
+@contextlib.contextmanager
+def onboarded_page(cfg, db: Path, name: str, genres, timeout_s: float = 90) -> Iterator:
+    """A fresh dashboard server on ``cfg``'s catalog and checkpoints with its ratings in ``db``,
+    one headless Chromium page (:data:`VIEW`, ``timeout_s`` per action) opened on it, and a new
+    user ``name`` onboarded there (``genres``: how many to tick, or which). Yields the page;
+    the browser and the server stop on exit."""
+    from playwright.sync_api import sync_playwright
+
+    from mmrec.ui import browser as B
+
+    with B.AppServer(cfg.paths.data_dir, cfg.paths.checkpoints_dir, db) as server:
+        with sync_playwright() as pw:
+            browser = B.launch(pw)
+            try:
+                page = browser.new_context(viewport=VIEW).new_page()
+                page.set_default_timeout(timeout_s * 1000)
+                page.goto(server.url)
+                B.wait_idle(page)
+                B.onboard(page, name, genres=genres)
+                yield page
+            finally:
+                browser.close()
 
 
 # Serious or critical axe-core findings inside Streamlit's own widgets that the app cannot

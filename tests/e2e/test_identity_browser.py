@@ -15,11 +15,9 @@ import sqlite3
 import time
 
 import pytest
-from e2e_helpers import require_browser, shot  # noqa: E402  (tests/e2e is on sys.path)
+from e2e_helpers import VIEW, onboarded_page, require_browser, shot  # noqa: E402  (tests/e2e is on sys.path)
 
 pytestmark = pytest.mark.e2e
-
-VIEW = {"width": 1400, "height": 1000}
 
 
 @pytest.fixture(scope="module")
@@ -153,76 +151,63 @@ def test_two_browsers_and_reloads_keep_their_own_users(built, tmp_path):
 
 
 def test_a_double_click_rates_one_film_and_the_new_card_is_unlit(built, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from mmrec.ui import browser as B
 
-    cfg = built
     db = tmp_path / "ratings.sqlite3"
-    with B.AppServer(cfg.paths.data_dir, cfg.paths.checkpoints_dir, db) as server:
-        with sync_playwright() as pw:
-            browser = B.launch(pw)
-            page = browser.new_context(viewport=VIEW).new_page()
-            page.set_default_timeout(90_000)
-            page.goto(server.url)
-            B.wait_idle(page)
-            B.onboard(page, "dee", genres=2)
-            for round_ in range(2):  # the second round: a card that is itself new
-                before = B.card_ids(page)
-                slot = 1
-                target = before[slot]
-                x, y = star_point(page, target, 4)
-                page.mouse.move(x, y)
-                page.mouse.click(x, y)
-                # the second click of a double click at the worst moment: the same place, just
-                # after the new card took the slot (a slower server: it hits the old card)
-                page.wait_for_selector(f".st-key-card_{target}", state="detached")
-                page.mouse.click(x, y)
-                page.wait_for_timeout(300)
-                B.wait_idle(page)
-                after = B.card_ids(page)
-                shot(page, f"identity-04-after-double-click-{round_ + 1}")
-                assert target not in after
-                kept = [m for m in before if m in after]
-                assert all(before.index(m) == after.index(m) for m in kept), (before, after)
-                newcomer = after[slot]
-                assert newcomer not in before  # a new pick took the freed slot
-                assert stored(db)["dee"].get(target) == 5.0
-                assert newcomer not in stored(db)["dee"], "the second click rated the new card"
-                assert len(stored(db)["dee"]) == round_ + 1
-                assert lit_stars(page, newcomer) == 0
-                card = page.locator(f".st-key-card_{newcomer}")
-                assert card.get_by_text("In the place of").count() == 1
-            # the guard itself: a new card's stars ignore a click in its first moments ...
+    with onboarded_page(built, db, "dee", genres=2) as page:
+        for round_ in range(2):  # the second round: a card that is itself new
             before = B.card_ids(page)
-            page.locator(f'.st-key-card_{before[0]} [data-testid="stFeedback"] button').nth(
-                3
-            ).click()
-            page.wait_for_selector(f".st-key-card_{before[0]}", state="detached")
-            newcomer = B.card_ids(page)[0]
-            seen = time.monotonic()
-            assert newcomer not in before
-            star = page.locator(f'.st-key-card_{newcomer} [data-testid="stFeedback"] button')
-            star.nth(4).scroll_into_view_if_needed()
-            box = star.nth(4).bounding_box()
-            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            clicked_after = time.monotonic() - seen
+            slot = 1
+            target = before[slot]
+            x, y = star_point(page, target, 4)
+            page.mouse.move(x, y)
+            page.mouse.click(x, y)
+            # the second click of a double click at the worst moment: the same place, just
+            # after the new card took the slot (a slower server: it hits the old card)
+            page.wait_for_selector(f".st-key-card_{target}", state="detached")
+            page.mouse.click(x, y)
             page.wait_for_timeout(300)
             B.wait_idle(page)
-            if clicked_after < 0.6:
-                assert newcomer in B.card_ids(page) and newcomer not in stored(db)["dee"]
-                # ... and take one a second later
-                page.wait_for_timeout(1000)
-                B.rate_card(page, newcomer, 5)
-            else:
-                # A busy machine landed the click after the 0.9 s window had passed (it then
-                # counts, as it should). The guard must still be on every new card: the card
-                # that replaced it carries the arrival animation.
-                fresh = [m for m in B.card_ids(page) if m not in before and m != newcomer]
-                assert fresh, "no new card took the freed slot"
-                anim = page.locator(f'[class*="st-key-arrived"][class*="_{fresh[0]}"]').evaluate(
-                    "e => [getComputedStyle(e).animationName, getComputedStyle(e).animationDuration]"
-                )
-                assert anim[0].startswith("mmrec-arrive-") and anim[1] == "0.9s", anim
-            assert stored(db)["dee"][newcomer] == 5.0
-            browser.close()
+            after = B.card_ids(page)
+            shot(page, f"identity-04-after-double-click-{round_ + 1}")
+            assert target not in after
+            kept = [m for m in before if m in after]
+            assert all(before.index(m) == after.index(m) for m in kept), (before, after)
+            newcomer = after[slot]
+            assert newcomer not in before  # a new pick took the freed slot
+            assert stored(db)["dee"].get(target) == 5.0
+            assert newcomer not in stored(db)["dee"], "the second click rated the new card"
+            assert len(stored(db)["dee"]) == round_ + 1
+            assert lit_stars(page, newcomer) == 0
+            card = page.locator(f".st-key-card_{newcomer}")
+            assert card.get_by_text("In the place of").count() == 1
+        # the guard itself: a new card's stars ignore a click in its first moments ...
+        before = B.card_ids(page)
+        page.locator(f'.st-key-card_{before[0]} [data-testid="stFeedback"] button').nth(3).click()
+        page.wait_for_selector(f".st-key-card_{before[0]}", state="detached")
+        newcomer = B.card_ids(page)[0]
+        seen = time.monotonic()
+        assert newcomer not in before
+        star = page.locator(f'.st-key-card_{newcomer} [data-testid="stFeedback"] button')
+        star.nth(4).scroll_into_view_if_needed()
+        box = star.nth(4).bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        clicked_after = time.monotonic() - seen
+        page.wait_for_timeout(300)
+        B.wait_idle(page)
+        if clicked_after < 0.6:
+            assert newcomer in B.card_ids(page) and newcomer not in stored(db)["dee"]
+            # ... and take one a second later
+            page.wait_for_timeout(1000)
+            B.rate_card(page, newcomer, 5)
+        else:
+            # A busy machine landed the click after the 0.9 s window had passed (it then
+            # counts, as it should). The guard must still be on every new card: the card
+            # that replaced it carries the arrival animation.
+            fresh = [m for m in B.card_ids(page) if m not in before and m != newcomer]
+            assert fresh, "no new card took the freed slot"
+            anim = page.locator(f'[class*="st-key-arrived"][class*="_{fresh[0]}"]').evaluate(
+                "e => [getComputedStyle(e).animationName, getComputedStyle(e).animationDuration]"
+            )
+            assert anim[0].startswith("mmrec-arrive-") and anim[1] == "0.9s", anim
+        assert stored(db)["dee"][newcomer] == 5.0

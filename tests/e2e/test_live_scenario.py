@@ -21,7 +21,7 @@ from __future__ import annotations
 import statistics
 
 import pytest
-from e2e_helpers import require_browser, shot  # noqa: E402  (tests/e2e is on sys.path)
+from e2e_helpers import onboarded_page, require_browser, shot  # noqa: E402  (tests/e2e is on sys.path)
 
 pytestmark = pytest.mark.e2e
 
@@ -57,8 +57,6 @@ def mean_position(order: list[int], among: set[int], wanted: set[int]) -> float:
 
 
 def test_scifi_newcomer_rates_and_the_ranking_follows(built, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from mmrec.ui import browser as B
 
     cfg = built
@@ -68,27 +66,17 @@ def test_scifi_newcomer_rates_and_the_ranking_follows(built, tmp_path):
     }
     db = tmp_path / "ratings.sqlite3"
     clicked: dict[int, float] = {}
-    with B.AppServer(cfg.paths.data_dir, cfg.paths.checkpoints_dir, db) as server:
-        with sync_playwright() as pw:
-            browser = B.launch(pw)
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.set_default_timeout(90_000)
-            page.goto(server.url)
-            B.wait_idle(page)
-            B.onboard(page, "nova", genres=ONBOARDING)
-            user_id = int(page.url.split("user=")[1].split("&")[0])
-            before = ranking(cfg, db, user_id)
-            shot(page, "live-01-start")
-            for n, (genre, other, stars) in enumerate(PLAN):
-                grid = B.card_ids(page)
-                mid = pick_to_rate(grid, genres, genre, other)
-                assert mid is not None, (
-                    f"no {genre} pick on the grid to rate (step {n + 1}): {grid}"
-                )
-                B.rate_card(page, mid, stars)
-                clicked[mid] = float(stars)
-                shot(page, f"live-{n + 2:02d}-rated-{genre}-{stars}")
-            browser.close()
+    with onboarded_page(cfg, db, "nova", genres=ONBOARDING) as page:
+        user_id = int(page.url.split("user=")[1].split("&")[0])
+        before = ranking(cfg, db, user_id)
+        shot(page, "live-01-start")
+        for n, (genre, other, stars) in enumerate(PLAN):
+            grid = B.card_ids(page)
+            mid = pick_to_rate(grid, genres, genre, other)
+            assert mid is not None, f"no {genre} pick on the grid to rate (step {n + 1}): {grid}"
+            B.rate_card(page, mid, stars)
+            clicked[mid] = float(stars)
+            shot(page, f"live-{n + 2:02d}-rated-{genre}-{stars}")
 
     end = service(cfg, db)
     user = next(u for u in end.store.users() if u["user_id"] == user_id)

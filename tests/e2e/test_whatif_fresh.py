@@ -10,7 +10,7 @@ Skips when Chromium is missing, unless ``MMREC_REQUIRE_BROWSER=1`` (CI), where i
 from __future__ import annotations
 
 import pytest
-from e2e_helpers import require_browser  # noqa: E402  (tests/e2e is on sys.path)
+from e2e_helpers import onboarded_page, require_browser  # noqa: E402  (tests/e2e is on sys.path)
 
 pytestmark = pytest.mark.e2e
 
@@ -30,37 +30,26 @@ def leaving(page) -> list[str]:
 
 def test_a_rating_refreshes_an_open_what_if(tiny_built, tmp_path):
     require_browser()
-    from playwright.sync_api import sync_playwright
-
     from mmrec.ui import browser as B
 
-    cfg = tiny_built
-    with B.AppServer(cfg.paths.data_dir, cfg.paths.checkpoints_dir, tmp_path / "r.sqlite3") as srv:
-        with sync_playwright() as pw:
-            browser = B.launch(pw)
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.set_default_timeout(90_000)
-            page.goto(srv.url)
-            B.wait_idle(page)
-            B.onboard(page, "wendy", genres=2)
-            gone: list[str] = []
-            for key in ("w_text", "w_audio"):  # poster alone ranks differently enough
-                B.drag_slider_to_min(page, key)
-                page.wait_for_selector(BOX)
-                B.wait_idle(page)
-                gone = leaving(page)
-                if gone:
-                    break
-            assert gone, "no weight change makes any film leave the list"
-            titles = {
-                mid: page.locator(f".st-key-card_{mid} strong").first.inner_text()
-                for mid in B.card_ids(page)
-            }
-            target = next(m for m, t in titles.items() if any(names(line, t) for line in gone))
-            B.rate_card(page, target, 5)
+    with onboarded_page(tiny_built, tmp_path / "r.sqlite3", "wendy", genres=2) as page:
+        gone: list[str] = []
+        for key in ("w_text", "w_audio"):  # poster alone ranks differently enough
+            B.drag_slider_to_min(page, key)
             page.wait_for_selector(BOX)
             B.wait_idle(page)
-            now = leaving(page)
-            assert not any(names(line, titles[target]) for line in now), (titles[target], now)
-            assert not B.exception_boxes(page)
-            browser.close()
+            gone = leaving(page)
+            if gone:
+                break
+        assert gone, "no weight change makes any film leave the list"
+        titles = {
+            mid: page.locator(f".st-key-card_{mid} strong").first.inner_text()
+            for mid in B.card_ids(page)
+        }
+        target = next(m for m, t in titles.items() if any(names(line, t) for line in gone))
+        B.rate_card(page, target, 5)
+        page.wait_for_selector(BOX)
+        B.wait_idle(page)
+        now = leaving(page)
+        assert not any(names(line, titles[target]) for line in now), (titles[target], now)
+        assert not B.exception_boxes(page)

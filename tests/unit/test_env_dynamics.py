@@ -16,7 +16,6 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from mmrec.config import Config, EnvConfig
-from mmrec.data.catalog import load_catalog
 from mmrec.rl.dynamics import (
     any_dynamics,
     leave_probability,
@@ -25,7 +24,6 @@ from mmrec.rl.dynamics import (
     with_dynamics,
 )
 from mmrec.rl.env import MovieRecEnv, pick_onboarding_genres, split_users, watch_fraction
-from mmrec.rl.simulator import FittedUserModel
 from mmrec.rl.state import CatalogIndex
 
 N_MOVIES, N_USERS, DIM = 36, 40, 8
@@ -33,43 +31,13 @@ GENRES = ["Action", "Comedy", "Drama", "Horror", "Romance", "Western"]
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """(catalog, item_emb (N, D), user model whose taste is one weight per genre)."""
-    rng = np.random.default_rng(1)
-    root = tmp_path_factory.mktemp("dyncat")
-    genre_of = np.arange(N_MOVIES) % len(GENRES)
-    movie_ids = np.arange(1, N_MOVIES + 1) * 10
-    pd.DataFrame(
-        {
-            "movieId": movie_ids,
-            "title": [f"Film {i}" for i in range(N_MOVIES)],
-            "year": 2000,
-            "genres": [GENRES[g] for g in genre_of],
-            "overview": "",
-            "poster": "",
-            "audio": "",
-            "runtime": np.linspace(80, 160, N_MOVIES).round(),
-        }
-    ).to_csv(root / "movies.csv", index=False)
-    item_vec = np.eye(len(GENRES), dtype=np.float32)[genre_of]  # (N, G): taste = genre
-    user_f = rng.standard_normal((N_USERS, len(GENRES))).astype(np.float32) * 1.2
-    model = FittedUserModel(
-        movie_ids, np.arange(1, N_USERS + 1), 3.2, np.zeros(N_USERS), np.zeros(N_MOVIES),
-        user_f, item_vec, np.full(N_USERS, 0.3),
+def world(genre_world_factory):
+    """(catalog, item_emb (N, D), user model whose taste is one weight per genre):
+    tests/conftest.py genre_world."""
+    return genre_world_factory(
+        "dyncat", n_movies=N_MOVIES, genres=GENRES, n_users=N_USERS, seed=1, max_runtime=160,
+        ratings_per_user=10, dim=DIM,
     )  # fmt: skip
-    rows = []
-    for u in model.user_ids:
-        items = rng.choice(movie_ids, 10, replace=False)
-        for t, (m, r) in enumerate(zip(items, model.sample_rating(u, items, rng))):
-            rows.append((u, m, r, 1000 + t))
-    pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"]).to_csv(
-        root / "ratings.csv", index=False
-    )
-    catalog = load_catalog(root, check_files=False)
-    emb = np.concatenate(
-        [item_vec, 0.1 * rng.standard_normal((N_MOVIES, DIM - len(GENRES)))], axis=1
-    ).astype(np.float32)
-    return catalog, emb, model
 
 
 # ----------------------------------------------------------------------------- leak fixes

@@ -18,7 +18,6 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 from mmrec.config import Config, DQNConfig, EnvConfig
-from mmrec.data.catalog import load_catalog
 from mmrec.rl.baselines import (
     ContentRanker,
     EASERanker,
@@ -50,44 +49,12 @@ GENRES = ["Action", "Comedy", "Drama"]
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """(catalog, item_emb (N, D), user model with known tastes)."""
-    rng = np.random.default_rng(0)
-    root = tmp_path_factory.mktemp("rlcat")
-    genre_of = np.arange(N_MOVIES) % 3
-    movie_ids = np.arange(1, N_MOVIES + 1) * 10
-    pd.DataFrame(
-        {
-            "movieId": movie_ids,
-            "title": [f"Film {i}" for i in range(N_MOVIES)],
-            "year": 2000,
-            "genres": [GENRES[g] for g in genre_of],
-            "overview": "",
-            "poster": "",
-            "audio": "",
-            "runtime": np.linspace(80, 150, N_MOVIES).round(),
-        }
-    ).to_csv(root / "movies.csv", index=False)
-    item_vec = np.eye(3, dtype=np.float32)[genre_of]  # (N, 3): taste = genre
-    user_f = rng.standard_normal((N_USERS, 3)).astype(np.float32) * 1.2
-    model = FittedUserModel(
-        movie_ids, np.arange(1, N_USERS + 1), 3.2, np.zeros(N_USERS), np.zeros(N_MOVIES),
-        user_f, item_vec, np.full(N_USERS, 0.3),
+def world(genre_world_factory):
+    """(catalog, item_emb (N, D), user model with known tastes): tests/conftest.py genre_world."""
+    return genre_world_factory(
+        "rlcat", n_movies=N_MOVIES, genres=GENRES, n_users=N_USERS, seed=0, max_runtime=150,
+        ratings_per_user=12, dim=DIM,
     )  # fmt: skip
-    rows = []
-    for u in model.user_ids:
-        items = rng.choice(movie_ids, 12, replace=False)
-        for t, (m, r) in enumerate(zip(items, model.sample_rating(u, items, rng))):
-            rows.append((u, m, r, 1000 + t))
-    pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"]).to_csv(
-        root / "ratings.csv", index=False
-    )
-    catalog = load_catalog(root, check_files=False)
-    emb = np.concatenate(
-        [np.eye(3, dtype=np.float32)[genre_of], 0.1 * rng.standard_normal((N_MOVIES, DIM - 3))],
-        axis=1,
-    ).astype(np.float32)
-    return catalog, emb, model
 
 
 def small_cfg(**dqn) -> Config:
