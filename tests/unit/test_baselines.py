@@ -1,0 +1,218 @@
+"""The collaborative and bandit baselines on hand-made matrices: EASE and item-kNN against their
+closed forms, LinUCB's exploration bonus, sparse inputs, iALS against the exact least-squares
+solve, and the hybrid ranker (EASE + learned residual, content path for unrated films).
+
+Split from tests/unit/test_rl.py (the environment, state, DQN and simulator tests), which
+keeps the rankers that need its simulated world.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from mmrec.rl.baselines import (
+    EASERanker,
+    IALSRanker,
+    ItemKNNRanker,
+    LinUCBRanker,
+    history_rows,
+    interaction_matrix,
+)
+from mmrec.rl.state import CatalogIndex, UserState
+
+
+def tiny_index(n_items: int, genres=("A", "B")) -> CatalogIndex:
+    gm = np.zeros((n_items, len(genres)), np.float32)
+    gm[np.arange(n_items), np.arange(n_items) % len(genres)] = 1
+    return CatalogIndex(
+        movie_ids=np.arange(n_items) + 1,
+        genres=list(genres),
+        genre_matrix=gm,
+        runtime=np.full(n_items, 100.0, np.float32),
+        popularity=np.zeros(n_items, np.float32),
+    )
+
+
+def test_ease_closed_form_on_a_tiny_matrix():
+    # Items 0/1 always co-occur, 2/3 always co-occur.
+    rows = [(u, m) for u in range(6) for m in ((0, 1) if u < 3 else (2, 3))] + [(6, 0), (6, 2)]
+    ratings = pd.DataFrame(rows, columns=["userId", "movieId"]).assign(
+        movieId=lambda d: d.movieId + 1, rating=4.0
+    )
+    index = tiny_index(4)
+    ease = EASERanker.fit(ratings, index, lam=1.0)
+    X = np.zeros((7, 4))
+    for u, m in rows:
+        X[u, m] = 1
+    P = np.linalg.inv(X.T @ X + np.eye(4))
+    B = np.eye(4) - P / np.diag(P)
+    np.fill_diagonal(B, 0)
+    assert np.allclose(ease.B, B, atol=1e-5)
+    scores = ease.score(UserState(9, [(1, 5.0)], []), np.arange(4))
+    assert int(np.argmax(np.where(np.arange(4) == 0, -np.inf, scores))) == 1
+    knn = ItemKNNRanker.fit(ratings, index, k=1)
+    assert int(np.argmax(knn.score(UserState(9, [(3, 5.0)], []), np.array([0, 1, 3])))) == 2
+
+
+def test_linucb_learns_from_feedback_and_explores():
+    emb = np.array([[1, 0], [0.9, 0.1], [0, 1], [-1, 0]], np.float32)
+    index = tiny_index(4)
+    ratings = pd.DataFrame({"userId": [1, 1], "movieId": [1, 3], "rating": [3.0, 3.0]})
+    lin = LinUCBRanker.fit(ratings, emb, index, alpha=0.0, ridge=1.0)
+    liked = lin.score(UserState(5, [(1, 5.0), (1, 5.0)], []), np.arange(4))
+    assert liked[1] > liked[2] and liked[1] > liked[3]  # similar to the liked movie wins
+    disliked = lin.score(UserState(5, [(1, 0.5)], []), np.arange(4))
+    assert disliked[1] < disliked[2]
+    bold = LinUCBRanker.fit(ratings, emb, index, alpha=1.0, ridge=1.0)
+    s0 = bold.score(UserState(5, [(1, 3.0)] * 5, []), np.arange(4))
+    lin0 = LinUCBRanker.fit(ratings, emb, index, alpha=0.0, ridge=1.0).score(
+        UserState(5, [(1, 3.0)] * 5, []), np.arange(4)
+    )
+    bonus = s0 - lin0
+    assert bonus[2] > bonus[1]  # the unexplored direction carries the larger bonus
+
+
+def _random_ratings(n_users=40, n_items=30, p=0.2, seed=0):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_users, n_items)) < p
+    mask[:, -1] = False  # the last movie is never rated
+    u, m = np.nonzero(mask)
+    return pd.DataFrame({"userId": u + 100, "movieId": m + 1, "rating": 4.0}), mask
+
+
+def test_interaction_matrix_is_sparse_float32_and_counts_a_pair_once():
+    ratings = pd.DataFrame({"userId": [5, 5, 7], "movieId": [1, 1, 2], "rating": [3.0, 4.0, 5.0]})
+    X = interaction_matrix(ratings, tiny_index(3))
+    assert sp.issparse(X) and X.dtype == np.float32 and X.shape == (2, 3)
+    assert X.toarray().tolist() == [[1, 0, 0], [0, 1, 0]]
+
+
+def test_sparse_ease_matches_the_dense_closed_form_and_skips_unrated_movies():
+    ratings, mask = _random_ratings()
+    index = tiny_index(mask.shape[1])
+    ease = EASERanker.fit(ratings, index, lam=5.0)
+    X = mask.astype(np.float64)
+    P = np.linalg.inv(X.T @ X + 5.0 * np.eye(X.shape[1]))
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    assert ease.B.dtype == np.float32 and ease.B.shape == (29, 29)  # the unrated movie is out
+    hist = [(1, 5.0), (4, 3.0), (9, 4.0)]
+    got = (
+        ease.score(UserState(1, hist, []), np.arange(30))
+        - ease.score(UserState(1, [], []), np.arange(30)) * 1e-6
+    )
+    want = B[[0, 3, 8]].sum(axis=0)
+    assert np.allclose(got, want, atol=1e-4)
+
+
+def test_sparse_item_knn_keeps_the_top_k_cosines_of_the_dense_reference():
+    ratings, mask = _random_ratings(seed=1)
+    index = tiny_index(mask.shape[1])
+    knn = ItemKNNRanker.fit(ratings, index, k=4, block=7)  # blocks that do not divide N
+    X = mask.astype(np.float64)
+    n = np.sqrt(X.sum(axis=0))
+    sim = (X.T @ X) / np.maximum(np.outer(n, n), 1e-8)
+    np.fill_diagonal(sim, 0.0)
+    assert sp.issparse(knn.sim) and knn.sim.dtype == np.float32
+    dense = knn.sim.toarray()
+    for j in range(29):
+        kept = np.flatnonzero(dense[j])
+        assert len(kept) == 4
+        assert np.allclose(dense[j, kept], sim[j, kept], atol=1e-6)
+        assert dense[j, kept].min() >= np.sort(sim[j])[-4] - 1e-6  # exactly the 4 largest
+    assert dense[29].sum() == 0 and dense[:, 29].sum() == 0
+
+
+def test_ials_conjugate_gradient_matches_the_exact_least_squares_user_solve():
+    ratings, mask = _random_ratings(seed=2)
+    index = tiny_index(mask.shape[1])
+    ials = IALSRanker.fit(ratings, index, factors=6, alpha=5.0, reg=1.0, iterations=10)
+    Y = ials.item_factors.astype(np.float64)
+    # One half-step with many CG steps equals the closed-form ridge solve of every user.
+    R = interaction_matrix(ratings, index)
+    U_cg = IALSRanker._solve_rows(
+        R, ials.item_factors, np.zeros((R.shape[0], 6), np.float32), 5.0, 1.0, steps=30
+    )
+    for u in range(R.shape[0]):
+        cols = R.indices[R.indptr[u] : R.indptr[u + 1]]
+        A = Y.T @ Y + 5.0 * Y[cols].T @ Y[cols] + np.eye(6)
+        exact = np.linalg.solve(A, 6.0 * Y[cols].sum(axis=0))
+        assert np.allclose(U_cg[u], exact, atol=1e-3)
+        assert np.allclose(ials.user_vector(cols), exact, atol=1e-4)
+    assert np.allclose(Y[29], 0.0)  # nobody rated it: no collaborative vector
+    # Fitted factors reconstruct who rated what better than chance.
+    U = np.stack(
+        [ials.user_vector(R.indices[R.indptr[u] : R.indptr[u + 1]]) for u in range(R.shape[0])]
+    )
+    pred = U @ Y.T
+    assert pred[mask].mean() > pred[~mask].mean() + 0.2
+
+
+def _hybrid_world(n_users=80, n_items=60, seed=0):
+    """Users rate random films; each user's validation positives are the newest candidates."""
+    from mmrec.config import HybridConfig
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        for m in rng.choice(n_items - 5, 12, replace=False):  # the last 5 films: never rated
+            rows.append((u + 1, int(m) + 1, float(rng.integers(2, 6)), 1_000_000 + u))
+    ratings = pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+    index = tiny_index(n_items)
+    index.set_ratings(ratings)
+    years = rng.integers(1950, 2020, n_items).astype(np.float64)
+    emb = rng.standard_normal((n_items, 4)).astype(np.float32)
+    cfg = HybridConfig(candidates=30, ease_lambda=10.0, knn_neighbours=10, ials_factors=4,
+                       ials_iterations=4, hidden=16, epochs=40, lr=1e-2)  # fmt: skip
+    return ratings, index, years, emb, cfg
+
+
+def test_hybrid_starts_as_ease_and_learns_a_signal_ease_cannot_see():
+    from mmrec.rl.hybrid import HybridRanker, train_residual
+
+    ratings, index, years, emb, cfg = _hybrid_world()
+    hyb = HybridRanker.fit_bases(ratings, emb, index, years, cfg)
+    state = UserState(1, list(zip(ratings.movieId[:12], ratings.rating[:12])), [])
+    rows, _ = history_rows(state, index)
+    cand, base = hyb.candidates(rows)
+    s = hyb.full_scores(state)
+    # f = 0: the candidates keep EASE's order and outrank every other film
+    assert np.all(np.diff(s[cand]) <= 1e-6) and s[cand].min() > np.delete(s, cand).max()
+    assert np.all(s[index.popularity == 0] < -1000)  # never-rated films rank last...
+    # Validation positives: each user's three newest candidates (release year), which EASE's
+    # co-occurrence cannot know; the residual must find them.
+    val = {}
+    for u, g in ratings.groupby("userId"):
+        c, _ = hyb.candidates(index.positions_lenient(g.movieId.to_numpy()))
+        newest = c[np.argsort(-years[c])[:3]]
+        val[int(u)] = index.movie_ids[newest].tolist()
+    curve = train_residual(hyb, ratings, val, cfg)
+    assert curve["users"] == 80
+    assert curve["best_holdout_ndcg"] > curve["holdout_ndcg_ease"] + 0.2
+
+
+def test_hybrid_content_path_ranks_unrated_films_by_mapped_content():
+    from mmrec.rl.hybrid import ColdContentRanker, HybridRanker
+
+    ratings, index, years, emb, cfg = _hybrid_world(seed=1)
+    # Make the content carry the collaborative signal: an unrated film copies a rated one.
+    ials = IALSRanker.fit(ratings, index, 4, cfg.ials_alpha, cfg.ials_reg, cfg.ials_iterations)
+    emb[:55] = ials.item_factors[:55] / np.linalg.norm(
+        ials.item_factors[:55], axis=1, keepdims=True
+    )
+    emb[55:] = emb[[0, 1, 2, 3, 4]]
+    cold = ColdContentRanker(ials, emb, index, ridge=0.1)
+    state = UserState(1, [(1, 5.0), (2, 5.0)], [])  # likes films 0 and 1 (rows)
+    s = cold.score(state, np.arange(55, 60))
+    u = ials.user_vector(np.array([0, 1]))
+    want = ials.item_factors[:5] @ u  # what their rated twins score
+    assert np.corrcoef(s, want)[0, 1] > 0.8
+    # inside the hybrid the same path orders the never-rated films among themselves
+    hyb = HybridRanker.fit_bases(ratings, emb, index, years, cfg)
+    full = hyb.full_scores(state)
+    assert (
+        np.corrcoef(full[55:], hyb.cold_map[55:] @ hyb.ials.user_vector(np.array([0, 1])))[0, 1]
+        > 0.99
+    )
