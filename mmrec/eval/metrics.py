@@ -207,18 +207,24 @@ def average_precision(labels, scores) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
-def macro_average_precision(y_true, probs, genres=None) -> float:
-    """Mean per-genre average precision over the genres with a positive (and in ``genres``):
-    threshold-free, and unlike the loss it rewards ranking rare genres well, so it is what
-    early stopping watches."""
+def _macro(per_genre, y_true, probs, genres) -> float:
+    """Mean of ``per_genre(labels (N,), scores (N,))`` over the genres of ``y_true (N, G)`` /
+    ``probs (N, G)`` in the ``genres`` mask where it is defined (not NaN); NaN if none is."""
     t = np.asarray(y_true)
     p = np.asarray(probs, dtype=np.float64)
     if t.shape != p.shape or t.ndim != 2:
         raise ValueError(f"y_true {t.shape} and probs {p.shape} must be equal (N, G) arrays")
     mask = _genre_mask(genres, t.shape[1])
-    aps = [average_precision(t[:, g], p[:, g]) for g in range(t.shape[1]) if mask[g]]
-    aps = [a for a in aps if not np.isnan(a)]
-    return float(np.mean(aps)) if aps else float("nan")
+    values = [per_genre(t[:, g], p[:, g]) for g in range(t.shape[1]) if mask[g]]
+    values = [v for v in values if not np.isnan(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def macro_average_precision(y_true, probs, genres=None) -> float:
+    """Mean per-genre average precision over the genres with a positive (and in ``genres``):
+    threshold-free, and unlike the loss it rewards ranking rare genres well, so it is what
+    early stopping watches."""
+    return _macro(average_precision, y_true, probs, genres)
 
 
 def positive_class_weights(y_true, power: float = 0.5, max_weight: float = 10.0) -> np.ndarray:
@@ -258,14 +264,7 @@ def macro_roc_auc(y_true, probs, genres=None) -> float:
     """Mean per-genre ROC-AUC over genres with both classes present (and in the ``genres``
     mask when given): threshold-free, so it shows what the scores rank before any decision
     rule is applied."""
-    t = np.asarray(y_true)
-    p = np.asarray(probs, dtype=np.float64)
-    if t.shape != p.shape or t.ndim != 2:
-        raise ValueError(f"y_true {t.shape} and probs {p.shape} must be equal (N, G) arrays")
-    mask = _genre_mask(genres, t.shape[1])
-    aucs = [roc_auc(t[:, g], p[:, g]) for g in range(t.shape[1]) if mask[g]]
-    aucs = [a for a in aucs if not np.isnan(a)]
-    return float(np.mean(aucs)) if aucs else float("nan")
+    return _macro(roc_auc, y_true, probs, genres)
 
 
 def resample_counts(idx, n_items: int) -> np.ndarray:
