@@ -1,8 +1,13 @@
-"""Explore: search and filter the catalog, a movie's detail view, the map of fused embeddings."""
+"""Explore: search and filter the catalog, a movie's detail view, the map of fused embeddings.
 
-import plotly.express as px
+A click opens a film where it was clicked: a row of the table opens it in the detail view under
+the table, a neighbour's "Open" button opens it there too, a point of the map opens it beside
+the map. Nothing changes the other tab.
+"""
+
 import streamlit as st
 
+from mmrec.ui import charts as LC
 from mmrec.ui import loaders as L
 
 v = L.view()
@@ -11,18 +16,73 @@ if L.not_ready(v):
     st.stop()
 
 K_MOVIE = "explore_movie"
+K_TABLE = "explore_table"
+K_TABLE_IDS = "explore_table_ids"  # the table's movie ids in row order (for its row clicks)
+K_PINNED = "explore_pinned"  # a film opened from a neighbour stays listed until a new search
 
 
-K_MAP_PICK = "explore_map_pick"  # a movie opened from the map stays listed until a new search
+def _open_row() -> None:
+    """A row of the table was clicked: open its film in the detail view below."""
+    picked = LC.picked_row(st.session_state.get(K_TABLE), st.session_state.get(K_TABLE_IDS, []))
+    if picked is not None:
+        st.session_state[K_MOVIE] = picked
 
 
-def _open_from_map(movie_id: int) -> None:
-    st.session_state[K_MAP_PICK] = movie_id
+def _open_neighbour(movie_id: int) -> None:
+    st.session_state[K_PINNED] = movie_id
     st.session_state[K_MOVIE] = movie_id
 
 
 def _new_search() -> None:
-    st.session_state.pop(K_MAP_PICK, None)
+    st.session_state.pop(K_PINNED, None)
+
+
+def film_detail(movie_id: int, neighbours: bool, poster_px: int) -> None:
+    """Poster, title, genres, rating, synopsis, trailer; with ``neighbours`` also the nearest
+    films in the fused space with what makes each near (and a button to open it here)."""
+    movie = v.svc.movie(movie_id)
+    c1, c2 = st.columns([1, 2]) if neighbours else (st.container(), st.container())
+    with c1:
+        L.show_poster(
+            movie.get("poster"), poster_px, alt=L.poster_alt(movie["title"], movie.get("year"))
+        )
+    with c2:
+        st.markdown("### " + L.title_line(movie["title"], movie.get("year")))
+        st.caption(L.md(" · ".join(movie.get("genres") or ())))
+        avg, n = movie.get("avg_rating"), int(movie.get("n_ratings") or 0)
+        st.caption(f"average {avg:.2f}★ from {n} ratings" if n else "no ratings yet")
+        st.markdown(L.md(movie.get("overview", "")) or "_no synopsis_")
+        if movie.get("audio"):
+            L.show_trailer(movie["audio"], label=f"Trailer of {movie['title']}")
+        else:
+            st.caption("no trailer")
+    if not neighbours:
+        return
+    w = v.proposed
+    st.markdown(
+        f"**Nearest neighbours in the fused space** (weights text {w.text:.2f} · "
+        f"image {w.image:.2f} · audio {w.audio:.2f})"
+    )
+    st.caption(
+        "Every near film has a cosine similarity above 0.9, so each says what share of the "
+        "catalog it is closer than: overall, and by its synopsis, poster and trailer alone "
+        "(100% = the closest film of all)."
+    )
+    table = LC.neighbour_table(v.svc, movie_id, w, v.ui.neighbours)
+    ncols = st.columns(min(4, max(1, len(table))))
+    for j, row in enumerate(table.itertuples(index=False)):
+        nb = v.svc.movie(row.movie_id)
+        with ncols[j % len(ncols)]:
+            L.show_poster(nb.get("poster"), 110, alt=L.poster_alt(nb["title"], nb.get("year")))
+            st.markdown(L.title_line(nb["title"], nb.get("year")))
+            st.caption(LC.closeness_words(table.iloc[j]) + f" · cosine {row.cosine:.3f}")
+            st.button(
+                "Open",
+                key=f"nb_open_{row.movie_id}",
+                on_click=_open_neighbour,
+                args=(int(row.movie_id),),
+                help=f"Show {nb['title']} in this detail view",
+            )
 
 
 tab_search, tab_map = st.tabs(["Search & details", "Map of the fused space"])
@@ -40,20 +100,24 @@ with tab_search:
     st.caption(
         f"{len(results)} movies"
         + (" (sidebar filters: " + L.md("; ".join(rules)) + ")" if rules else "")
+        + (" · click a row to open it below" if len(results) else "")
     )
+    ids = [int(i) for i in results.index]
+    st.session_state[K_TABLE_IDS] = ids
     st.dataframe(
         results,
-        key="explore_table",
+        key=K_TABLE,
         height=260,
+        on_select=_open_row,
+        selection_mode="single-row",
         column_config={
             "avg_rating": st.column_config.NumberColumn("avg ★", format="%.2f"),
             "n_ratings": st.column_config.NumberColumn("ratings"),
         },
     )
-    ids = [int(i) for i in results.index]
-    from_map = st.session_state.get(K_MAP_PICK)
-    if from_map is not None and from_map not in ids:
-        ids.insert(0, int(from_map))  # opened from the map: listed even if filtered out
+    pinned = st.session_state.get(K_PINNED)
+    if pinned is not None and pinned not in ids:
+        ids.insert(0, int(pinned))  # opened from a neighbour: listed even if filtered out
     if ids and st.session_state.get(K_MOVIE) not in ids:
         # set, not dropped: a value set here is sent to the browser, which otherwise keeps
         # showing the label of a movie the new search no longer lists
@@ -69,38 +133,8 @@ with tab_search:
             # the widget keeps the label, not the id: titles repeat, so the id disambiguates
             format_func=lambda mid: f"{titles.get(mid, mid)} (#{mid})",
         )
-        movie = v.svc.movie(movie_id)
         with st.container(border=True, key="explore_detail"):
-            c1, c2 = st.columns([1, 2])
-            with c1:
-                L.show_poster(
-                    movie.get("poster"), 260, alt=L.poster_alt(movie["title"], movie.get("year"))
-                )
-            with c2:
-                st.markdown("### " + L.title_line(movie["title"], movie.get("year")))
-                st.caption(L.md(" · ".join(movie.get("genres") or ())))
-                avg, n = movie.get("avg_rating"), int(movie.get("n_ratings") or 0)
-                st.caption(f"average {avg:.2f}★ from {n} ratings" if n else "no ratings yet")
-                st.markdown(L.md(movie.get("overview", "")) or "_no synopsis_")
-                if movie.get("audio"):
-                    L.show_trailer(movie["audio"], label=f"Trailer of {movie['title']}")
-                else:
-                    st.caption("no trailer")
-            w = v.proposed
-            st.markdown(
-                f"**Nearest neighbours in the fused space** (weights text {w.text:.2f} · "
-                f"image {w.image:.2f} · audio {w.audio:.2f})"
-            )
-            neighbours = v.svc.neighbours(movie_id, w, k=v.ui.neighbours)
-            ncols = st.columns(min(4, max(1, len(neighbours))))
-            for j, (nid, _title, sim) in enumerate(neighbours):
-                nb = v.svc.movie(nid)
-                with ncols[j % len(ncols)]:
-                    L.show_poster(
-                        nb.get("poster"), 110, alt=L.poster_alt(nb["title"], nb.get("year"))
-                    )
-                    st.markdown(L.title_line(nb["title"], nb.get("year")))
-                    st.caption(f"similarity {sim:.3f}")
+            film_detail(movie_id, neighbours=True, poster_px=260)
 
 # ----------------------------------------------------------------------------- map
 with tab_map:
@@ -108,47 +142,22 @@ with tab_map:
     w = v.proposed
     table = L.map_table(data_dir, ckpt_dir, w.key(), L.checkpoint_version(ckpt_dir)).copy()
     table["hover"] = [L.hover(t) for t in table["title"]]
+    history = [] if v.user_id is None else v.svc.user_state(v.user_id).history
+    rated = {int(m) for m, _r in history}
     st.caption(
         f"PCA of the fused item embeddings under the sidebar weights (text {w.text:.2f} · image "
-        f"{w.image:.2f} · audio {w.audio:.2f}); it moves when you move a slider. Click a point "
-        "to see its poster."
+        f"{w.image:.2f} · audio {w.audio:.2f}); it moves when you move a slider. Colour: a "
+        f"film's first genre; white rings: the {len(rated)} films you rated. Click a point to "
+        "open that film beside the map."
     )
-    fig = px.scatter(
-        table,
-        x="x",
-        y="y",
-        color="genre",
-        custom_data=["movie_id", "hover"],
-        height=v.ui.map_height,
-    )
-    fig.update_traces(
-        hovertemplate="%{customdata[1]}<extra>%{fullData.name}</extra>",
-        marker=dict(size=9, opacity=0.85),
-    )
-    fig.update_layout(
-        margin=dict(l=10, r=10, t=40, b=10),  # room for plotly's toolbar above the legend
-        legend_title_text="primary genre",
-        xaxis_title=None,
-        yaxis_title=None,
-    )
-    map_col, side_col = st.columns([3, 1])
+    fig = LC.map_chart(table, rated, v.ui.map_height)
+    map_col, side_col = st.columns([3, 2])
     with map_col:
         event = st.plotly_chart(fig, key="explore_map", on_select="rerun", selection_mode="points")
     with side_col:
-        points = (event or {}).get("selection", {}).get("points", []) if event else []
-        if points:
-            cd = points[0].get("customdata") or []
-            try:
-                picked = int(cd[0])
-            except (IndexError, TypeError, ValueError):
-                picked = None
-            if picked is not None:
-                movie = v.svc.movie(picked)
-                L.show_poster(
-                    movie.get("poster"), 200, alt=L.poster_alt(movie["title"], movie.get("year"))
-                )
-                st.markdown(L.title_line(movie["title"], movie.get("year")))
-                st.caption(L.md(" · ".join(movie.get("genres") or ())))
-                st.button("Show details", key="map_open", on_click=_open_from_map, args=(picked,))
+        picked = LC.picked_point(event)
+        if picked is not None:
+            with st.container(border=True, key="explore_map_detail"):
+                film_detail(picked, neighbours=False, poster_px=200)
         else:
-            st.caption("Select a point (click) to see its poster here.")
+            st.caption("Click a point of the map to open that film here.")

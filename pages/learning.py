@@ -3,9 +3,9 @@ newcomers (reports/live.json) and the simulated DQN-vs-baselines comparison."""
 
 import pandas as pd
 import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
+from mmrec.ui import charts as LC
 from mmrec.ui import loaders as L
 
 v = L.view()
@@ -23,11 +23,22 @@ with tab_live:
         rewards = list(tel.get("rewards") or [])
         surprises = list(tel.get("surprises") or [])
         epsilons = list(tel.get("epsilons") or [])
+        stored = len(v.svc.user_state(v.user_id).history)
+        onboarding = len(v.svc.prior_state(v.user_id).history)  # liked titles at onboarding
         m1, m2, m3, m4 = st.columns(4)
-        m1.metric("Ratings learned from", len(rewards))
-        m2.metric("Policy updates", int(tel.get("n_updates") or 0))
+        m1.metric(
+            "Ratings learned from",
+            len(rewards),
+            help="Live updates: one per star rating on a card (a film rated again counts again).",
+        )
+        m2.metric("Ratings stored", stored, help="Films with a stored rating (the sidebar count).")
         m3.metric("Last reward", f"{rewards[-1]:.2f}" if rewards else "—")
         m4.metric("Last surprise", f"{surprises[-1]:+.2f}" if surprises else "—")
+        why = LC.rating_counts_sentence(
+            len(rewards), stored, onboarding, int(tel.get("n_updates") or 0)
+        )
+        if why:
+            st.caption("Why the two counts differ: " + why)
         if not rewards:
             st.info(
                 "No live updates yet: rate a movie on the For you page and its reward, the "
@@ -40,8 +51,9 @@ with tab_live:
                 x="rating #",
                 y="reward",
                 markers=True,
-                title="Reward per rating",
+                title="Reward per rating (your stars on a −1..1 scale)",
             )
+            fig.update_yaxes(range=[-1.05, 1.05])
             c1.plotly_chart(fig, key="learn_rewards")
         if surprises:
             fig = px.line(
@@ -49,35 +61,19 @@ with tab_live:
                 x="rating #",
                 y="surprise",
                 markers=True,
-                title="Surprise per rating (rating minus expected, -1..1 scale)",
+                title="Surprise per rating (rating minus expected, −1..1 scale)",
             )
             c2.plotly_chart(fig, key="learn_surprises")
         if epsilons:
-            fig = px.line(
-                pd.DataFrame({"update #": range(1, len(epsilons) + 1), "ε": epsilons}),
-                x="update #",
-                y="ε",
-                markers=True,
-                title="Exploration rate ε",
-            )
-            c1.plotly_chart(fig, key="learn_eps")
+            c1.plotly_chart(LC.epsilon_chart(epsilons, v.ui.max_epsilon), key="learn_eps")
         q = list(tel.get("q_values") or [])
         if q:
             titles = [L.hover(t) for t in tel.get("titles") or [""] * len(q)]
-            fig = go.Figure(
-                go.Bar(
-                    x=list(range(1, len(q) + 1)),
-                    y=q,
-                    customdata=titles,
-                    hovertemplate="#%{x} %{customdata}<br>Q %{y:.3f}<extra></extra>",
-                )
+            c2.plotly_chart(LC.q_chart(q, titles), key="learn_q")
+            c2.caption(
+                "The grid is ordered by its score (the policy's Q, standardised, plus what your "
+                "live ratings predict), so Q need not fall from slot to slot."
             )
-            fig.update_layout(
-                title="Q-values of your current list (rank 1 first)",
-                xaxis_title="rank",
-                yaxis_title="Q",
-            )
-            c2.plotly_chart(fig, key="learn_q")
 
 with tab_curve:
     live = L.find_reports(v.svc).get("live")
@@ -160,14 +156,11 @@ with tab_sim:
             st.dataframe(pd.DataFrame(rows).T, key="learn_policy_lifts")
         curves = policy.get("learning_curves") or {}
         for name, curve in curves.items() if isinstance(curves, dict) else []:
-            if isinstance(curve, dict):
-                series = {k: v for k, v in curve.items() if isinstance(v, list) and v}
-                if series:
-                    n = max(len(v) for v in series.values())
-                    df = pd.DataFrame({k: v + [None] * (n - len(v)) for k, v in series.items()})
-                    st.plotly_chart(
-                        px.line(df, title=f"Training curve: {name}"), key=f"learn_curve_{name}"
-                    )
+            fig = LC.training_curves_chart(curve) if isinstance(curve, dict) else None
+            if fig is not None:
+                who = "the served agent" if name == "given" else f"seed {name}"
+                st.markdown(f"**Training curve of the DQN in the simulator ({L.md(who)})**")
+                st.plotly_chart(fig, key=f"learn_curve_{name}")
         st.caption(
             "Regenerate: `"
             + str(policy.get("command") or L.REPORT_SPECS["policy"]["command"])

@@ -347,3 +347,84 @@ def card_scores(page) -> list[tuple[int, str]]:
         m = re.search(r"synopsis.*?trailer\s*\d+%", text, re.S)
         out.append((mid, " ".join(m.group(0).split()) if m else ""))
     return out
+
+
+def set_toggle(page, key: str, on: bool) -> None:
+    """Switch the keyed ``st.toggle`` on or off with the keyboard (focus, Space): no tap that a
+    scrolling sidebar could move away from the switch."""
+    switch = page.locator(f'.st-key-{key} input[type="checkbox"]')
+    wait_idle(page)
+    if switch.is_checked() != on:
+        switch.focus()
+        page.keyboard.press("Space")
+    page.wait_for_function(
+        "([sel, on]) => { const e = document.querySelector(sel); return e && e.checked === on; }",
+        arg=[f'.st-key-{key} input[type="checkbox"]', on],
+    )
+    wait_idle(page)
+
+
+def pick_option(page, key: str, option: str, attempts: int = 5) -> None:
+    """Add ``option`` to the keyed ``st.multiselect`` with the keyboard: focus its input, type
+    the option's name, wait until the list offers it (ArrowDown opens a list that stayed shut),
+    Enter, and wait for its tag. Taps were flaky in headless Chromium: the list often stayed
+    shut after a tap that scrolled the sidebar, or redrew under the tap. Raises when the tag
+    never appears."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    widget = page.locator(f".st-key-{key}")
+    box = widget.locator("input")
+    tag = widget.locator(f'[data-tag][aria-label="{option}"]')  # a chosen option's chip
+    listed = page.get_by_role("option", name=option, exact=True)
+    for _ in range(attempts):
+        wait_idle(page)
+        if tag.count():
+            break
+        box.focus()
+        box.fill("")
+        page.keyboard.type(option)
+        try:
+            listed.wait_for(timeout=3000)
+        except PlaywrightTimeout:
+            page.keyboard.press("ArrowDown")  # focused but shut: open it
+            try:
+                listed.wait_for(timeout=3000)
+            except PlaywrightTimeout:
+                continue
+        # the typed name narrows the list; Enter takes the highlighted (first) entry, which must
+        # be this one (not "Select all", not a longer name that contains it)
+        if page.get_by_role("option").first.inner_text().strip() != option:
+            listed.click()
+        else:
+            page.keyboard.press("Enter")
+        try:
+            tag.wait_for(timeout=5000)
+        except PlaywrightTimeout:
+            continue
+    page.keyboard.press("Escape")
+    wait_idle(page)
+    if not tag.count():
+        raise AssertionError(f"multiselect {key!r}: {option!r} not selected after {attempts} tries")
+
+
+def click_table_row(page, key: str, row: int) -> None:
+    """Click the row marker (the left edge) of the ``row``-th data row (0 = first) of the keyed
+    ``st.dataframe`` with row selections (a canvas: rows are found by their height, the header
+    is one row)."""
+    grid = page.locator(f'.st-key-{key} [data-testid="stDataFrameResizable"]').first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    row_px = 35  # Streamlit's default row height (header row included)
+    page.mouse.move(box["x"] + 15, box["y"] + row_px * (row + 1) + row_px / 2)  # marker shows
+    page.wait_for_timeout(200)
+    page.mouse.click(box["x"] + 15, box["y"] + row_px * (row + 1) + row_px / 2)
+    wait_idle(page)
+
+
+def click_map_point(page, key: str, trace: int = 0, point: int = 0) -> None:
+    """Click one point of the keyed plotly scatter chart (SVG points; small catalogs)."""
+    dot = page.locator(f".st-key-{key} .scatterlayer .trace").nth(trace).locator("path.point")
+    dot.nth(point).scroll_into_view_if_needed()
+    box = dot.nth(point).bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    wait_idle(page)

@@ -22,17 +22,6 @@ APP = str(REPO / "streamlit_app.py")
 TIMEOUT = 180  # first run loads the models; later runs are fast
 
 
-@pytest.fixture
-def env(tiny_built, tmp_path, monkeypatch):
-    """The app's environment: the tiny catalog, its checkpoints, a fresh ratings database."""
-    db = tmp_path / "ratings.sqlite3"
-    monkeypatch.setenv("MMREC_DATA", tiny_built.paths.data_dir)
-    monkeypatch.setenv("MMREC_CHECKPOINTS", tiny_built.paths.checkpoints_dir)
-    monkeypatch.setenv("MMREC_DB", str(db))
-    monkeypatch.delenv("MMREC_CONFIG", raising=False)
-    return {"cfg": tiny_built, "db": db}
-
-
 def fresh_service(env) -> Recommender:
     """A second Recommender on the same files: sees only what was committed to SQLite."""
     cfg = load_config(

@@ -6,8 +6,9 @@ on the tiny catalog, at 1440x900 and at a 390x844 phone:
 - deep links: each page opened directly on the freshly started server (the first test of this
   module, so the first sessions) renders inside the app with its navigation, no exception box,
   no console error and no failed request (Streamlit's base-URL probe used to 404 there);
-- the walk: onboard -> rate 5 films -> what-if (drag a weight slider, Apply) -> (no filter: see
-  the comment in the walk) -> Why this pick -> Explore (search, map) -> Learning -> Results -> Data, then a reload of a page
+- the walk: onboard -> rate 5 films -> what-if (drag a weight slider, Apply) -> a filter ("Only
+  highly rated" and one genre excluded, by keyboard; every card left must match) -> Why this
+  pick -> Explore (search, map) -> Learning -> Results -> Data, then a reload of a page
   that held a trailer player; no exception box and no console error or HTTP error anywhere;
 - axe-core (``axe-playwright-python``) on every page of the walk, at both sizes: no serious or
   critical violation except the commented entries of ``e2e_helpers.AXE_ALLOWED``;
@@ -19,6 +20,7 @@ git). Skips when Chromium is missing, unless ``MMREC_REQUIRE_BROWSER=1`` (CI), w
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -47,6 +49,7 @@ BOUND_RATING_S = 30.0
 BOUND_SHARES_S = 30.0
 BOUND_EXPLANATION_S = 180.0
 BOUND_PAGE_S = 30.0
+MIN_AVG = 3.5  # the sidebar's default minimum average under "Only highly rated"
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +114,11 @@ def test_deep_link_to_every_page_of_a_fresh_server(server):
 def test_walk_every_page(server, size):
     from playwright.sync_api import sync_playwright
 
+    from mmrec.data.catalog import load_catalog
     from mmrec.ui import browser as B
 
+    catalog = load_catalog(server.data_dir, check_files=False)
+    movies = catalog.movies
     width, height = SIZES[size]
     phone = width < 640
     timings: dict[str, float] = {}
@@ -186,10 +192,39 @@ def test_walk_every_page(server, size):
         assert page.get_by_text("audio 0.00").count() >= 1  # the grid's caption: applied
         check(page, "what-if-applied")
 
-        # --- a filter: not walked here. Picking a genre in the sidebar's multiselect was flaky in
-        # headless Chromium (the option list often stayed shut or redrew under the tap, at both
-        # sizes) and failed CI; the filters are covered by tests/app/test_pages.py
-        # (test_filters_and_exploration_shape_the_grid). Making this step reliable is open.
+        # --- a filter: "Only highly rated" and "Never <a genre on screen>"; afterwards every
+        # card on the grid must match both (checked against the catalog's own table)
+        shown = B.card_ids(page)
+        onboarded = catalog.genres[:2]  # B.onboard picked the first two offered genres
+        on_screen = [g for mid in shown for g in movies.at[mid, "genres"] if g not in onboarded]
+        high = movies["avg_rating"].fillna(0.0) >= MIN_AVG
+        # the genre on screen that leaves the most highly rated films (the grid stays full)
+        genre = max(
+            dict.fromkeys(on_screen),
+            key=lambda g: (high & ~movies["genres"].map(lambda gs, g=g: g in gs)).sum(),
+        )
+        B.open_sidebar(page)
+        filters = page.locator('[data-testid="stSidebar"] [data-testid="stExpander"]').filter(
+            has_text="Filters"
+        )
+        filters.locator("summary").click()
+        B.set_toggle(page, "f_only_high", True)
+        B.pick_option(page, "f_exclude", genre)
+        if phone:
+            B.close_sidebar(page)
+        page.get_by_text(f"no {genre}").first.wait_for()
+        # (Streamlit's Markdown draws ">=" as "≥")
+        page.get_by_text(re.compile(rf"average rating (>=|≥) {MIN_AVG:.1f}")).first.wait_for()
+        filtered = B.card_ids(page)
+        assert filtered, "the filters left no picks on the tiny catalog"
+        wrong = [
+            (mid, movies.at[mid, "genres"], movies.at[mid, "avg_rating"])
+            for mid in filtered
+            if genre in movies.at[mid, "genres"] or not high.at[mid]
+        ]
+        assert wrong == [], (genre, wrong)
+        assert filtered != shown  # a card with the excluded genre was on screen before
+        check(page, "filtered")
 
         # --- Why this pick: the share bar at once, the heatmaps after
         target = B.card_ids(page)[0]
@@ -207,10 +242,29 @@ def test_walk_every_page(server, size):
 
         # --- the other pages
         goto("Explore", "explore")
+        # a click on a table row opens that film in the detail view under the table
+        detail = page.locator(".st-key-explore_detail h3").first
+        shown_before = detail.inner_text().strip()
+        B.click_table_row(page, "explore_table", 2)
+        page.wait_for_function(
+            "t => { const h = document.querySelector('.st-key-explore_detail h3');"
+            " return h && h.innerText.trim() !== t; }",
+            arg=shown_before,
+        )
+        B.wait_idle(page)
+        chosen = page.locator(".st-key-explore_movie").inner_text()
+        assert detail.inner_text().split(" (")[0].strip() in chosen, (chosen, detail.inner_text())
+        check(page, "explore-row-opened")
         page.get_by_role("tab", name="Map of the fused space").click()
         page.locator(".js-plotly-plot").first.wait_for()
         B.wait_idle(page)
         check(page, "explore-map")
+        # a click on a point opens that film beside the map; the search tab keeps its film
+        B.click_map_point(page, "explore_map")
+        page.locator(".st-key-explore_map_detail h3").wait_for()
+        B.wait_idle(page)
+        check(page, "explore-map-opened")
+        assert page.locator(".st-key-explore_movie").inner_text() == chosen
         goto("Learning", "learning")
         assert page.get_by_text("Ratings learned from").count() == 1
         goto("Results", "results")
