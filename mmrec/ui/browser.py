@@ -428,3 +428,15 @@ def click_map_point(page, key: str, trace: int = 0, point: int = 0) -> None:
     box = dot.nth(point).bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     wait_idle(page)
+
+
+def widget_text(page, key: str) -> str:
+    """What the keyed widget shows: its inputs' values and its text (a select box's choice)."""
+    return (
+        page.locator(f".st-key-{key}")
+        .evaluate(
+            "e => [...e.querySelectorAll('input')].map(i => i.value).join(' ') + ' '"
+            " + e.textContent"
+        )
+        .strip()
+    )

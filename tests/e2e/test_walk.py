@@ -252,7 +252,7 @@ def test_walk_every_page(server, size):
             arg=shown_before,
         )
         B.wait_idle(page)
-        chosen = page.locator(".st-key-explore_movie").inner_text()
+        chosen = B.widget_text(page, "explore_movie")
         assert detail.inner_text().split(" (")[0].strip() in chosen, (chosen, detail.inner_text())
         check(page, "explore-row-opened")
         page.get_by_role("tab", name="Map of the fused space").click()
@@ -264,7 +264,7 @@ def test_walk_every_page(server, size):
         page.locator(".st-key-explore_map_detail h3").wait_for()
         B.wait_idle(page)
         check(page, "explore-map-opened")
-        assert page.locator(".st-key-explore_movie").inner_text() == chosen
+        assert B.widget_text(page, "explore_movie") == chosen
         goto("Learning", "learning")
         assert page.get_by_text("Ratings learned from").count() == 1
         goto("Results", "results")
