@@ -105,6 +105,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict, dict]:
 
 # ----------------------------------------------------------------------------- fusion model
 
+LEGACY_AUDIO_POOLING = "last_mean"  # FusionConfig.audio_pooling of checkpoints without the field
+
 
 def save_fusion(path: str | os.PathLike, model, meta: dict | None = None) -> Path:
     """Save a :class:`mmrec.models.fusion.FusionModel` with its config and ``n_genres``.
@@ -142,6 +144,9 @@ def load_fusion(path: str | os.PathLike, device: str | None = None):
     for key in ("modalities", "user_weight_grid"):
         if key in config:
             config[key] = tuple(config[key])
+    # Written before the pooling was a setting: those models were trained with the forward
+    # LSTM's last state + mean, and keep it (the new default would not match their weights).
+    config.setdefault("audio_pooling", LEGACY_AUDIO_POOLING)
     cfg = FusionConfig(**config)
     model = FusionModel(cfg, int(n_genres))
     try:

@@ -147,6 +147,11 @@ class FusionConfig:
     hidden_dim: int = 128  # H: width of every branch output
     audio_lstm_hidden: int = 64  # LSTM state size inside the audio branch
     audio_max_steps: int = 16  # longer sequences are average-pooled in time (~1 s steps for 15 s)
+    # How the LSTM's outputs become the audio vector (mmrec.models.audio_lstm): "meanmax" =
+    # bidirectional LSTM, mean + max over time (a sound counts the same wherever it sits);
+    # "last_mean" = forward LSTM, last state + mean (leans on the clip's end; what checkpoints
+    # written before this field used, and still use when loaded).
+    audio_pooling: str = "meanmax"
     embed_dim: int = 64  # D: item embedding size used by the policy and the dashboard
     dropout: float = 0.2  # dropout inside branches and fusion layers during training
     modality_dropout: float = 0.3  # chance to hide each present modality per training item

@@ -198,12 +198,8 @@ if e is not None:
                 f"Most influential: {start:.1f}–{end:.1f} s · {e.trailer.steps} steps, silent "
                 f"baseline · {e.trailer.resolution} · delta {e.trailer.delta:.2e}"
             )
-            st.caption(
-                "Read with care: on the demo, the trailer model was found to listen mostly to "
-                "the last seconds of a clip (moving the sound in time rarely moved the span; "
-                "check a catalog with `python -m mmrec.eval.span_probe`), so the span may say "
-                "where the model listens more than which sound is most distinctive."
-            )
+            if e.trailer.position_caveat:
+                st.caption(e.trailer.position_caveat)
             st.markdown(f"▶ Play from {int(start)} s")
             L.show_trailer(
                 e.audio_path,

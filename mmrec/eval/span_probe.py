@@ -86,6 +86,7 @@ def probe(svc, n_clips: int, shifts=(5.0, 10.0), steps: int = 16, seconds: float
         "rotations": total,
         "attribution_by_third": thirds,
         "audio_kind": svc.cfg.features.audio_kind,
+        "audio_pooling": svc.model.cfg.audio_pooling,  # the served model's, from its checkpoint
     }
 
 
@@ -116,7 +117,12 @@ def main(argv=None) -> int:
         f"{[round(x, 3) for x in out['attribution_by_third'] or []]}"
     )
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1))
+        from mmrec.atomic import atomic_write_text
+        from mmrec.provenance import git_commit, machine_info
+
+        out["command"] = "python -m mmrec.eval.span_probe " + " ".join(argv or sys.argv[1:])
+        out.update(commit=git_commit(), machine=machine_info())
+        atomic_write_text(Path(args.json), json.dumps(out, indent=1))
     return 0
 
 

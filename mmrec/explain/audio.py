@@ -69,6 +69,23 @@ class TrailerAttribution:
     steps: int
     notes: list[str] = field(default_factory=list)
     method: str = "logmel"  # "logmel": IG per spectrogram bin; "aisfx": IG on the CNN's last map
+    audio_pooling: str = "meanmax"  # the audio branch's FusionConfig.audio_pooling
+
+    @property
+    def position_caveat(self) -> str | None:
+        """A warning for the page when the model's audio branch is known to weigh the clip's
+        end (the legacy ``last_mean`` pooling: on the 2,000-film demo 57.5% of |attribution|
+        sat in the last third and the span followed a moved sound in 3 of 24 rotations,
+        ``python -m mmrec.eval.span_probe``); None for the position-invariant pooling."""
+        if self.audio_pooling != "last_mean":
+            return None
+        return (
+            "Read with care: this model's trailer branch is an older one that listens mostly to "
+            "the last seconds of a clip (moving the sound in time rarely moved the span; "
+            "`python -m mmrec.eval.span_probe` measures it), so the span may say where the "
+            "model listens more than which sound is most distinctive. Rebuilding the models "
+            "(`python -m mmrec build`) gives a branch that weighs every second alike."
+        )
 
     @property
     def resolution(self) -> str:

@@ -559,7 +559,9 @@ class Explainer:
             return None
         attribute = attribute_trailer_aisfx if kind == "aisfx" else attribute_trailer
         ibs = c.internal_batch_size or None
-        return attribute(qf, enc, clip, steps, c.method, c.audio_span_seconds, ibs)
+        out = attribute(qf, enc, clip, steps, c.method, c.audio_span_seconds, ibs)
+        out.audio_pooling = self.serving.model.cfg.audio_pooling  # what position_caveat reads
+        return out
 
     # ----------------------------------------------------------------- sanity check
     def sanity_check(

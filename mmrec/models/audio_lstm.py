@@ -4,6 +4,17 @@ Input is the cached ``(T, F)`` sequence from ``mmrec.features`` (log-mel frames,
 F~64, or aisfx blocks, T~6-12 and F=512). Long sequences are average-pooled in time first:
 neighbouring 23 ms mel frames carry nearly the same information, and a 4x shorter sequence
 makes the LSTM (the slowest part of training on CPU) 4x cheaper.
+
+How the LSTM's outputs become one vector is ``FusionConfig.audio_pooling``:
+
+* ``"meanmax"`` (default): a bidirectional LSTM, then the mean and the max over time of its
+  outputs. Every step enters the summary the same way wherever it sits in the clip, so a sound
+  counts the same at 2 s as at 12 s (``python -m mmrec.eval.span_probe`` measures this on a
+  catalog: the trailer map's span follows a sound moved in time).
+* ``"last_mean"`` (checkpoints written before the field existed): a forward LSTM, its last
+  state ``h_n`` and the mean of its outputs. ``h_n`` is a summary that favours the last steps,
+  and on the 2,000-film demo the trailer attribution sat mostly in the clip's last third
+  (a position effect of the model, reported faithfully by the attribution).
 """
 
 from __future__ import annotations
@@ -40,21 +51,35 @@ class FeatureStandardizer(nn.Module):
         return (x - self.mean) / self.std
 
 
+POOLINGS = ("meanmax", "last_mean")  # FusionConfig.audio_pooling values; see the docstring
+
+
 class AudioLSTM(nn.Module):
     """``(B, T, F)`` frame sequence -> ``(B, H)`` audio branch vector."""
 
     def __init__(
-        self, n_features: int, lstm_hidden: int, out_dim: int, max_steps: int, dropout: float
+        self,
+        n_features: int,
+        lstm_hidden: int,
+        out_dim: int,
+        max_steps: int,
+        dropout: float,
+        pooling: str = "meanmax",
     ):
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"audio_pooling must be one of {POOLINGS}, got {pooling!r}")
         self.max_steps = max_steps
+        self.pooling = pooling
         self.standardize = FeatureStandardizer(n_features)
-        self.lstm = nn.LSTM(n_features, lstm_hidden, batch_first=True)
-        # Last state summarises the order of events; the mean over steps gives every frame a
-        # short gradient path (plain last-state LSTMs train slowly on 30+ steps).
-        self.proj = nn.Sequential(
-            nn.Linear(2 * lstm_hidden, out_dim), nn.ReLU(), nn.Dropout(dropout)
-        )
+        bidirectional = pooling == "meanmax"
+        self.lstm = nn.LSTM(n_features, lstm_hidden, batch_first=True, bidirectional=bidirectional)
+        # meanmax: mean and max of the (B, T', 2L) outputs -> 4L; both treat every step alike,
+        # and reading both directions gives each step context from either side.
+        # last_mean: last state (order of events) + mean over steps (a short gradient path for
+        # every frame) -> 2L; the last state leans on the clip's end.
+        summary_dim = 4 * lstm_hidden if bidirectional else 2 * lstm_hidden
+        self.proj = nn.Sequential(nn.Linear(summary_dim, out_dim), nn.ReLU(), nn.Dropout(dropout))
 
     def pool_time(self, x: torch.Tensor) -> torch.Tensor:
         """Average-pool ``(B, T, F)`` to at most ``max_steps`` steps."""
@@ -71,6 +96,9 @@ class AudioLSTM(nn.Module):
         # Pool before standardising: the affine per-feature map commutes with averaging,
         # and the pooled tensor is up to 8x smaller.
         x = self.standardize(self.pool_time(audio))  # (B, T', F)
-        outputs, (h_n, _) = self.lstm(x)  # (B, T', L), (1, B, L)
-        summary = torch.cat([h_n[-1], outputs.mean(1)], dim=1)  # (B, 2L)
+        outputs, (h_n, _) = self.lstm(x)  # (B, T', L or 2L), (1 or 2, B, L)
+        if self.pooling == "meanmax":
+            summary = torch.cat([outputs.mean(1), outputs.amax(1)], dim=1)  # (B, 4L)
+        else:
+            summary = torch.cat([h_n[-1], outputs.mean(1)], dim=1)  # (B, 2L)
         return self.proj(summary)  # (B, H)

@@ -90,7 +90,12 @@ class FusionModel(nn.Module):
             self.image_branch = MLPBranch(cfg.image_dim, hidden, cfg.dropout)
         with seeded_init(init_seed, 2):
             self.audio_branch = AudioLSTM(
-                cfg.audio_dim, cfg.audio_lstm_hidden, hidden, cfg.audio_max_steps, cfg.dropout
+                cfg.audio_dim,
+                cfg.audio_lstm_hidden,
+                hidden,
+                cfg.audio_max_steps,
+                cfg.dropout,
+                cfg.audio_pooling,
             )
         # Early fusion: poster and trailer are both "look and feel" signals of one item.
         with seeded_init(init_seed, 3):

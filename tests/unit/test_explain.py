@@ -273,6 +273,8 @@ def test_attribution_shapes_match_inputs(svc, explanation):
         n_mels = fcfg.n_mels
         frames = 1 + int(round(fcfg.clip_seconds * fcfg.sample_rate)) // fcfg.hop_length
     assert e.trailer.method == fcfg.audio_kind
+    # built with the default, position-invariant audio pooling: the page shows no caveat
+    assert e.trailer.audio_pooling == "meanmax" and e.trailer.position_caveat is None
     assert tuple(e.trailer.heatmap.shape) == tuple(e.trailer.logmel.shape) == (n_mels, frames)
     assert e.trailer.frame_scores.shape == (frames,)
     start, end = e.trailer.span
