@@ -142,6 +142,20 @@ def modality_audio() -> str:
     )
 
 
+def modality_pooling() -> str:
+    """Audio-only and fused rows of the demo under both audio poolings (same protocol, day, VM)."""
+    keep = ("audio only", "linear probe: audio", "fused (text + image + audio)")
+    return modality_table(
+        [
+            ("meanmax: ", _rows(load("modality-demo-meanmax"), keep)),
+            ("last_mean: ", _rows(load("modality-demo-lastmean"), keep)),
+        ],
+        REAL_COLUMNS,
+        head="Audio pooling: model",
+        coverage=False,
+    )
+
+
 def modality_real(subset: bool) -> str:
     r = load("modality-mmrec-real")
     spread = len(r["seeds"]) > 1
@@ -304,6 +318,9 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "modality-demo5k.table": modality_demo("modality-demo5k"),
     "modality-demo-logmel.source": _src("modality-demo-logmel"),
     "modality-audio.table": modality_audio,
+    "modality-demo-meanmax.source": _src("modality-demo-meanmax"),
+    "modality-demo-lastmean.source": _src("modality-demo-lastmean"),
+    "modality-pooling.table": modality_pooling,
     "modality-mmrec-real.source": _src("modality-mmrec-real"),
     "modality-mmrec-real.table": lambda: modality_real(subset=False),
     "modality-mmrec-real.subset": lambda: modality_real(subset=True),
