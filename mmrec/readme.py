@@ -156,6 +156,27 @@ def modality_pooling() -> str:
     )
 
 
+def span_probe_table() -> str:
+    """The trailer-span probe under both audio poolings (``mmrec.eval.span_probe`` reports)."""
+    lines = [
+        "| audio pooling (`FusionConfig.audio_pooling`) | span followed the moved sound "
+        "| \\|attribution\\| in first / middle / last third | report |",
+        "|---|---|---|---|",
+    ]
+    what = {
+        "last_mean": "forward LSTM, last state + mean of the outputs (before)",
+        "meanmax": "bidirectional LSTM, mean + max over time (now the default)",
+    }
+    for name in ("span-probe-demo-lastmean", "span-probe-demo"):
+        r = load(name)
+        thirds = " / ".join(f"{100 * x:.1f}%" for x in r["attribution_by_third"])
+        lines.append(
+            f"| `{r['audio_pooling']}`: {what[r['audio_pooling']]} | {r['followed_content']} of "
+            f"{r['rotations']} rotations | {thirds} | `reports/{name}.json` |"
+        )
+    return "\n".join(lines)
+
+
 def modality_real(subset: bool) -> str:
     r = load("modality-mmrec-real")
     spread = len(r["seeds"]) > 1
@@ -321,6 +342,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "modality-demo-meanmax.source": _src("modality-demo-meanmax"),
     "modality-demo-lastmean.source": _src("modality-demo-lastmean"),
     "modality-pooling.table": modality_pooling,
+    "span-probe.table": span_probe_table,
     "modality-mmrec-real.source": _src("modality-mmrec-real"),
     "modality-mmrec-real.table": lambda: modality_real(subset=False),
     "modality-mmrec-real.subset": lambda: modality_real(subset=True),

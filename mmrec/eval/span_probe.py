@@ -12,7 +12,11 @@ first, middle and last third of the unrotated clips.
 
 The attribution itself is exact (Integrated Gradients, completeness checked in the tests): a
 position effect seen here is a property of the audio branch (an LSTM over the frame sequence,
-``mmrec.models.audio_lstm``), which the map reports faithfully.
+``mmrec.models.audio_lstm``), which the map reports faithfully. On the 2,000-film demo the old
+pooling (``audio_pooling="last_mean"``: last state + mean) gave 3 of 24 rotations followed and
+57.5% of |attribution| in the last third; the default ``"meanmax"`` 15 of 24 and 34.8%
+(``reports/span-probe-demo*.json``). ``--json`` writes the result with the served model's
+pooling, the command, the commit and the machine.
 """
 
 from __future__ import annotations
