@@ -1,7 +1,7 @@
 """Explore: search and filter the catalog, a movie's detail view, the map of fused embeddings.
 
 A click opens a film where it was clicked: a row of the table opens it in the detail view under
-the table, a neighbour's "Open" button opens it there too, a point of the map opens it beside
+the table, a neighbour's "Open" button opens it there too, a point of the map opens it next to
 the map. Nothing changes the other tab.
 """
 
@@ -63,12 +63,14 @@ def film_detail(movie_id: int, neighbours: bool, poster_px: int) -> None:
         f"**Nearest neighbours in the fused space** (weights text {w.text:.2f} · "
         f"image {w.image:.2f} · audio {w.audio:.2f})"
     )
-    st.caption(
-        "Every near film has a cosine similarity above 0.9, so each says what share of the "
-        "catalog it is closer than: overall, and by its synopsis, poster and trailer alone "
-        "(100% = the closest film of all)."
-    )
     table = LC.neighbour_table(v.svc, movie_id, w, v.ui.neighbours)
+    if len(table):
+        st.caption(
+            f"Their cosine similarities lie close together ({table['cosine'].min():.3f}–"
+            f"{table['cosine'].max():.3f}), so each also says what share of the catalog it is "
+            "closer than: overall, and by its synopsis, poster and trailer alone (100% = the "
+            "closest film of all)."
+        )
     ncols = st.columns(min(4, max(1, len(table))))
     for j, row in enumerate(table.itertuples(index=False)):
         nb = v.svc.movie(row.movie_id)
@@ -148,7 +150,7 @@ with tab_map:
         f"PCA of the fused item embeddings under the sidebar weights (text {w.text:.2f} · image "
         f"{w.image:.2f} · audio {w.audio:.2f}); it moves when you move a slider. Colour: a "
         f"film's first genre; white rings: the {len(rated)} films you rated. Click a point to "
-        "open that film beside the map."
+        "open that film next to the map (under it on a narrow screen)."
     )
     fig = LC.map_chart(table, rated, v.ui.map_height)
     map_col, side_col = st.columns([3, 2])

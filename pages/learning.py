@@ -61,7 +61,7 @@ with tab_live:
                 x="rating #",
                 y="surprise",
                 markers=True,
-                title="Surprise per rating (rating minus expected, −1..1 scale)",
+                title="Surprise per rating (reward minus the expected reward; 0 = as expected)",
             )
             c2.plotly_chart(fig, key="learn_surprises")
         if epsilons:

@@ -24,7 +24,7 @@ GENRE_PALETTE = (
 )  # fmt: skip
 OTHER_GENRES = "other genres"  # the rarest genres share one grey beyond 23 (none in MovieLens)
 OTHER_COLOUR = "#8C8C8C"
-RATED_NAME = "◯ films you rated"  # the map's legend entry for the ring around rated films
+RATED_NAME = "films you rated"  # the map's legend entry for the ring around rated films
 RATED_RING = "#FFFFFF"  # the ring: white on the dark theme, drawn with a dark outline
 MODALITIES = (("text", "synopsis"), ("image", "poster"), ("audio", "trailer"))
 
@@ -116,7 +116,7 @@ def rating_counts_sentence(learned: int, stored: int, onboarding: int, updates: 
 
 def training_curves_chart(curve: dict) -> go.Figure | None:
     """The simulator's training run as three small multiples sharing the x axis, the
-    environment step: episode return (each episode and the binned mean), TD loss (log axis)
+    environment step: episode return (each episode and the binned mean), TD loss
     and ε. Step counters are the x axis, never a series. None when the curve has no data."""
     ret_x, ret_y = curve.get("episode_end_step") or [], curve.get("episode_return") or []
     loss_x, loss_y = curve.get("loss_step") or [], curve.get("td_loss") or []
@@ -131,7 +131,7 @@ def training_curves_chart(curve: dict) -> go.Figure | None:
         vertical_spacing=0.08,
         subplot_titles=(
             "Episode return (dots: episodes; line: mean per bin)",
-            "TD loss (log scale)",
+            "TD loss",
             "Exploration rate ε",
         ),
     )
@@ -175,7 +175,7 @@ def training_curves_chart(curve: dict) -> go.Figure | None:
         col=1,
     )
     fig.update_yaxes(title_text="return", row=1, col=1)
-    fig.update_yaxes(title_text="TD loss", type="log", row=2, col=1)
+    fig.update_yaxes(title_text="TD loss", rangemode="tozero", row=2, col=1)
     fig.update_yaxes(title_text="ε", range=[0, 1.0], row=3, col=1)
     fig.update_xaxes(title_text="environment step (all parallel environments)", row=3, col=1)
     fig.update_layout(height=640, showlegend=False, margin=dict(t=60))
@@ -240,6 +240,8 @@ def map_chart(table: pd.DataFrame, rated: set[int], height: int) -> go.Figure:
         height=height,
         margin=dict(l=10, r=10, t=40, b=10),  # room for plotly's toolbar above the legend
         legend_title_text="primary genre",
+        # under the map, in rows: beside it the legend took half a phone's width
+        legend=dict(orientation="h", yanchor="top", y=-0.06, xanchor="left", x=0),
         xaxis_title=None,
         yaxis_title=None,
     )
@@ -282,7 +284,7 @@ def closer_than(emb: np.ndarray, pos: int, others: list[int]) -> list[float]:
 
 def neighbour_table(svc, movie_id: int, weights, k: int) -> pd.DataFrame:
     """The ``k`` nearest films in the fused space (the service's cosine ranking) with what
-    discriminates them: the cosine of fused embeddings is 0.9+ for every near film, so each
+    discriminates them: the near films' cosines lie close together, so each
     row also says which share of the catalog it is closer than, overall (under the sidebar
     weights) and per modality (that branch alone; empty where either film lacks it)."""
     weights = weights.clipped()
