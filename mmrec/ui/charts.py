@@ -130,7 +130,7 @@ def training_curves_chart(curve: dict) -> go.Figure | None:
         shared_xaxes=True,
         vertical_spacing=0.08,
         subplot_titles=(
-            "Episode return (dots: episodes; line: mean per bin)",
+            "Return per episode (line: mean per bin)",
             "TD loss",
             "Exploration rate ε",
         ),
