@@ -204,6 +204,8 @@ def policy_lifts() -> str:
         if name == "random":
             continue
         sat, watch = lift["satisfaction"], lift["watch_minutes"]
+        if name == "myopic oracle":
+            name += " (reads the simulator's hidden state: a yardstick, not a policy)"
         lines.append(
             f"- vs {name}: satisfaction {sat['diff']:+.3f} ± {sat['diff_ci95']:.3f} stars "
             f"({100 * sat['relative']:+.1f}%, CI {_verdict(sat)}), watch time "

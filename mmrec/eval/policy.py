@@ -16,8 +16,16 @@ Protocol (one row of ``reports/policy.md`` per policy):
 
 Metrics per session: episode reward (the training reward), satisfaction (mean TRUE rating of
 the recommended movies), simulated watch minutes, hit rate (true rating >= ``hit_rating``),
-cold-start reward (reward over the first ``cold_start_steps`` steps); per policy and seed:
-catalog coverage. Means with 95% CIs over all sessions of all seeds.
+cold-start reward (reward over the first ``cold_start_steps`` steps), recommendations made
+(fewer than the limit when a user leaves early: ``mmrec.rl.dynamics``), sessions (more than one
+when users return); per policy and seed: catalog coverage. Means with 95% CIs over all
+sessions of all seeds. Under user dynamics an episode may span several sessions: satisfaction
+and hit rate are then over all its recommendations, watch minutes their sum.
+
+Besides the policies, a yardstick no real policy can be: the **myopic oracle**, greedy on the
+noise-free immediate reward computed from the hidden state (true taste, satiation, novelty,
+runtime: ``MovieRecEnv.myopic_scores``). With the static user it is the best possible policy;
+with dynamics, beating it is what planning ahead has to show (issue 14).
 """
 
 from __future__ import annotations
@@ -48,15 +56,37 @@ from mmrec.rl.env import MovieRecEnv, split_users
 from mmrec.rl.state import CatalogIndex
 from mmrec.rl.train import few_threads, train_policy
 
-METRICS = ("reward", "satisfaction", "watch_minutes", "hit_rate", "cold_start_reward")
+METRICS = (
+    "reward",
+    "satisfaction",
+    "watch_minutes",
+    "hit_rate",
+    "cold_start_reward",
+    "steps",
+    "sessions",
+)
 METRIC_LABELS = {
     "reward": "episode reward",
     "satisfaction": "satisfaction (mean true rating)",
     "watch_minutes": "watch minutes / session",
     "hit_rate": "hit rate (true >= 4)",
     "cold_start_reward": "cold-start reward (first 5)",
+    "steps": "recommendations / episode",
+    "sessions": "sessions / episode",
     "coverage": "catalog coverage",
 }
+ORACLE = "myopic oracle"  # a yardstick that sees the hidden state, not a policy (module doc)
+
+
+class MyopicOracle:
+    """Greedy on ``env.myopic_scores()``: reads the simulator's hidden state (module doc)."""
+
+    reads_hidden_state = True
+
+    def score_env(self, env: MovieRecEnv) -> np.ndarray:
+        return env.myopic_scores()
+
+
 Progress = Callable[[int, int, str], None]
 
 
@@ -89,7 +119,10 @@ def run_sessions(
             mask = info["action_mask"]
             if not mask.any():
                 break
-            scores = np.asarray(ranker.score(env.user_state, all_idx), dtype=np.float64)  # (N,)
+            if getattr(ranker, "reads_hidden_state", False):
+                scores = np.asarray(ranker.score_env(env), dtype=np.float64)  # (N,)
+            else:
+                scores = np.asarray(ranker.score(env.user_state, all_idx), dtype=np.float64)
             scores[~mask] = -np.inf
             action = int(np.argmax(scores))
             _, reward, terminated, truncated, info = env.step(action)
@@ -105,6 +138,8 @@ def run_sessions(
         out["watch_minutes"][e] = float(np.sum(minutes))
         out["hit_rate"][e] = float((trues_a >= hit_rating).mean())
         out["cold_start_reward"][e] = float(np.sum(rewards[:cold_steps]))
+        out["steps"][e] = float(len(rewards))
+        out["sessions"][e] = float(info.get("session", 0)) + 1.0
     out["items"] = items
     return out
 
@@ -198,7 +233,7 @@ def _evaluate_policy(
     if agent is not None and given_curves:
         curves["given"] = given_curves
     notes = []
-    total_work = len(seeds) * 8
+    total_work = len(seeds) * 9  # one policy training + 8 rankers per seed
     done = 0
     for seed in seeds:
         model, users, note = _held_out_users(user_model, cfg, seed)
@@ -220,6 +255,7 @@ def _evaluate_policy(
         rankers = {
             "dqn": seed_agent,
             **fit_baselines(catalog, item_emb, train_ratings, index, cfg, seed),
+            ORACLE: MyopicOracle(),
         }
         env = MovieRecEnv(index, item_emb, model, eval_cfg, users=users, training=False)
         for name, ranker in rankers.items():

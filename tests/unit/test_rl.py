@@ -397,7 +397,14 @@ def test_evaluate_policy_and_ranking_write_reports(world, tmp_path):
         "linucb",
         "supervised",
         "ease",
+        "myopic oracle",
     }
+    # static users: every episode is one full session
+    for row in res["policies"].values():
+        assert row["steps"]["mean"] == cfg.env.episode_length and row["sessions"]["mean"] == 1
+    # the oracle is greedy on the true immediate reward: with static users no policy beats it
+    best = res["policies"]["myopic oracle"]["reward"]["mean"]
+    assert all(r["reward"]["mean"] <= best + 1e-9 for r in res["policies"].values())
     # FittedUserModel tops the 7 held-out users up with synthetic ones to 12 sessions.
     assert "synthetic" in res["protocol"]["users"] and res["protocol"]["sessions_per_seed"] == 12
     sat = res["policies"]["random"]["satisfaction"]["mean"]
