@@ -190,10 +190,10 @@ def modality_real(subset: bool) -> str:
 # ---- policy
 
 
-def policy_table(i: int) -> str:
+def policy_table(i: int, name: str = "policy") -> str:
     from mmrec.eval.policy import policy_markdown
 
-    return tables(policy_markdown(load("policy")))[i]
+    return tables(policy_markdown(load(name)))[i]
 
 
 def policy_lifts() -> str:
@@ -352,6 +352,9 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "policy.policies": lambda: policy_table(0),
     "policy.lift-table": lambda: policy_table(1),
     "policy.lifts": policy_lifts,
+    "policy-dynamics.source": _src("policy-dynamics/policy"),
+    "policy-dynamics.policies": lambda: policy_table(0, "policy-dynamics/policy"),
+    "policy-dynamics.lift-table": lambda: policy_table(1, "policy-dynamics/policy"),
     "ranking.source": _src("ranking"),
     "ranking.warm": ranking_warm,
     "ranking.warm-margins": lambda: ranking_margins(("random", "temporal"), "hybrid_margin"),

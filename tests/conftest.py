@@ -125,6 +125,18 @@ def tiny_built(tmp_path_factory):
     return build_tiny(tmp_path_factory.mktemp("tiny"))
 
 
+# The app's environment for the AppTest modules (tests/app).
+@pytest.fixture
+def env(tiny_built, tmp_path, monkeypatch):
+    """The app's environment: the tiny catalog, its checkpoints, a fresh ratings database."""
+    db = tmp_path / "ratings.sqlite3"
+    monkeypatch.setenv("MMREC_DATA", tiny_built.paths.data_dir)
+    monkeypatch.setenv("MMREC_CHECKPOINTS", tiny_built.paths.checkpoints_dir)
+    monkeypatch.setenv("MMREC_DB", str(db))
+    monkeypatch.delenv("MMREC_CONFIG", raising=False)
+    return {"cfg": tiny_built, "db": db}
+
+
 @pytest.fixture(scope="session")
 def tiny_builder():
     """:func:`build_tiny` for tests that need their own variant of the tiny catalog."""

@@ -6,7 +6,7 @@ Each AppTest is one browser session; two of them on one ratings database are two
 
 from __future__ import annotations
 
-from test_pages import env, fresh_service, grid_ids, new_app, onboard, run_app  # noqa: F401
+from test_pages import fresh_service, grid_ids, new_app, onboard, run_app
 
 from mmrec.ui import loaders as L
 
