@@ -134,9 +134,8 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
             page.wait_for_selector(".js-plotly-plot")
             shot(page, "12-explore-map")
             # clicking a point shows that movie's poster and title beside the map
-            point = page.locator(".js-plotly-plot .scatterlayer .point").nth(3).bounding_box()
-            page.mouse.click(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
-            page.wait_for_selector(".st-key-map_open")
+            B.click_map_point(page, "explore_map")
+            page.locator(".st-key-explore_map_detail h3").wait_for()
             B.wait_idle(page)
             shot(page, "12b-explore-map-selected")
             assert not B.exception_boxes(page)
