@@ -196,6 +196,20 @@ def genre_colours(genres: pd.Series) -> dict[str, str]:
     return out
 
 
+def _points(part: pd.DataFrame, name: str, marker: dict, hover: str, **kw) -> go.Scatter:
+    """One map trace; ``customdata`` = (movie id, hover title) so a click selects a film."""
+    return go.Scatter(
+        x=part["x"],
+        y=part["y"],
+        mode="markers",
+        name=name,
+        marker=marker,
+        customdata=np.column_stack([part["movie_id"], part["hover"]]).tolist() if len(part) else [],
+        hovertemplate=hover,
+        **kw,
+    )
+
+
 def map_chart(table: pd.DataFrame, rated: set[int], height: int) -> go.Figure:
     """The PCA map: one trace per primary genre (legend order: most frequent first) in
     :data:`GENRE_PALETTE`, then the user's rated films as white rings on top (their own legend
@@ -204,35 +218,24 @@ def map_chart(table: pd.DataFrame, rated: set[int], height: int) -> go.Figure:
     genre = table["genre"].astype(str).where(table["genre"].astype(str).isin(colours), OTHER_GENRES)
     fig = go.Figure()
     for name, colour in colours.items():
-        part = table[genre == name]
         fig.add_trace(
-            go.Scatter(
-                x=part["x"],
-                y=part["y"],
-                mode="markers",
-                name=name,
-                marker=dict(size=9, opacity=0.85, color=colour),
-                customdata=np.column_stack([part["movie_id"], part["hover"]]).tolist(),
-                hovertemplate="%{customdata[1]}<extra>%{fullData.name}</extra>",
+            _points(
+                table[genre == name],
+                name,
+                dict(size=9, opacity=0.85, color=colour),
+                "%{customdata[1]}<extra>%{fullData.name}</extra>",
             )
         )
     mine = table[table["movie_id"].isin([int(m) for m in rated])]
+    ring = dict(
+        size=17, symbol="circle-open", color=RATED_RING, line=dict(width=2.5, color=RATED_RING)
+    )
     fig.add_trace(
-        go.Scatter(
-            x=mine["x"],
-            y=mine["y"],
-            mode="markers",
-            name=RATED_NAME,
-            marker=dict(
-                size=17,
-                symbol="circle-open",
-                color=RATED_RING,
-                line=dict(width=2.5, color=RATED_RING),
-            ),
-            customdata=np.column_stack([mine["movie_id"], mine["hover"]]).tolist()
-            if len(mine)
-            else [],
-            hovertemplate="%{customdata[1]} (you rated it)<extra></extra>",
+        _points(
+            mine,
+            RATED_NAME,
+            ring,
+            "%{customdata[1]} (you rated it)<extra></extra>",
             visible=True if len(mine) else "legendonly",
         )
     )
