@@ -235,7 +235,17 @@ def cmd_evaluate(args) -> int:
             cfg, seeds=seeds, n_users=args.users, out_dir=out, command=command, log=print
         )
     elif args.what == "policy":
-        result = pipeline.evaluate_policy(cfg, seeds=seeds, out_dir=out, log=print)
+        variants = {f"dqn γ={g:g}": {"gamma": g} for g in (args.gammas or []) if g != cfg.dqn.gamma}
+        result = pipeline.evaluate_policy(
+            cfg,
+            seeds=seeds,
+            out_dir=out,
+            log=print,
+            retrain=args.retrain or bool(variants) or bool(args.sb3),
+            variants=variants,
+            sb3=tuple(args.sb3 or ()),
+            command="python -m mmrec " + " ".join(args.argv),  # with --config and every flag
+        )
     else:
         cfg.policy_eval.ranking_seeds = args.seeds  # protocol (A): random splits 0..N-1
         command = "python -m mmrec " + " ".join(args.argv)  # the report names its own command
@@ -371,6 +381,26 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="reports", help="folder for the report files")
     p.add_argument(
         "--users", type=int, default=None, help="live: sessions per seed (default: all held-out)"
+    )
+    p.add_argument(
+        "--retrain",
+        action="store_true",
+        help="policy: train the DQN per seed (training seed = evaluation seed) instead of "
+        "evaluating the built one",
+    )
+    p.add_argument(
+        "--gammas",
+        type=float,
+        nargs="+",
+        help="policy: also train and evaluate a DQN per discount (rows 'dqn γ=G'; implies "
+        "--retrain so every DQN row is trained the same way)",
+    )
+    p.add_argument(
+        "--sb3",
+        nargs="+",
+        choices=["dqn", "ppo"],
+        help="policy: add stable-baselines3 agents trained on the shortlist wrapper with the "
+        "DQN's step budget (implies --retrain)",
     )
     p.add_argument(
         "--tune",

@@ -297,7 +297,17 @@ def _command(what: str, cfg: Config, extra: str = "") -> str:
     )
 
 
-def evaluate_policy(cfg: Config, seeds=(0, 1, 2), out_dir=Path("reports"), log=_noop) -> dict:
+def evaluate_policy(
+    cfg: Config,
+    seeds=(0, 1, 2),
+    out_dir=Path("reports"),
+    log=_noop,
+    retrain: bool = False,
+    variants: dict | None = None,
+    sb3=(),
+    command: str | None = None,
+) -> dict:
+    """``retrain``: train the DQN per seed (as every variant is) instead of the built one."""
     from mmrec.eval.policy import evaluate_policy as run
 
     catalog, _model, _branches, _present, item_emb, agent, policy_meta = load_built(cfg)
@@ -309,9 +319,13 @@ def evaluate_policy(cfg: Config, seeds=(0, 1, 2), out_dir=Path("reports"), log=_
         cfg,
         seeds=seeds,
         out_dir=Path(out_dir),
-        agent=agent,
-        command=_command("policy", cfg),
-        learning_curves=policy_meta.get("curves"),  # from the build that trained this agent
+        agent=None if retrain else agent,
+        command=command or _command("policy", cfg),
+        # the build's curves describe the built agent only
+        learning_curves=None if retrain else policy_meta.get("curves"),
+        variants=variants,
+        sb3=sb3,
+        progress=lambda done, total, what: log(f"[{done}/{total}] {what}"),
     )
 
 

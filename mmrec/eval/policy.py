@@ -119,7 +119,7 @@ def run_sessions(
             mask = info["action_mask"]
             if not mask.any():
                 break
-            if getattr(ranker, "reads_hidden_state", False):
+            if hasattr(ranker, "score_env"):  # the oracle; agents acting on the env's view
                 scores = np.asarray(ranker.score_env(env), dtype=np.float64)  # (N,)
             else:
                 scores = np.asarray(ranker.score(env.user_state, all_idx), dtype=np.float64)
@@ -203,23 +203,29 @@ def evaluate_policy(
     progress: Progress | None = None,
     command: str | None = None,
     learning_curves: dict | None = None,
+    variants: dict[str, dict] | None = None,
+    sb3: tuple[str, ...] = (),
 ) -> dict:
     """Evaluate the DQN (trained per seed unless ``agent`` is given) against every baseline.
 
     ``learning_curves``: the given agent's training curves (``train_policy``'s second
-    result), reported as seed "given". Writes ``out_dir/policy.json`` and ``out_dir/policy.md``;
-    returns the json dict.
+    result), reported as seed "given". ``variants``: more DQN rows, name -> ``DQNConfig``
+    fields that differ (e.g. ``{"dqn γ=0": {"gamma": 0.0}}``), each trained per seed like the
+    DQN (training seed = evaluation seed). ``sb3``: stable-baselines3 agents ("dqn", "ppo")
+    trained per seed on the shortlist wrapper with the DQN's budget (``mmrec.rl.sb3_agents``).
+    Writes ``out_dir/policy.json`` and ``out_dir/policy.md``; returns the json dict.
     """
     with few_threads(blas=True):
         return _evaluate_policy(
             catalog, item_emb, user_model, cfg, seeds, Path(out_dir), agent, progress, command,
-            learning_curves,
+            learning_curves, variants or {}, tuple(sb3),
         )  # fmt: skip
 
 
 def _evaluate_policy(
-    catalog, item_emb, user_model, cfg, seeds, out_dir, agent, progress, command, given_curves
-):
+    catalog, item_emb, user_model, cfg, seeds, out_dir, agent, progress, command, given_curves,
+    variants, sb3,
+):  # fmt: skip
     t0 = time.perf_counter()
     pcfg, ecfg = cfg.policy_eval, cfg.env
     train_users, _ = split_users(user_model.user_ids, ecfg)
@@ -233,7 +239,9 @@ def _evaluate_policy(
     if agent is not None and given_curves:
         curves["given"] = given_curves
     notes = []
-    total_work = len(seeds) * 9  # one policy training + 8 rankers per seed
+    sb3_seconds: dict[str, float] = {}
+    # per seed: the DQN, each variant and sb3 agent trained, then every row played
+    total_work = len(seeds) * (1 + 2 * (len(variants) + len(sb3)) + 8)
     done = 0
     for seed in seeds:
         model, users, note = _held_out_users(user_model, cfg, seed)
@@ -252,8 +260,27 @@ def _evaluate_policy(
         done += 1
         if progress:
             progress(done, total_work, f"seed {seed}: trained policy")
+        extra = {}
+        for name, overrides in variants.items():
+            vcfg = dataclasses.replace(cfg, dqn=dataclasses.replace(cfg.dqn, **overrides))
+            extra[name], curves[f"{name} {seed}"] = train_policy(
+                catalog, item_emb, user_model, vcfg, seed=seed, index=index
+            )
+            done += 1
+            if progress:
+                progress(done, total_work, f"seed {seed}: trained {name}")
+        for algo in sb3:
+            from mmrec.rl.sb3_agents import train_sb3
+
+            start = time.perf_counter()
+            extra[f"sb3 {algo.upper()}"] = train_sb3(algo, index, item_emb, user_model, cfg, seed)
+            sb3_seconds[f"sb3 {algo.upper()} {seed}"] = time.perf_counter() - start
+            done += 1
+            if progress:
+                progress(done, total_work, f"seed {seed}: trained sb3 {algo}")
         rankers = {
             "dqn": seed_agent,
+            **extra,
             **fit_baselines(catalog, item_emb, train_ratings, index, cfg, seed),
             ORACLE: MyopicOracle(),
         }
@@ -284,6 +311,9 @@ def _evaluate_policy(
             "dqn": "trained per seed on train users"
             if agent is None
             else "given agent (not retrained)",
+            "variants": {name: dict(ov) for name, ov in variants.items()},
+            "sb3": list(sb3),
+            "sb3_train_seconds": sb3_seconds,
         },
         "policies": summary["policies"],
         "lifts": summary["lifts"],
@@ -357,6 +387,25 @@ def _fmt(x: dict, digits: int = 3) -> str:
     )
 
 
+def _variant_lines(protocol: dict, config: dict) -> list[str]:
+    """The extra DQN rows and off-the-shelf agents, as the report states them."""
+    lines = []
+    if protocol.get("variants"):
+        base = config["dqn"]
+        desc = "; ".join(
+            f"{name}: " + ", ".join(f"{k} {v} (DQN: {base.get(k)})" for k, v in ov.items())
+            for name, ov in protocol["variants"].items()
+        )
+        lines.append(f"DQN variants, trained per seed like the DQN: {desc}.  ")
+    if protocol.get("sb3"):
+        lines.append(
+            "stable-baselines3 rows: trained per seed on the shortlist wrapper "
+            "(`mmrec.rl.gym_wrappers.CandidateEnv`, K = 20) with the DQN's step budget "
+            "(`mmrec.rl.sb3_agents`).  "
+        )
+    return lines
+
+
 def policy_markdown(result: dict) -> str:
     p = result["protocol"]
     lines = [
@@ -369,6 +418,7 @@ def policy_markdown(result: dict) -> str:
         f"Protocol: {p['sessions_per_seed']} sessions per seed x seeds {p['seeds']} ({p['users']}); "
         f"{p['n_items']} movies; {p['episode_length']} recommendations per session, {p['start']}; "
         f"reward = rating on -1..1 + {p['watch_weight']} x watch minutes / 120; DQN: {p['dqn']}.",
+        *_variant_lines(p, result["config"]),
         "Values: mean ± 95% CI over all sessions (coverage: over seeds).",
         "",
         "| policy | " + " | ".join(METRIC_LABELS[m] for m in (*METRICS, "coverage")) + " |",
@@ -397,7 +447,8 @@ def policy_markdown(result: dict) -> str:
             pts = ", ".join(
                 f"{s:.0f}: {v:.2f}" for s, v in zip(c["binned"]["step"], c["binned"]["mean"])
             )
-            lines.append(f"- seed {seed} ({c['train_seconds']:.0f} s): {pts}")
+            label = f"seed {seed}" if str(seed).isdigit() or seed == "given" else seed
+            lines.append(f"- {label} ({c['train_seconds']:.0f} s): {pts}")
         lines.append("")
         lines.append("Full curves (per episode, TD loss, epsilon) are in policy.json.")
     lines.append("")
