@@ -107,6 +107,62 @@ class BrowsingMixin:
             "titles": [p.title for p in picks],
         }
 
+    # ------------------------------------------------------------- simulated dynamics
+    DYNAMICS_POLICIES = ("served DQN", "popularity", "myopic oracle")
+
+    def _simulator(self):
+        """(user model, training index, held-out user ids), loaded once: the demo's hidden
+        users, or a model fitted from the catalog's ratings (``pipeline.load_user_model``)."""
+        import threading
+
+        from mmrec.pipeline import load_user_model, training_index
+        from mmrec.rl.env import split_users
+
+        lock = self.__dict__.setdefault("_simulator_lock", threading.Lock())
+        with lock:
+            if getattr(self, "_simulator_parts", None) is None:
+                model, _source = load_user_model(self.cfg, self.catalog, self.default_emb)
+                index = training_index(self.catalog, model, self.cfg)
+                _train, held = split_users(model.user_ids, self.cfg.env)
+                self._simulator_parts = (model, index, held)
+            return self._simulator_parts
+
+    def simulated_users(self, n: int = 50) -> list[int]:
+        """The first ``n`` held-out simulated users (never trained on by the policy)."""
+        return [int(u) for u in self._simulator()[2][:n]]
+
+    def dynamics_replay(self, sim_user: int, policy: str = "served DQN", seed: int = 0) -> dict:
+        """One cold-start episode of a held-out simulated user with every user dynamic on
+        (``mmrec.rl.replay``), played by the served DQN, popularity or the myopic oracle;
+        titles added for the page."""
+        import copy
+
+        from mmrec.eval.policy import MyopicOracle
+        from mmrec.rl.baselines import PopularityRanker
+        from mmrec.rl.replay import replay_episode
+        from mmrec.values import ServiceError
+
+        model, index, held = self._simulator()
+        if int(sim_user) not in set(int(u) for u in held):
+            raise ServiceError(f"{sim_user!r} is not a held-out simulated user")
+        if policy == "served DQN":
+            ranker = copy.copy(self.agent)  # re-pointed at the training index, as evaluated
+            ranker.set_items(self.default_emb, index)
+        elif policy == "popularity":
+            ranker = PopularityRanker(index)
+        elif policy == "myopic oracle":
+            ranker = MyopicOracle()
+        else:
+            raise ServiceError(f"unknown policy {policy!r}: one of {self.DYNAMICS_POLICIES}")
+        out = replay_episode(
+            index, self.default_emb, model, self.cfg.env, ranker, int(sim_user), seed=int(seed)
+        )
+        for step in out["steps"]:
+            step["title"] = str(self._titles[step["row"]])
+            step["genres"] = "|".join(self._rows["genres"][step["row"]])
+        out["policy"] = policy
+        return out
+
     def reports(self, reports_dir: str | Path = "reports") -> dict:
         import json
 

@@ -1,5 +1,6 @@
 """Learning: this user's live policy telemetry, the within-session learning curve of simulated
-newcomers (reports/live.json) and the simulated DQN-vs-baselines comparison."""
+newcomers (reports/live.json), the simulated DQN-vs-baselines comparison and one simulated
+user's hidden dynamics (satiation, satisfaction, leaving) replayed step by step."""
 
 import pandas as pd
 import plotly.express as px
@@ -13,8 +14,13 @@ st.title("Learning")
 if L.not_ready(v):
     st.stop()
 
-tab_live, tab_curve, tab_sim = st.tabs(
-    ["Your live policy", "Learning within a session", "DQN vs baselines (simulated users)"]
+tab_live, tab_curve, tab_sim, tab_dyn = st.tabs(
+    [
+        "Your live policy",
+        "Learning within a session",
+        "DQN vs baselines (simulated users)",
+        "User dynamics (simulated)",
+    ]
 )
 
 with tab_live:
@@ -166,3 +172,42 @@ with tab_sim:
             + str(policy.get("command") or L.REPORT_SPECS["policy"]["command"])
             + "`"
         )
+
+with tab_dyn:
+    st.caption(
+        "One held-out simulated user, starting cold, with every user dynamic of the simulator "
+        "on (mmrec/rl/dynamics.py): repeating a genre tires them of it (satiation), films unlike "
+        "the session so far gain interest (novelty), long films need more interest, an unhappy "
+        "user leaves early, a satisfied one comes back for another session. No policy sees this "
+        "state; the myopic oracle reads it to pick the best film for right now."
+    )
+    with st.spinner("Loading the simulated users…"):
+        sim_users = v.svc.simulated_users()
+    d1, d2, d3 = st.columns([2, 2, 1])
+    policy_name = d1.selectbox("Policy", v.svc.DYNAMICS_POLICIES, key="dyn_policy")
+    sim_user = d2.selectbox("Simulated user", sim_users, key="dyn_user")
+    dyn_seed = d3.number_input("Seed", 0, 999, 0, key="dyn_seed")
+    replay = v.svc.dynamics_replay(int(sim_user), policy_name, int(dyn_seed))
+    steps = replay["steps"]
+    r1, r2, r3, r4 = st.columns(4)
+    r1.metric("Episode reward", f"{replay['reward']:.2f}")
+    r2.metric("Recommendations", len(steps))
+    r3.metric("Sessions", replay["sessions"])
+    r4.metric("Watch minutes", f"{sum(x['watch_minutes'] for x in steps):.0f}")
+    st.caption(
+        L.md(
+            "Onboarding genres (what this user said at sign-up): "
+            + (", ".join(replay["onboarding_genres"]) or "none")
+        )
+    )
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(LC.dynamics_interest_chart(replay), key="dyn_interest")
+    c2.plotly_chart(LC.dynamics_satisfaction_chart(replay), key="dyn_satisfaction")
+    fig = LC.dynamics_satiation_chart(replay)
+    if fig is not None:
+        st.plotly_chart(fig, key="dyn_satiation")
+    table = pd.DataFrame(steps)[
+        ["session", "title", "genres", "static", "interest", "rating", "watch_minutes"]
+    ].rename(columns={"static": "taste", "watch_minutes": "minutes"})
+    table.index = range(1, len(table) + 1)
+    st.dataframe(table.round(2), key="dyn_table")

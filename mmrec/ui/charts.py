@@ -183,6 +183,117 @@ def training_curves_chart(curve: dict) -> go.Figure | None:
 
 
 # ----------------------------------------------------------------------------- Explore page
+def _session_starts(fig: go.Figure, steps: list[dict], rows: int = 1) -> None:
+    """A dashed vertical line where each returning session begins."""
+    for i, step in enumerate(steps[1:], start=2):
+        if step["session"] != steps[i - 2]["session"]:
+            for r in range(1, rows + 1):
+                fig.add_vline(x=i - 0.5, line_dash="dash", line_color="#888", row=r, col=1)
+
+
+def dynamics_interest_chart(replay: dict) -> go.Figure:
+    """Per recommendation: the user's static taste for the film and the interest they felt
+    (taste moved by satiation and novelty), in stars; ✕ where the user left the session."""
+    steps = replay["steps"]
+    x = list(range(1, len(steps) + 1))
+    hover = [f"{s['title']} ({s['genres'].replace('|', ', ')})" for s in steps]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=[s["static"] for s in steps], mode="lines+markers", name="static taste",
+            line={"dash": "dot"}, customdata=hover,
+            hovertemplate="#%{x} %{customdata}<br>taste %{y:.2f}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=[s["interest"] for s in steps], mode="lines+markers", name="interest felt",
+            customdata=hover,
+            hovertemplate="#%{x} %{customdata}<br>interest %{y:.2f}<extra></extra>",
+        )
+    )  # fmt: skip
+    left = [i for i, s in enumerate(steps, start=1) if s["left"]]
+    if left:
+        fig.add_trace(
+            go.Scatter(
+                x=left, y=[steps[i - 1]["interest"] for i in left], mode="markers",
+                marker={"symbol": "x", "size": 14, "color": "#F6222E"}, name="left the session",
+                hoverinfo="skip",
+            )
+        )  # fmt: skip
+    _session_starts(fig, steps)
+    fig.update_layout(
+        title="Taste vs interest per film",
+        xaxis_title="recommendation # (dashed: a returning session starts)",
+        yaxis_title="stars (0.5–5)",
+        legend={"orientation": "h", "y": -0.25},
+    )
+    fig.update_xaxes(tickformat="d")
+    fig.update_yaxes(range=[0.4, 5.1])
+    return fig
+
+
+def dynamics_satiation_chart(replay: dict, max_genres: int = 8) -> go.Figure | None:
+    """Satiation per genre after each film (the genres that reached the most), as a heat map:
+    a bright row is a genre the user is tired of; it fades as other genres are shown."""
+    sat = np.asarray(replay["satiation"], dtype=float)  # (steps, G)
+    if sat.size == 0 or not sat.any():
+        return None
+    order = np.argsort(-sat.max(axis=0), kind="stable")[:max_genres]
+    order = [g for g in order if sat[:, g].max() > 0]
+    fig = go.Figure(
+        go.Heatmap(
+            z=sat[:, order].T,
+            x=list(range(1, len(sat) + 1)),
+            y=[replay["genres"][g] for g in order],
+            # explicit stops (a named scale's first stop came out red under the app's theme):
+            # none = the page's background, most tired = bright
+            colorscale=[[0.0, "#1E1F26"], [0.35, "#5B2A86"], [0.7, "#D1495B"], [1.0, "#FFD166"]],
+            zmin=0.0,
+            colorbar={"title": "satiation"},
+            hovertemplate="#%{x} %{y}: satiation %{z:.2f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Satiation by genre (hidden from every policy)",
+        xaxis_title="recommendation #",
+        yaxis={"autorange": "reversed"},
+    )
+    fig.update_xaxes(tickformat="d")
+    return fig
+
+
+def dynamics_satisfaction_chart(replay: dict) -> go.Figure:
+    """The session's satisfaction (a moving average of interest, stars) and the chance that
+    the user leaves after each film, as two panels over the same recommendations."""
+    steps = replay["steps"]
+    x = list(range(1, len(steps) + 1))
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+        subplot_titles=("Satisfaction (stars)", "Chance of leaving after this film"),
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=[s["satisfaction"] for s in steps], mode="lines+markers", name="satisfaction",
+            hovertemplate="#%{x} satisfaction %{y:.2f}<extra></extra>",
+        ),
+        row=1, col=1,
+    )  # fmt: skip
+    fig.add_trace(
+        go.Bar(
+            x=x, y=[s["leave_probability"] for s in steps], name="leave chance",
+            hovertemplate="#%{x} leave %{y:.1%}<extra></extra>",
+        ),
+        row=2, col=1,
+    )  # fmt: skip
+    _session_starts(fig, steps, rows=2)
+    fig.update_layout(showlegend=False, margin={"t": 50})
+    fig.update_yaxes(range=[0.4, 5.1], row=1, col=1)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(tickformat="d", title_text="recommendation #", row=2, col=1)
+    return fig
+
+
 def genre_colours(genres: pd.Series) -> dict[str, str]:
     """A fixed colour per genre, most frequent first (ties by name): each its own palette
     colour while they fit; beyond that the rarest share :data:`OTHER_GENRES`' grey."""

@@ -116,6 +116,25 @@ def test_learning_charts_have_their_own_meaningful_axes(env, tmp_path, monkeypat
     assert by_name["ε"]["y"] == report["epsilon"]
     assert max(max(t["y"]) for t in curve["data"] if t["name"] == "ε") <= 1.0
 
+    # one simulated user's hidden dynamics: taste vs interest over the same recommendations
+    # as the satisfaction / leave panels and the table; the policy is switchable
+    n_recs = int(metrics["Recommendations"])
+    interest = {t["name"]: t for t in figs["dyn_interest"]["data"]}
+    assert len(interest["interest felt"]["y"]) == n_recs == len(interest["static taste"]["y"])
+    sat = figs["dyn_satisfaction"]
+    assert [a["text"] for a in sat["layout"]["annotations"]][:2] == [
+        "Satisfaction (stars)",
+        "Chance of leaving after this film",
+    ]
+    assert all(0 <= p <= 1 for p in sat["data"][1]["y"]) and len(sat["data"][0]["y"]) == n_recs
+    assert len(at.dataframe[-1].value) == n_recs  # the dynamics table comes last
+    at.selectbox(key="dyn_policy").set_value("myopic oracle")
+    run_app(at)
+    assert not at.error, [e.value for e in at.error]
+    assert {m.label: m.value for m in at.metric}["Recommendations"] == str(
+        len(charts(at)["dyn_interest"]["data"][0]["y"])
+    )
+
 
 def test_rating_counts_sentence_says_why_they_differ():
     # 5 live updates, 6 stored: one liked title from onboarding (the case)

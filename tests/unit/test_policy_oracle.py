@@ -115,3 +115,43 @@ def test_sb3_ranker_picks_an_unseen_shortlisted_film(world):
         _, _, terminated, truncated, _ = env.step(pick)
         if terminated or truncated:
             break
+
+
+class OneGenre:
+    """Always the next film of genre 0 (movie i has genre i mod G in the genre world)."""
+
+    def score(self, user_state, idx):
+        return np.where(np.asarray(idx) % len(GENRES) == 0, 1.0, 0.0) - 1e-3 * np.asarray(idx)
+
+
+def test_replay_records_the_hidden_dynamics_step_by_step(world):
+    """``replay_episode`` (the Learning page's dynamics view): feeding one genre wears it out
+    (its satiation rises every step, interest falls below taste), satisfaction is the moving
+    average of interest, and the leave chance is the documented function of satisfaction."""
+    from mmrec.rl.dynamics import leave_probability
+    from mmrec.rl.replay import replay_episode
+    from mmrec.rl.state import CatalogIndex
+
+    catalog, emb, model = world
+    cfg = EnvConfig(episode_length=8, warm_start_prob=0.0)
+    index = CatalogIndex.from_catalog(catalog)
+    user = int(model.user_ids[0])
+    out = replay_episode(index, emb, model, cfg, OneGenre(), user, seed=3)
+    steps, sat = out["steps"], np.asarray(out["satiation"])
+    assert out["config"]["satiation"] and out["config"]["session_exit"]  # all dynamics on
+    g0 = out["genres"].index(GENRES[0])
+    assert all(index.genre_matrix[s["row"], g0] for s in steps)
+    assert (np.diff(sat[:, g0]) > 0).all() and sat[:, g0].argmax() == len(steps) - 1
+    drop = [s["static"] - s["interest"] for s in steps]
+    assert drop[-1] > drop[0] and drop[-1] > 0  # tired of the genre: interest below taste
+    m, full = cfg.satisfaction_memory, with_dynamics(cfg)
+    before = cfg.satisfaction_start
+    for s in steps:  # a returning user's next session starts from the last satisfaction
+        assert s["satisfaction"] == pytest.approx(m * before + (1 - m) * s["interest"])
+        assert s["leave_probability"] == pytest.approx(
+            float(leave_probability(s["satisfaction"], full))
+        )
+        before = s["satisfaction"]
+    # without the dynamics nothing moves: interest is the static taste
+    flat = replay_episode(index, emb, model, cfg, OneGenre(), user, seed=3, all_dynamics=False)
+    assert all(s["interest"] == s["static"] for s in flat["steps"])
