@@ -103,18 +103,23 @@ def cluster_arithmetic(per_worker: dict, trailer_share: float = 1.0) -> dict:
 # ----------------------------------------------------------------------------- 2. growth curve
 
 _ONE_BUILD = r"""
-import json, sys, time
+import json, resource, sys, time
 from pathlib import Path
 from mmrec.config import load_config
 from mmrec.pipeline import build
 cfg = load_config(sys.argv[1] or None, data_dir=sys.argv[2], checkpoints_dir=sys.argv[3])
 cfg.paths.db_path = str(Path(sys.argv[3]) / "bench.sqlite3")
-stages, t0 = {}, time.perf_counter()
+def cpu():  # user + sys seconds of this process and its reaped children (all threads)
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+stages, cpu_stages, t0, c0 = {}, {}, time.perf_counter(), cpu()
 def log(msg):
     stages[msg.split(" ...")[0][:60]] = round(time.perf_counter() - t0, 2)
+    cpu_stages[msg.split(" ...")[0][:60]] = round(cpu() - c0, 2)
     print(msg, flush=True)
 build(cfg, force=True, log=log)
-out = {"build_s": round(time.perf_counter() - t0, 2), "stage_marks_s": stages}
+out = {"build_s": round(time.perf_counter() - t0, 2), "build_cpu_s": round(cpu() - c0, 2),
+       "stage_marks_s": stages, "stage_marks_cpu_s": cpu_stages}
 from mmrec.service import Recommender
 from mmrec.threads import use_serving_threads
 use_serving_threads()
@@ -154,15 +159,24 @@ def _peak_rss_of(proc: subprocess.Popen, stop: threading.Event, peak: list) -> N
         stop.wait(0.5)
 
 
+def _children_cpu_s() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def build_and_measure(config_path: str, data_dir: Path, ckpt: Path, log=print) -> dict:
     """The default build of ``data_dir`` in a fresh process (cold feature cache), then the
-    service and the sparse baselines; wall times and the peak RSS of the process tree."""
+    service and the sparse baselines; wall times, CPU seconds (user + sys of the process tree:
+    far less sensitive than wall time to other jobs on a shared machine) and the peak RSS of
+    the process tree."""
     import shutil
 
     shutil.rmtree(Path(data_dir) / ".cache", ignore_errors=True)  # real, cold features
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     cmd = [sys.executable, "-c", _ONE_BUILD, config_path or "", str(data_dir), str(ckpt)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _children_cpu_s()
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
@@ -182,6 +196,8 @@ def build_and_measure(config_path: str, data_dir: Path, ckpt: Path, log=print) -
     if proc.returncode != 0 or result is None:
         raise RuntimeError(f"build of {data_dir} failed ({proc.returncode}):\n" + "\n".join(tail))
     result["wall_s"] = round(time.perf_counter() - t0, 2)
+    # the child and everything it reaped; the bench runs one child at a time
+    result["cpu_s"] = round(_children_cpu_s() - c0, 2)
     result["peak_rss_mb"] = round(peak[0] / 2**20)
     return result
 
@@ -287,7 +303,9 @@ def _growth(cfg, report, work, out, sizes, users, trailer_every, config_path, lo
             )
             log(f"  generated in {time.perf_counter() - t0:.0f} s")
         log(f"building {n} films end to end (features cold, fusion, policy, service) ...")
+        started, load0 = time.strftime("%Y-%m-%d %H:%M:%S"), os.getloadavg()[0]
         row = {"films": n, **build_and_measure(config_path, data, work / f"ckpt{n}", log)}
+        row.update(started=started, load_average_start=load0, load_average_end=os.getloadavg()[0])
         curve.append(row)
         log(f"  {json.dumps(row)}")
         _write(report | {"growth": curve}, out)
@@ -298,7 +316,7 @@ def project(curve: list[dict]) -> dict:
     """Power-law fit per measured quantity over the growth curve, evaluated at 100,000."""
     proj = {}
     ns = [r["films"] for r in curve]
-    for key in ("build_s", "peak_rss_mb", "ease_fit_s", "item_knn_fit_s"):
+    for key in ("build_s", "build_cpu_s", "peak_rss_mb", "ease_fit_s", "item_knn_fit_s"):
         vals = [r.get(key) for r in curve]
         if all(v and v > 0 for v in vals):
             a, b = power_law(ns, vals)
