@@ -21,6 +21,12 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# EASE's inputs (the most-rated films) are capped here: its one dense (M, M) float32 Gram
+# inverse takes 4 * M^2 bytes, 1.6 GB at 20,000 films (40 GB at 100,000). The cap is above every
+# real catalog here (MovieLens latest-small: 9,742 films), whose EASE stays exact; see
+# ``mmrec.rl.baselines.EASERanker`` for what a capped EASE does with the other rated films.
+EASE_MAX_ITEMS = 20_000
+
 # ----------------------------------------------------------------------------- paths
 
 
@@ -244,6 +250,7 @@ class PolicyEvalConfig:
     linucb_alpha: float = 0.5  # LinUCB exploration bonus scale
     linucb_ridge: float = 1.0  # LinUCB prior strength (pseudo-observations toward the prior)
     ease_lambda: float = 200.0  # EASE L2 regularisation
+    ease_max_items: int = EASE_MAX_ITEMS  # EASE inputs: the most-rated films (dense 4*M^2 bytes)
     knn_neighbours: int = 50  # item-kNN: neighbours kept per item
     supervised_epochs: int = 8  # greedy supervised scorer: passes over the training ratings
     ranking_k: int = 10  # NDCG@k / Recall@k
@@ -271,6 +278,7 @@ class PolicyEvalConfig:
 class HybridConfig:
     candidates: int = 200  # EASE's top-C movies per user that the residual f re-ranks
     ease_lambda: float = 250.0  # EASE L2 (the evaluation tunes it on validation data)
+    ease_max_items: int = EASE_MAX_ITEMS  # EASE inputs: the most-rated films (dense 4*M^2 bytes)
     knn_neighbours: int = 100  # item-kNN neighbours kept per movie (a feature of f)
     ials_factors: int = 64  # iALS latent size
     ials_alpha: float = 10.0  # iALS confidence of an observed pair is 1 + alpha

@@ -188,7 +188,7 @@ def fit_baselines(
             embed=cfg.dqn.embed,
             seed=seed,
         ),  # fmt: skip
-        "ease": EASERanker.fit(train_ratings, index, pcfg.ease_lambda),
+        "ease": EASERanker.fit(train_ratings, index, pcfg.ease_lambda, pcfg.ease_max_items),
     }
 
 

@@ -220,7 +220,7 @@ def tune_collaborative(train, val_pos, index, pcfg, k, log):
     hist = histories(train)
     ease_scores, best = {}, (-1.0, None, None)
     for lam in pcfg.ease_lambda_grid:
-        ease = EASERanker.fit(train, index, lam)
+        ease = EASERanker.fit(train, index, lam, pcfg.ease_max_items)
         s = float(rank_users(ease, index, hist, val_pos, k)["ndcg"].mean())
         ease_scores[lam] = s
         log(f"  validation EASE lambda {lam:g}: NDCG@{k} {s:.4f}")
@@ -253,13 +253,13 @@ def fit_hybrid(train, val_split, min_rating, item_emb, index_fn, years, cfg, log
         )
     else:
         lam, nk, inner_ease, tuning = tuned
-    hcfg.ease_lambda = lam
+    hcfg.ease_lambda, hcfg.ease_max_items = lam, cfg.policy_eval.ease_max_items
     inner_hyb = HybridRanker.fit_bases(inner, item_emb, inner_index, years, hcfg, ease=inner_ease)
     curve = train_residual(inner_hyb, inner, val_pos, hcfg)
     log(f"  hybrid residual: {curve.get('users', 0)} validation users, held-out NDCG@10 "
         f"{curve.get('holdout_ndcg_ease', float('nan')):.4f} (EASE) -> {curve.get('best_holdout_ndcg', float('nan')):.4f}")  # fmt: skip
     index = index_fn(train)
-    ease = EASERanker.fit(train, index, lam)
+    ease = EASERanker.fit(train, index, lam, hcfg.ease_max_items)
     hyb = HybridRanker.fit_bases(train, item_emb, index, years, hcfg, ease=ease)
     hyb.f = inner_hyb.f
     return hyb, ease, index, {"lambda": lam, "knn_k": nk, "tuning": tuning, "residual": curve,
@@ -372,7 +372,7 @@ def _evaluate(
             step(f"{proto} seed {s}: {len(train)} train / {len(test)} test ratings")
             hyb, ease, index, hinfo = fit_hybrid(
                 train, val_split, min_rating, item_emb, index_fn, years, cfg, log,
-                tuned=None if tuned is None else _retune(tuned, train, val_split, index_fn, min_rating),
+                tuned=None if tuned is None else _retune(tuned, train, val_split, index_fn, cfg.policy_eval.ease_max_items),
             )  # fmt: skip
             if tuned is None:
                 tuned = (hinfo["lambda"], hinfo["knn_k"])  # tuned on the first seed, kept after
@@ -472,11 +472,12 @@ def _evaluate(
     return result
 
 
-def _retune(tuned, train, val_split, index_fn, min_rating):
+def _retune(tuned, train, val_split, index_fn, max_items):
     """Later seeds keep the first seed's lambda and k; only the inner EASE is refitted."""
     lam, nk = tuned
     inner, _val = val_split(train)
-    return lam, nk, EASERanker.fit(inner, index_fn(inner), lam), {"from_first_seed": True}
+    ease = EASERanker.fit(inner, index_fn(inner), lam, max_items)
+    return lam, nk, ease, {"from_first_seed": True}
 
 
 def _describe(proto, pcfg) -> str:

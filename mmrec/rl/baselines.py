@@ -15,13 +15,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.linalg
-import scipy.linalg.blas
 import scipy.linalg.lapack
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from mmrec.config import EnvConfig
+from mmrec.config import EASE_MAX_ITEMS, EnvConfig
 from mmrec.rl.dqn import QNetwork, item_features
 from mmrec.rl.state import (
     CatalogIndex,
@@ -181,10 +180,12 @@ class LinUCBRanker:
 
 # ----------------------------------------------------------------------------- collaborative
 # Sparse inputs throughout (scipy CSR, float32), as RecBole's ``ease.py``: the user x item
-# matrix is never dense. EASE still needs one dense (M, M) float32 Gram inverse, but only over
-# the M movies with at least one training rating (a movie nobody rated has an all-zero row and
-# column in B anyway), inverted in place by Cholesky: one M x M array alive instead of three
-# float64 N x N ones. Item-kNN keeps a sparse top-k neighbour matrix built block by block.
+# matrix is never dense. EASE still needs one dense (M, M) float32 Gram inverse over its M
+# input movies, inverted in place by Cholesky: one M x M array alive. M is the movies with at
+# least one training rating (a movie nobody rated has an all-zero row and column in B anyway),
+# capped at the ``max_items`` most-rated ones (EASE_MAX_ITEMS): 4 * M^2 bytes grows past any one
+# machine's memory long before 100,000 films (40 GB at M = 100,000). Item-kNN keeps a sparse
+# top-k neighbour matrix built block by block.
 
 
 def interaction_matrix(ratings: pd.DataFrame, index: CatalogIndex) -> sp.csr_matrix:
@@ -215,34 +216,85 @@ def _mirror_lower(P: np.ndarray, block: int = 512) -> None:
         P[lo:hi, hi:] = P[hi:, lo:hi].T
 
 
-class EASERanker:
-    """EASE (Steck 2019): ``B = I - P diag(1/diag(P))``, ``P = (X^T X + lambda I)^-1``, diag 0.
+def _dense_gram(Xc: sp.csc_matrix, block: int = 1024) -> np.ndarray:
+    """``X^T X`` of a sparse ``(U, M)`` matrix as a dense ``(M, M)`` float32 Fortran array, one
+    block of columns at a time from the sparse product (work ~ sum over users of their
+    movies x block, not U x M^2 as a dense product). Counts below 2^24 are exact in float32."""
+    m = Xc.shape[1]
+    G = np.zeros((m, m), np.float32, order="F")
+    Xt = Xc.T.tocsr()  # (M, U)
+    for lo in range(0, m, block):
+        hi = min(lo + block, m)
+        G[:, lo:hi] = (Xt @ Xc[:, lo:hi]).toarray()
+    return G
 
-    Scores ``x_u B`` where ``x_u`` marks the movies in the user's history. ``B`` is kept only
-    over ``items`` (catalog rows with a training rating); other movies score 0 plus the
-    popularity tie-break. Cold users (no history) get popularity order.
+
+class EASERanker:
+    """EASE (Steck 2019): ``B = I - P diag(1/diag(P))``, ``P = (X_h^T X_h + lambda I)^-1``, diag 0.
+
+    Scores ``x_u B`` where ``x_u`` marks the movies in the user's history. ``B (M, M)`` is kept
+    over ``items``: the catalog rows with a training rating, at most ``max_items`` of them (the
+    most rated; ties by catalog row). Without a cap that is exactly EASE.
+
+    With more rated movies than the cap, EASE's own objective ``min ||X - X B||^2 + lambda
+    ||B||^2, diag(B) = 0`` is solved with only the capped ("head") movies as *inputs* (rows of
+    B) but every rated movie as an *output* (column): a tail movie ``j``'s column is the ridge
+    regression of its raters on the head, ``b_j = P X_h^T x_j``, on the same scale as the head's
+    columns. Its scores need no dense (M, T) array: ``x_u b_j`` for every tail movie at once is
+    ``C_t (P x_u)`` with the sparse co-occurrence ``C_t = X_t^T X_h (T, M)``, and ``P x_u`` is
+    recovered from B's rows and ``diag(P)``. What the cap loses: a tail movie in the history
+    predicts nothing (only head movies are inputs), so a user who rated only tail movies gets
+    popularity order, and tail-to-tail similarity is invisible.
+
+    Movies nobody rated score 0 plus the popularity tie-break. Cold users (no history) get
+    popularity order.
     """
 
     name = "ease"
 
-    def __init__(self, B: np.ndarray, index: CatalogIndex, items: np.ndarray | None = None):
+    def __init__(
+        self,
+        B: np.ndarray,
+        index: CatalogIndex,
+        items: np.ndarray | None = None,
+        tail_items: np.ndarray | None = None,
+        tail_cooc: sp.spmatrix | None = None,
+        p_diag: np.ndarray | None = None,
+    ):
         self.B = np.asarray(B, dtype=np.float32)  # (M, M)
         self.index = index
         self.items = np.arange(len(index)) if items is None else np.asarray(items, np.int64)
         self._col = np.full(len(index), -1, np.int64)  # catalog row -> column of B
         self._col[self.items] = np.arange(len(self.items))
+        # rated movies outside the cap: their catalog rows (T,), X_t^T X_h (T, M), diag(P) (M,)
+        self.tail_items = (
+            np.zeros(0, np.int64) if tail_items is None else np.asarray(tail_items, np.int64)
+        )
+        if len(self.tail_items) and (tail_cooc is None or p_diag is None):
+            raise ValueError("EASE: tail movies need their co-occurrence and diag(P)")
+        self.tail_cooc = None if tail_cooc is None else sp.csr_matrix(tail_cooc, dtype=np.float32)
+        self.p_diag = None if p_diag is None else np.asarray(p_diag, np.float32)
 
     @classmethod
-    def fit(cls, ratings: pd.DataFrame, index: CatalogIndex, lam: float = 200.0) -> EASERanker:
+    def fit(
+        cls,
+        ratings: pd.DataFrame,
+        index: CatalogIndex,
+        lam: float = 200.0,
+        max_items: int | None = EASE_MAX_ITEMS,
+    ) -> EASERanker:
         X = interaction_matrix(ratings, index)  # (U, N) CSR
-        items = np.flatnonzero(np.asarray(X.sum(axis=0)).ravel() > 0)  # (M,)
-        Xa = X[:, items]  # (U, M)
-        G = np.zeros((len(items), len(items)), np.float32, order="F")  # (M, M) the one dense array
-        for lo in range(
-            0, Xa.shape[0], 2048
-        ):  # lower triangle of X^T X, a block of users at a time
-            D = np.asfortranarray(Xa[lo : lo + 2048].toarray())  # (b, M)
-            G = scipy.linalg.blas.ssyrk(1.0, D, beta=1.0, c=G, trans=1, lower=1, overwrite_c=1)
+        counts = np.asarray(X.sum(axis=0)).ravel()  # (N,) raters per movie
+        items = np.flatnonzero(counts > 0)  # (M,)
+        tail = np.zeros(0, np.int64)
+        if max_items is not None and len(items) > max_items:
+            if max_items < 1:
+                raise ValueError(f"EASE: max_items must be at least 1 (got {max_items})")
+            order = np.argsort(-counts[items], kind="stable")  # most rated first, ties by row
+            items, tail = np.sort(items[order[:max_items]]), np.sort(items[order[max_items:]])
+        Xc = X.tocsc()
+        Xa = Xc[:, items]  # (U, M)
+        G = _dense_gram(Xa)  # (M, M) the one dense array
         G[np.diag_indices_from(G)] += lam
         # P = G^-1 in place: Cholesky (G is symmetric positive definite), then the inverse from
         # the factor; LAPACK fills one triangle, mirrored below.
@@ -256,15 +308,23 @@ class EASERanker:
         diag = np.diag(P).copy()
         P /= -diag[None, :]  # B = -P / diag(P), column-wise
         np.fill_diagonal(P, 0.0)
-        return cls(P, index, items)
+        if not len(tail):
+            return cls(P, index, items)
+        cooc = (Xc[:, tail].T.tocsr() @ Xa).tocsr()  # (T, M) sparse: tail raters x head
+        return cls(P, index, items, tail, cooc, diag)
 
     def history_scores(self, rows: np.ndarray) -> np.ndarray:
-        """``x_u B`` over the whole catalog ``(N,)`` float32 (0 for movies outside ``items``)."""
+        """``x_u B`` over the whole catalog ``(N,)`` float32 (0 for movies nobody rated)."""
         cols = self._col[rows]
         cols = cols[cols >= 0]
         out = np.zeros(len(self.index), np.float32)
         if len(cols):
-            out[self.items] = self.B[cols].sum(axis=0)
+            head = self.B[cols].sum(axis=0)  # (M,)
+            out[self.items] = head
+            if len(self.tail_items):
+                # P x_u from B: P[i, j] = -B[i, j] P[j, j] off the diagonal, B[j, j] = 0
+                counts = np.bincount(cols, minlength=len(self.items)).astype(np.float32)
+                out[self.tail_items] = self.tail_cooc @ (self.p_diag * (counts - head))
         return out
 
     def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:

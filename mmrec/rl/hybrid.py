@@ -135,7 +135,7 @@ class HybridRanker:
     @classmethod
     def fit_bases(cls, ratings, item_emb, index, years, cfg: HybridConfig, ease=None):
         """The collaborative parts and item facts from ``ratings`` (f untrained, i.e. EASE)."""
-        ease = ease or EASERanker.fit(ratings, index, cfg.ease_lambda)
+        ease = ease or EASERanker.fit(ratings, index, cfg.ease_lambda, cfg.ease_max_items)
         ials = IALSRanker.fit(
             ratings, index, cfg.ials_factors, cfg.ials_alpha, cfg.ials_reg, cfg.ials_iterations,
             seed=cfg.seed,
@@ -351,6 +351,37 @@ def with_genre_prior(scores: np.ndarray, index: CatalogIndex, liked_genres) -> n
     return scores + 100.0 * (index.genre_matrix @ g > 0)
 
 
+def ease_arrays(ease: EASERanker) -> dict[str, np.ndarray]:
+    """EASE's arrays for ``hybrid-bases.npz``; with a cap, the tail's too (see EASERanker)."""
+    arrays = dict(
+        ease_B=ease.B.astype(np.float16),  # ranking needs no more precision; half the disk
+        ease_items=ease.items,
+    )
+    if len(ease.tail_items):  # capped: the rated movies outside EASE's inputs
+        tc = ease.tail_cooc
+        arrays.update(
+            ease_tail_items=ease.tail_items, ease_p_diag=ease.p_diag,
+            ease_tail_indptr=tc.indptr, ease_tail_indices=tc.indices, ease_tail_data=tc.data,
+        )  # fmt: skip
+    return arrays
+
+
+def ease_from_arrays(z, index: CatalogIndex) -> EASERanker:
+    """The inverse of ``ease_arrays`` (``z``: the loaded npz or a dict)."""
+    import scipy.sparse as sp
+
+    names = z.files if hasattr(z, "files") else list(z)
+    tail = {}
+    if "ease_tail_items" in names:
+        shape = (len(z["ease_tail_items"]), len(z["ease_items"]))
+        cooc = (z["ease_tail_data"], z["ease_tail_indices"], z["ease_tail_indptr"])
+        tail = dict(
+            tail_items=z["ease_tail_items"], p_diag=z["ease_p_diag"],
+            tail_cooc=sp.csr_matrix(cooc, shape=shape),
+        )  # fmt: skip
+    return EASERanker(z["ease_B"].astype(np.float32), index, z["ease_items"], **tail)
+
+
 def save_hybrid(ckpt_dir, hyb: HybridRanker, meta: dict) -> None:
     """``hybrid.pt`` (f, config, meta) and ``hybrid-bases.npz`` (EASE, iALS, kNN arrays)."""
     import dataclasses
@@ -362,8 +393,7 @@ def save_hybrid(ckpt_dir, hyb: HybridRanker, meta: dict) -> None:
     ckpt_dir = Path(ckpt_dir)
     knn = hyb.knn.sim
     arrays = dict(
-        ease_B=hyb.ease.B.astype(np.float16),  # ranking needs no more precision; half the disk
-        ease_items=hyb.ease.items,
+        **ease_arrays(hyb.ease),
         ials_factors=hyb.ials.item_factors,
         knn_indptr=knn.indptr, knn_indices=knn.indices, knn_data=knn.data,
     )  # fmt: skip
@@ -389,7 +419,7 @@ def load_hybrid(ckpt_dir, catalog, item_emb: np.ndarray) -> tuple[HybridRanker, 
     cfg = HybridConfig(**config)
     with np.load(ckpt_dir / "hybrid-bases.npz") as z:
         index = CatalogIndex.from_catalog(catalog)
-        ease = EASERanker(z["ease_B"].astype(np.float32), index, z["ease_items"])
+        ease = ease_from_arrays(z, index)
         ials = IALSRanker(z["ials_factors"], index, cfg.ials_alpha, cfg.ials_reg)
         n = len(index)
         knn = ItemKNNRanker(

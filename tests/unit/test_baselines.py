@@ -107,6 +107,95 @@ def test_sparse_ease_matches_the_dense_closed_form_and_skips_unrated_movies():
     assert np.allclose(got, want, atol=1e-4)
 
 
+def _long_tailed_ratings(n_users=60, n_items=30, seed=2):
+    """Each movie rated with its own probability (decreasing with the id, all distinct), so the
+    most-rated movies are well defined; the last movie is never rated."""
+    rng = np.random.default_rng(seed)
+    p = np.linspace(0.7, 0.08, n_items)
+    mask = rng.random((n_users, n_items)) < p[None, :]
+    mask[:, -1] = False
+    u, m = np.nonzero(mask)
+    return pd.DataFrame({"userId": u + 100, "movieId": m + 1, "rating": 4.0}), mask
+
+
+def test_capped_ease_keeps_the_most_rated_movies_and_scores_the_rest_as_ridge_on_them():
+    ratings, mask = _long_tailed_ratings()
+    index = tiny_index(mask.shape[1])
+    cap, lam = 12, 5.0
+    ease = EASERanker.fit(ratings, index, lam=lam, max_items=cap)
+    counts = mask.sum(axis=0)
+    rated = np.flatnonzero(counts > 0)
+    head = np.sort(rated[np.argsort(-counts[rated], kind="stable")[:cap]])
+    assert ease.items.tolist() == head.tolist() and ease.B.shape == (cap, cap)
+    assert counts[ease.items].min() >= counts[ease.tail_items].max()  # the cap keeps the most rated
+    assert sorted(ease.items.tolist() + ease.tail_items.tolist()) == rated.tolist()
+    # The reference, densely in float64: EASE on the head; each tail movie j regressed on the head
+    X = mask.astype(np.float64)
+    Xh = X[:, head]
+    P = np.linalg.inv(Xh.T @ Xh + lam * np.eye(cap))
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    tail = ease.tail_items
+    B_tail = P @ Xh.T @ X[:, tail]  # (cap, T): b_j = P X_h^T x_j
+    assert np.allclose(ease.B, B, atol=1e-5)
+    hist_rows = [int(head[0]), int(head[3]), int(tail[1]), int(head[3])]  # a tail movie, a repeat
+    got = ease.history_scores(np.asarray(hist_rows))
+    x = np.zeros(cap)
+    for r in hist_rows:
+        if r in head:
+            x[np.searchsorted(head, r)] += 1  # the tail movie in the history is not an input
+    assert np.allclose(got[head], x @ B, atol=1e-4)
+    assert np.allclose(got[tail], x @ B_tail, atol=1e-4)
+    assert np.all(got[tail] != 0) and got[-1] == 0  # every rated movie is ranked; unrated at 0
+
+
+def test_ease_cap_at_or_above_the_rated_movies_is_exactly_uncapped_ease():
+    ratings, mask = _long_tailed_ratings()
+    index = tiny_index(mask.shape[1])
+    n_rated = int((mask.sum(axis=0) > 0).sum())
+    full = EASERanker.fit(ratings, index, lam=5.0, max_items=None)
+    hist = UserState(1, [(1, 5.0), (7, 3.0), (20, 4.0)], [])
+    for cap in (n_rated, n_rated + 50):
+        capped = EASERanker.fit(ratings, index, lam=5.0, max_items=cap)
+        assert len(capped.tail_items) == 0 and np.array_equal(capped.B, full.B)
+        assert np.array_equal(capped.items, full.items)
+        assert np.array_equal(capped.score(hist, np.arange(30)), full.score(hist, np.arange(30)))
+
+
+def test_capped_ease_ranks_a_tail_movie_by_its_co_raters():
+    # Movies 0-3 are popular (the head at cap 4); tail movie 4 is rated only by fans of movie 0,
+    # tail movie 5 only by fans of movie 2. A fan of 0 gets 4 above 5, and the reverse.
+    rows = [(u, m) for u in range(40) for m in (0, 1, 2, 3) if (u + m) % 3]
+    rows += [(u, 4) for u in range(0, 40, 4) if (u + 0) % 3] + [
+        (u, 5) for u in range(1, 40, 4) if (u + 2) % 3
+    ]
+    ratings = pd.DataFrame(rows, columns=["userId", "movieId"]).assign(
+        movieId=lambda d: d.movieId + 1, rating=4.0
+    )
+    index = tiny_index(6)
+    ease = EASERanker.fit(ratings, index, lam=2.0, max_items=4)
+    assert ease.items.tolist() == [0, 1, 2, 3] and ease.tail_items.tolist() == [4, 5]
+    fan0 = ease.score(UserState(9, [(1, 5.0)], []), np.arange(6))
+    fan2 = ease.score(UserState(9, [(3, 5.0)], []), np.arange(6))
+    assert fan0[4] > fan0[5] and fan2[5] > fan2[4]
+
+
+def test_capped_ease_survives_the_hybrid_checkpoint_arrays(tmp_path):
+    from mmrec.rl.hybrid import ease_arrays, ease_from_arrays
+
+    ratings, mask = _long_tailed_ratings()
+    index = tiny_index(mask.shape[1])
+    for cap in (12, None):
+        ease = EASERanker.fit(ratings, index, lam=5.0, max_items=cap)
+        np.savez(tmp_path / "bases.npz", **ease_arrays(ease))
+        with np.load(tmp_path / "bases.npz") as z:
+            back = ease_from_arrays(z, index)
+        assert np.array_equal(back.tail_items, ease.tail_items)
+        rows = np.array([0, 2, 5, 20])
+        want, got = ease.history_scores(rows), back.history_scores(rows)
+        assert np.allclose(got, want, atol=2e-3 * np.abs(want).max())  # B is stored as float16
+
+
 def test_sparse_item_knn_keeps_the_top_k_cosines_of_the_dense_reference():
     ratings, mask = _random_ratings(seed=1)
     index = tiny_index(mask.shape[1])
