@@ -274,6 +274,13 @@ def cmd_bench(args) -> int:
             out=out,
             sizes=args.sizes or [2000, 5000, 10000],
             parts=tuple(args.scale_parts),
+            ease_caps=tuple(args.ease_caps),
+            quality_data=Path(args.ease_quality_data) if args.ease_quality_data else None,
+            synthetic={
+                k: v
+                for k, v in (("films", args.synthetic_films), ("users", args.synthetic_users))
+                if v
+            },
             sample=args.sample,
             work_dir=Path(args.work_dir) if args.work_dir else None,
             config_path=getattr(args, "config", None),
@@ -434,9 +441,31 @@ def main(argv=None) -> int:
     p.add_argument(
         "--scale-parts",
         nargs="+",
-        choices=["throughput", "growth"],
-        default=["throughput", "growth"],
-        help="--scale: measure only these parts (the other is kept from the existing report)",
+        choices=["throughput", "growth", "baselines"],
+        default=["throughput", "growth", "baselines"],
+        help="--scale: measure only these parts (the others are kept from the existing report)",
+    )
+    p.add_argument(
+        "--ease-caps",
+        type=int,
+        nargs="+",
+        default=[5_000, 10_000, 20_000],
+        help="--scale baselines: EASE input caps fitted on the 100,000-film synthetic ratings",
+    )
+    p.add_argument(
+        "--synthetic-films",
+        type=int,
+        help="--scale baselines: films of the synthetic ratings (default 100,000)",
+    )
+    p.add_argument(
+        "--synthetic-users",
+        type=int,
+        help="--scale baselines: users of the synthetic ratings (default 100,000)",
+    )
+    p.add_argument(
+        "--ease-quality-data",
+        help="--scale baselines: a catalog whose ratings measure what the EASE cap costs "
+        "(NDCG@10 of capped vs uncapped EASE on a random 80/20 split)",
     )
     p.set_defaults(func=cmd_bench)
 

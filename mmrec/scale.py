@@ -34,6 +34,7 @@ from mmrec.config import Config
 
 TARGET_FILMS = 100_000
 TARGET_SECONDS = 3_600.0
+PARTS = ("throughput", "growth", "baselines")
 
 
 # ----------------------------------------------------------------------------- 1. Ray throughput
@@ -208,6 +209,184 @@ def power_law(sizes: list[int], values: list[float]) -> tuple[float, float]:
     return float(np.exp(log_a)), float(b)
 
 
+# ----------------------------------------------------------------------------- 3. baselines at 100k
+
+# The synthetic ratings of the baselines part (the point is memory and time of the fits, not
+# their quality): film popularity is Zipf-Mandelbrot, p(rank r) ~ (r + zipf_q)^-zipf_a (long
+# tailed: the top film draws ~0.6% of the ratings, the last ~1e-6), each user's number of draws
+# is log-normal (median ``median_ratings``, log-sd ``sigma``, clipped to [5, 5000]); films are
+# drawn independently with replacement and a repeated (user, film) pair counts once.
+SYNTHETIC = dict(films=100_000, users=100_000, median_ratings=50, sigma=1.0, zipf_a=1.0,
+                 zipf_q=20.0, seed=0)  # fmt: skip
+
+
+def synthetic_ratings(films: int, users: int, median_ratings: float, sigma: float,
+                      zipf_a: float, zipf_q: float, seed: int):  # fmt: skip
+    """A long-tailed ``userId, movieId, rating`` frame (see ``SYNTHETIC``); film ids 1..films."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    p = (np.arange(films) + zipf_q) ** -zipf_a
+    p /= p.sum()
+    counts = np.clip(rng.lognormal(np.log(median_ratings), sigma, users), 5, 5000).astype(np.int64)
+    user = np.repeat(np.arange(users, dtype=np.int64) + 1, counts)
+    film = np.searchsorted(np.cumsum(p), rng.random(len(user)), side="right").clip(0, films - 1)
+    rating = rng.integers(1, 11, len(user)).astype(np.float32) / 2.0  # 0.5..5 stars
+    df = pd.DataFrame({"userId": user, "movieId": film + 1, "rating": rating})
+    return df.drop_duplicates(["userId", "movieId"], ignore_index=True)
+
+
+def synthetic_index(films: int, ratings):
+    from mmrec.rl.state import CatalogIndex
+
+    index = CatalogIndex(
+        movie_ids=np.arange(films) + 1,
+        genres=["Drama"],
+        genre_matrix=np.ones((films, 1), np.float32),
+        runtime=np.full(films, 100.0, np.float32),
+        popularity=np.zeros(films, np.float32),
+    )
+    index.set_ratings(ratings)
+    return index
+
+
+_ONE_BASELINE = r"""
+import json, resource, sys, time
+import numpy as np
+from mmrec.eval.metrics import top_k
+from mmrec.rl.baselines import EASERanker, ItemKNNRanker
+from mmrec.rl.state import UserState
+from mmrec.scale import synthetic_index, synthetic_ratings
+spec = json.loads(sys.argv[1])
+def cpu():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+def rss_mb(kind):
+    if kind == "peak":  # the kernel's high-water mark of this process (KiB on Linux)
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    with open("/proc/self/statm") as fh:
+        import os
+        return round(int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20)
+t = time.perf_counter()
+ratings = synthetic_ratings(**spec["generator"])
+index = synthetic_index(spec["generator"]["films"], ratings)
+out = {"generate_s": round(time.perf_counter() - t, 2), "ratings": len(ratings),
+       "rated_films": int((index.popularity > 0).sum()), "rss_before_fit_mb": rss_mb("now"),
+       "peak_before_fit_mb": rss_mb("peak")}
+t, c = time.perf_counter(), cpu()
+if spec["model"] == "ease":
+    ranker = EASERanker.fit(ratings, index, spec["lambda"], spec["max_items"])
+    out.update(head_films=len(ranker.items), tail_films=len(ranker.tail_items),
+               B_mb=round(ranker.B.nbytes / 2**20),
+               tail_raters_nnz=0 if ranker.tail_raters is None else int(ranker.tail_raters.nnz))
+else:
+    ranker = ItemKNNRanker.fit(ratings, index, spec["k"])
+    out.update(sim_nnz=int(ranker.sim.nnz))
+out.update(fit_s=round(time.perf_counter() - t, 2), fit_cpu_s=round(cpu() - c, 2),
+           peak_rss_mb=rss_mb("peak"), rss_after_fit_mb=rss_mb("now"))
+# recommend: score every film for a user's history, top 12 unseen; 50 random users
+rng = np.random.default_rng(1)
+by_user = ratings.groupby("userId")["movieId"]
+users = rng.choice(ratings["userId"].unique(), 50, replace=False)
+allidx, times = np.arange(len(index)), []
+for u in users:
+    hist = [(int(m), 4.0) for m in by_user.get_group(u)]
+    t = time.perf_counter()
+    scores = ranker.score(UserState(int(u), hist, []), allidx)
+    top_k(scores, 12, exclude=index.positions_lenient([m for m, _ in hist]))
+    times.append(time.perf_counter() - t)
+out["recommend_ms_median"] = round(1000 * float(np.median(times)), 2)
+out["recommend_ms_p95"] = round(1000 * float(np.quantile(times, 0.95)), 2)
+print("RESULT " + json.dumps(out), flush=True)
+"""
+
+
+def baseline_fit(spec: dict, log=print) -> dict:
+    """One baseline fitted on the synthetic ratings in a fresh process (its own peak RSS)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    cmd = [sys.executable, "-c", _ONE_BASELINE, json.dumps(spec)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    result = next((json.loads(x[7:]) for x in lines if x.startswith("RESULT ")), None)
+    if proc.returncode != 0 or result is None:
+        raise RuntimeError(
+            f"baseline fit {spec} failed ({proc.returncode}):\n" + "\n".join(lines[-20:])
+        )
+    result["process_wall_s"] = round(time.perf_counter() - t0, 2)
+    return result
+
+
+def ease_cap_quality(cfg: Config, data_dir: Path, caps: list, lam: float, seed: int = 0,
+                     k: int = 10, log=print) -> dict:  # fmt: skip
+    """What the cap costs on real ratings: EASE uncapped against capped at ``caps`` on one
+    random 80/20 split per user (protocol A of ``evaluate ranking``, every held-out rating
+    relevant), NDCG@k and Recall@k with the paired per-user difference to uncapped EASE."""
+    from mmrec.data.catalog import load_catalog
+    from mmrec.eval.ranking import histories, paired_margin, positives_of, rank_users, split_random
+    from mmrec.rl.baselines import EASERanker
+    from mmrec.rl.state import CatalogIndex
+
+    catalog = load_catalog(data_dir, cfg.data)
+    train, test = split_random(catalog.ratings, cfg.policy_eval.ranking_test_fraction, seed)
+    index = CatalogIndex.from_catalog(catalog, ratings=train)
+    hist, pos = histories(train), positives_of(test, None)
+    rows, full = [], None
+    for cap in [None, *caps]:
+        t = time.perf_counter()
+        ease = EASERanker.fit(train, index, lam, cap)
+        fit_s = time.perf_counter() - t
+        run = rank_users(ease, index, hist, pos, k)
+        row = {"cap": cap, "head_films": len(ease.items), "tail_films": len(ease.tail_items),
+               "fit_s": round(fit_s, 2), "users": len(run["users"]),
+               f"ndcg@{k}": round(float(run["ndcg"].mean()), 4),
+               f"recall@{k}": round(float(run["recall"].mean()), 4)}  # fmt: skip
+        if full is None:
+            full = run
+        else:
+            m = paired_margin([run], [full], k)
+            row["vs_uncapped"] = m
+        log(f"  EASE cap {cap}: {json.dumps(row)}")
+        rows.append(row)
+    return {"data": Path(data_dir).name, "films": catalog.n_movies, "train_ratings": len(train),
+            "rated_films": int((index.popularity > 0).sum()), "lambda": lam, "seed": seed, "k": k,
+            "split": "random 80/20 per user, every held-out rating relevant", "rows": rows}  # fmt: skip
+
+
+def _baselines(cfg, report, out, gen, caps, quality_data, log) -> None:
+    from mmrec.config import EASE_MAX_ITEMS
+
+    lam, k = cfg.policy_eval.ease_lambda, cfg.policy_eval.knn_neighbours
+    section: dict = {"generator": gen, "lambda": lam, "knn_k": k, "runs": []}
+    report["baselines"] = section
+    mem = _machine_memory_gb()
+    for model, cap in [("item_knn", None)] + [("ease", c) for c in caps]:
+        spec = {"model": model, "generator": gen, "lambda": lam, "k": k, "max_items": cap}
+        log(f"baselines: {model}{'' if cap is None else f' cap {cap:,}'} on {gen['films']:,} "
+            "synthetic films (fresh process) ...")  # fmt: skip
+        row = {"model": model, "cap": cap, **baseline_fit(spec, log)}
+        log(f"  {json.dumps(row)}")
+        section["runs"].append(row)
+        _write(report, out)
+    rated = max((r["rated_films"] for r in section["runs"]), default=0)
+    section["uncapped_ease_gb"] = round(4 * rated**2 / 1e9, 1)  # the one dense M x M float32
+    section["machine_memory_gb"] = mem
+    section["default_cap"] = EASE_MAX_ITEMS
+    if quality_data:
+        log(f"EASE cap quality on {quality_data} ...")
+        section["cap_quality"] = ease_cap_quality(
+            cfg, Path(quality_data), [5000, 2000, 1000], cfg.hybrid.ease_lambda, log=log
+        )
+    report["baselines_measured"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    report["baselines_load_average"] = os.getloadavg()[0]
+
+
+def _machine_memory_gb() -> float:
+    import psutil
+
+    return round(psutil.virtual_memory().total / 2**30, 1)
+
+
 # ----------------------------------------------------------------------------- the command
 
 
@@ -222,6 +401,9 @@ def run_scale_bench(
     work_dir: Path | None = None,
     config_path: str | None = None,
     parts: tuple[str, ...] = ("throughput", "growth"),
+    ease_caps: tuple[int, ...] = (5_000, 10_000, 20_000),
+    quality_data: Path | None = None,
+    synthetic: dict | None = None,
     log=print,
 ) -> dict:
     from mmrec.provenance import git_commit, machine_info
@@ -229,7 +411,7 @@ def run_scale_bench(
     work = Path(work_dir or tempfile.mkdtemp(prefix="mmrec-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     report: dict = {}
-    if set(parts) != {"throughput", "growth"} and Path(out).exists():
+    if set(parts) != set(PARTS) and Path(out).exists():
         report = json.loads(Path(out).read_text())  # keep the part not measured this time
         if report.get("growth") and not report.get("growth_measured"):
             report["growth_measured"] = report.get("finished") or report.get("started")
@@ -250,6 +432,9 @@ def run_scale_bench(
         _growth(cfg, report, work, out, sizes, users, trailer_every, config_path, log)
         report["growth_measured"] = time.strftime("%Y-%m-%d %H:%M:%S")
         report["growth_load_average"] = os.getloadavg()[0]
+    if "baselines" in parts:
+        gen = {**SYNTHETIC, **(synthetic or {})}
+        _baselines(cfg, report, out, gen, list(ease_caps), quality_data, log)
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     _write(report, out)
     return report
@@ -397,21 +582,122 @@ def render_markdown(r: dict) -> str:
             "## End-to-end builds (default pipeline, cold features)",
             "",
             f"Measured {r.get('growth_measured')} (load average "
-            f"{r.get('growth_load_average') or r.get('load_average_at_start', 0):.1f}).",
+            f"{r.get('growth_load_average') or r.get('load_average_at_start', 0):.1f} at the end). "
+            "Each size is a fresh demo catalog (synopsis + poster for every film, a trailer for "
+            "every 20th) built by the default pipeline in a fresh process: features from a cold "
+            "cache, fusion, DQN policy; then the service loads it and answers `recommend`, and "
+            "EASE and item-kNN are fitted on its ratings. Build CPU s = user + sys seconds of the "
+            "build (all threads and child processes): far less sensitive than wall time to the "
+            "other jobs sharing the machine. Peak RSS: the whole process tree, sampled.",
             "",
-            "| films | build s | peak RSS MB | service load s | recommend ms | EASE fit s | item-kNN fit s |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
+            "| films | build wall s | build CPU s | peak RSS MB | service load s | recommend ms "
+            "| EASE fit s | item-kNN fit s | load avg (start / end) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for row in curve:
+            load = (
+                f"{row['load_average_start']:.1f} / {row['load_average_end']:.1f}"
+                if row.get("load_average_start") is not None
+                else "n/a"
+            )
             lines.append(
-                f"| {row['films']:,} | {row['build_s']} | {row['peak_rss_mb']} | "
-                f"{row.get('service_load_s')} | {row.get('recommend_ms_median')} | "
-                f"{row.get('ease_fit_s')} | {row.get('item_knn_fit_s')} |"
+                f"| {row['films']:,} | {row['build_s']} | {row.get('build_cpu_s', 'n/a')} | "
+                f"{row['peak_rss_mb']} | {row.get('service_load_s')} | "
+                f"{row.get('recommend_ms_median')} | {row.get('ease_fit_s')} | "
+                f"{row.get('item_knn_fit_s')} | {load} |"
             )
         lines.append("")
-        for key, p in (r.get("projection_100k") or {}).items():
+        proj = r.get("projection_100k") or {}
+        if proj:
+            ns = ", ".join(f"{row['films']:,}" for row in curve)
+            lines += [
+                f"Power law `value = a * films^b` fitted (least squares on logs) to the {len(curve)} "
+                f"sizes ({ns}) and evaluated at 100,000 films, an extrapolation "
+                f"{TARGET_FILMS / max(row['films'] for row in curve):.0f}x past the largest "
+                "measured size:",
+                "",
+            ]
+            labels = {
+                "build_s": "build wall s",
+                "build_cpu_s": "build CPU s",
+                "peak_rss_mb": "peak RSS MB",
+                "ease_fit_s": "EASE fit s",
+                "item_knn_fit_s": "item-kNN fit s",
+            }
+            for key, pr in proj.items():
+                extra = ""
+                if key in ("build_s", "build_cpu_s"):
+                    extra = f" = {pr['at_100k'] / 3600:.1f} h"
+                lines.append(
+                    f"- {labels.get(key, key)}: exponent b = {pr['exponent']}, "
+                    f"projected at 100,000 films: {pr['at_100k']:,}{extra}"
+                )
+            lines.append("")
+    base = r.get("baselines") or {}
+    if base.get("runs"):
+        g = base["generator"]
+        lines += [
+            f"## Collaborative baselines at {g['films']:,} films (synthetic ratings)",
+            "",
+            f"Measured {r.get('baselines_measured')} (load average "
+            f"{r.get('baselines_load_average') or 0:.1f} at the end). Ratings: {g['users']:,} "
+            f"users over {g['films']:,} films; film popularity Zipf-Mandelbrot, p(rank r) ~ "
+            f"(r + {g['zipf_q']:g})^-{g['zipf_a']:g}; ratings per user log-normal (median "
+            f"{g['median_ratings']}, log-sd {g['sigma']:g}, clipped to 5..5,000); seed {g['seed']}; "
+            "films drawn independently (no taste structure: these runs measure memory and time, "
+            "not quality). Each fit runs in a fresh single-threaded process; peak RSS is the "
+            "process's high-water mark (the ratings frame and index included, which take the "
+            "'before fit' RSS). Recommend: score every film for one user's history and take the "
+            "top 12 unseen, median / p95 over 50 random users.",
+            "",
+            "| model | EASE inputs (cap) | tail films | fit s | fit CPU s | peak RSS MB "
+            "(before fit) | recommend ms median / p95 |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for run in base["runs"]:
+            name = "EASE" if run["model"] == "ease" else f"item-kNN (k {base.get('knn_k')})"
+            head = f"{run['head_films']:,}" if run.get("head_films") is not None else "-"
+            tail = f"{run['tail_films']:,}" if run.get("tail_films") is not None else "-"
             lines.append(
-                f"- {key}: fitted exponent {p['exponent']}, projected at 100,000 films: {p['at_100k']}"
+                f"| {name} | {head} | {tail} | {run['fit_s']} | {run['fit_cpu_s']} | "
+                f"{run['peak_rss_mb']:,} ({run['rss_before_fit_mb']:,}) | "
+                f"{run['recommend_ms_median']} / {run['recommend_ms_p95']} |"
+            )
+        run0 = base["runs"][0]
+        lines += [
+            "",
+            f"{run0['ratings']:,} ratings; {run0['rated_films']:,} of the {g['films']:,} films "
+            f"have one. Uncapped EASE would invert one dense {run0['rated_films']:,}^2 float32 "
+            f"array: {base.get('uncapped_ease_gb')} GB, against {base.get('machine_memory_gb')} "
+            f"GiB of memory on this machine, so it was not attempted. The default cap is "
+            f"{base.get('default_cap', 0):,} films.",
+            "",
+        ]
+    q = base.get("cap_quality")
+    if q:
+        k = q["k"]
+        lines += [
+            f"### What the cap costs: EASE capped vs uncapped on `{q['data']}`",
+            "",
+            f"{q['films']:,} films ({q['rated_films']:,} with a training rating), "
+            f"{q['train_ratings']:,} training ratings; {q['split']} (seed {q['seed']}); "
+            f"lambda {q['lambda']:g}. Difference: per-user NDCG@{k} of capped minus uncapped "
+            "EASE, mean with its 95% CI.",
+            "",
+            f"| cap | EASE inputs | tail films | NDCG@{k} | Recall@{k} | NDCG@{k} vs uncapped | fit s |",
+            "|---|---:|---:|---:|---:|---|---:|",
+        ]
+        for row in q["rows"]:
+            vs = row.get("vs_uncapped")
+            diff = (
+                f"{vs['mean']:+.4f} ± {vs['ci95']:.4f} ({100 * vs['relative']:+.1f}%, {vs['verdict']})"
+                if vs
+                else "-"
+            )
+            cap = "none" if row["cap"] is None else f"{row['cap']:,}"
+            lines.append(
+                f"| {cap} | {row['head_films']:,} | {row['tail_films']:,} | {row[f'ndcg@{k}']} | "
+                f"{row[f'recall@{k}']} | {diff} | {row['fit_s']} |"
             )
         lines.append("")
     return "\n".join(lines)

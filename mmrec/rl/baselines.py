@@ -241,8 +241,9 @@ class EASERanker:
     B) but every rated movie as an *output* (column): a tail movie ``j``'s column is the ridge
     regression of its raters on the head, ``b_j = P X_h^T x_j``, on the same scale as the head's
     columns. Its scores need no dense (M, T) array: ``x_u b_j`` for every tail movie at once is
-    ``C_t (P x_u)`` with the sparse co-occurrence ``C_t = X_t^T X_h (T, M)``, and ``P x_u`` is
-    recovered from B's rows and ``diag(P)``. What the cap loses: a tail movie in the history
+    ``X_t^T (X_h (P x_u))``, two sparse products with the training interactions (``X_h (U, M)``
+    and ``X_t (U, T)``: as many entries as ratings, cheaper than their co-occurrence), and
+    ``P x_u`` is recovered from B's rows and ``diag(P)``. What the cap loses: a tail movie in the history
     predicts nothing (only head movies are inputs), so a user who rated only tail movies gets
     popularity order, and tail-to-tail similarity is invisible.
 
@@ -258,7 +259,8 @@ class EASERanker:
         index: CatalogIndex,
         items: np.ndarray | None = None,
         tail_items: np.ndarray | None = None,
-        tail_cooc: sp.spmatrix | None = None,
+        tail_raters: sp.spmatrix | None = None,
+        head_raters: sp.spmatrix | None = None,
         p_diag: np.ndarray | None = None,
     ):
         self.B = np.asarray(B, dtype=np.float32)  # (M, M)
@@ -266,13 +268,18 @@ class EASERanker:
         self.items = np.arange(len(index)) if items is None else np.asarray(items, np.int64)
         self._col = np.full(len(index), -1, np.int64)  # catalog row -> column of B
         self._col[self.items] = np.arange(len(self.items))
-        # rated movies outside the cap: their catalog rows (T,), X_t^T X_h (T, M), diag(P) (M,)
+        # rated movies outside the cap: catalog rows (T,), X_t^T (T, U), X_h (U, M), diag(P) (M,)
         self.tail_items = (
             np.zeros(0, np.int64) if tail_items is None else np.asarray(tail_items, np.int64)
         )
-        if len(self.tail_items) and (tail_cooc is None or p_diag is None):
-            raise ValueError("EASE: tail movies need their co-occurrence and diag(P)")
-        self.tail_cooc = None if tail_cooc is None else sp.csr_matrix(tail_cooc, dtype=np.float32)
+        if len(self.tail_items) and (tail_raters is None or head_raters is None or p_diag is None):
+            raise ValueError("EASE: tail movies need the head's and their raters and diag(P)")
+        self.tail_raters = (
+            None if tail_raters is None else sp.csr_matrix(tail_raters, dtype=np.float32)
+        )
+        self.head_raters = (
+            None if head_raters is None else sp.csr_matrix(head_raters, dtype=np.float32)
+        )
         self.p_diag = None if p_diag is None else np.asarray(p_diag, np.float32)
 
     @classmethod
@@ -310,8 +317,8 @@ class EASERanker:
         np.fill_diagonal(P, 0.0)
         if not len(tail):
             return cls(P, index, items)
-        cooc = (Xc[:, tail].T.tocsr() @ Xa).tocsr()  # (T, M) sparse: tail raters x head
-        return cls(P, index, items, tail, cooc, diag)
+        tail_raters = Xc[:, tail].T.tocsr()  # (T, U)
+        return cls(P, index, items, tail, tail_raters, Xa.tocsr(), diag)
 
     def history_scores(self, rows: np.ndarray) -> np.ndarray:
         """``x_u B`` over the whole catalog ``(N,)`` float32 (0 for movies nobody rated)."""
@@ -324,7 +331,8 @@ class EASERanker:
             if len(self.tail_items):
                 # P x_u from B: P[i, j] = -B[i, j] P[j, j] off the diagonal, B[j, j] = 0
                 counts = np.bincount(cols, minlength=len(self.items)).astype(np.float32)
-                out[self.tail_items] = self.tail_cooc @ (self.p_diag * (counts - head))
+                v = self.p_diag * (counts - head)  # (M,) = P x_u
+                out[self.tail_items] = self.tail_raters @ (self.head_raters @ v)
         return out
 
     def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
@@ -357,6 +365,7 @@ class ItemKNNRanker:
         norms = np.sqrt(np.asarray(X.sum(axis=0)).ravel())  # (N,)
         inv = np.where(norms > 0, 1.0 / np.maximum(norms, 1e-8), 0.0).astype(np.float32)
         n = X.shape[1]
+        block = max(1, min(block, 2**26 // max(n, 1)))  # a (block, N) float32 slice <= 256 MB
         indptr, indices, data = [0], [], []
         # Block by block: only a (block, N) dense slice of the co-occurrence is ever alive.
         for lo in range(0, n, block):

@@ -358,11 +358,11 @@ def ease_arrays(ease: EASERanker) -> dict[str, np.ndarray]:
         ease_items=ease.items,
     )
     if len(ease.tail_items):  # capped: the rated movies outside EASE's inputs
-        tc = ease.tail_cooc
-        arrays.update(
-            ease_tail_items=ease.tail_items, ease_p_diag=ease.p_diag,
-            ease_tail_indptr=tc.indptr, ease_tail_indices=tc.indices, ease_tail_data=tc.data,
-        )  # fmt: skip
+        arrays.update(ease_tail_items=ease.tail_items, ease_p_diag=ease.p_diag)
+        for name in ("tail_raters", "head_raters"):  # binary CSR: structure and shape suffice
+            m = getattr(ease, name)
+            arrays.update({f"ease_{name}_indptr": m.indptr, f"ease_{name}_indices": m.indices,
+                           f"ease_{name}_shape": np.asarray(m.shape)})  # fmt: skip
     return arrays
 
 
@@ -373,12 +373,12 @@ def ease_from_arrays(z, index: CatalogIndex) -> EASERanker:
     names = z.files if hasattr(z, "files") else list(z)
     tail = {}
     if "ease_tail_items" in names:
-        shape = (len(z["ease_tail_items"]), len(z["ease_items"]))
-        cooc = (z["ease_tail_data"], z["ease_tail_indices"], z["ease_tail_indptr"])
-        tail = dict(
-            tail_items=z["ease_tail_items"], p_diag=z["ease_p_diag"],
-            tail_cooc=sp.csr_matrix(cooc, shape=shape),
-        )  # fmt: skip
+        tail = dict(tail_items=z["ease_tail_items"], p_diag=z["ease_p_diag"])
+        for name in ("tail_raters", "head_raters"):
+            indices, indptr = z[f"ease_{name}_indices"], z[f"ease_{name}_indptr"]
+            ones = np.ones(len(indices), np.float32)
+            shape = tuple(int(x) for x in z[f"ease_{name}_shape"])
+            tail[name] = sp.csr_matrix((ones, indices, indptr), shape=shape)
     return EASERanker(z["ease_B"].astype(np.float32), index, z["ease_items"], **tail)
 
 
