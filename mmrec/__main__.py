@@ -433,7 +433,8 @@ def main(argv=None) -> int:
         "--scale",
         action="store_true",
         help="Ray feature throughput at 1 and 2 workers, end-to-end builds at --sizes "
-        "(default 2000 5000 10000) with a projection to 100,000 films (reports/scale.*)",
+        "(default 2000 5000 10000) with a projection to 100,000 films, EASE (capped) and "
+        "item-kNN fitted at 100,000 synthetic films (reports/scale.*)",
     )
     p.add_argument("--sample", type=int, default=240, help="--scale: movies for the Ray runs")
     p.add_argument("--trailer-every", type=int, default=20, help="--scale: k-th film has a trailer")

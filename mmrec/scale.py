@@ -1,6 +1,7 @@
 """``python -m mmrec bench --scale``: how far one machine goes, and what a cluster would need.
 
-Two measurements, written to ``reports/scale.json`` and ``reports/scale.md``:
+Three measurements, written to ``reports/scale.json`` and ``reports/scale.md`` (``--scale-parts``
+measures some and keeps the others from the existing report):
 
 1. **Feature throughput on Ray** with 1 and 2 encoder actors (a local Ray instance), cold
    cache, all three modalities, on a demo sample. Per modality: the wall time of its Ray run
@@ -12,7 +13,13 @@ Two measurements, written to ``reports/scale.json`` and ``reports/scale.md``:
    built by the default pipeline (features, fusion, DQN policy) in a fresh process whose peak
    resident memory (process tree) is sampled; then the service loads it and answers
    ``recommend``; EASE and item-kNN (sparse, ``mmrec.rl.baselines``) are fitted on its
-   ratings. A power law ``t = a * N^b`` fitted to the measured sizes projects 100,000 films.
+   ratings. Wall time, CPU seconds (user + sys of the process tree: on a shared machine far
+   steadier than wall time) and peak RSS. A power law ``t = a * N^b`` fitted to the measured
+   sizes projects 100,000 films.
+3. **The collaborative baselines at 100,000 films** (``SYNTHETIC``: long-tailed synthetic
+   ratings, the point being the memory and time of the fits): item-kNN and EASE capped at
+   several input sizes, each fitted in a fresh process (fit wall / CPU s, peak RSS, recommend
+   latency); optionally what the cap costs on a real catalog's ratings (``ease_cap_quality``).
 """
 
 from __future__ import annotations
@@ -497,6 +504,26 @@ def _growth(cfg, report, work, out, sizes, users, trailer_every, config_path, lo
     report["growth"] = curve
 
 
+STAGES = (("setup", None), ("features", "features for"), ("fusion", "training the fusion"),
+          ("policy", "training the DQN"))  # fmt: skip
+
+
+def build_stages(row: dict, marks: str = "stage_marks_cpu_s", total: str = "build_cpu_s") -> dict:
+    """Seconds per build stage from the marks (a mark = when the stage's log line came):
+    setup (catalog load, fingerprints), features, fusion, policy (to the end of the build)."""
+    got = row.get(marks) or {}
+    if total not in row:
+        return {}
+    at = {}
+    for name, prefix in STAGES[1:]:
+        hit = [v for k, v in got.items() if k.startswith(prefix)]
+        if not hit:
+            return {}
+        at[name] = hit[0]
+    bounds = [0.0, at["features"], at["fusion"], at["policy"], float(row[total])]
+    return {name: round(bounds[i + 1] - bounds[i], 2) for i, (name, _) in enumerate(STAGES)}
+
+
 def project(curve: list[dict]) -> dict:
     """Power-law fit per measured quantity over the growth curve, evaluated at 100,000."""
     proj = {}
@@ -506,6 +533,20 @@ def project(curve: list[dict]) -> dict:
         if all(v and v > 0 for v in vals):
             a, b = power_law(ns, vals)
             proj[key] = {"a": a, "exponent": round(b, 3), "at_100k": round(a * TARGET_FILMS**b, 1)}
+    stages = [build_stages(r) for r in curve]
+    if all(stages):
+        per = {}
+        for name, _ in STAGES:
+            vals = [st[name] for st in stages]
+            if all(v > 0 for v in vals):
+                a, b = power_law(ns, vals)
+                per[name] = {"cpu_s": vals, "exponent": round(b, 3),
+                             "at_100k": round(a * TARGET_FILMS**b, 1)}  # fmt: skip
+        if len(per) == len(STAGES):
+            proj["build_cpu_s_by_stage"] = per
+            proj["build_cpu_s_sum_of_stages_at_100k"] = round(
+                sum(v["at_100k"] for v in per.values()), 1
+            )
     return proj
 
 
@@ -609,7 +650,8 @@ def render_markdown(r: dict) -> str:
         lines.append("")
         proj = r.get("projection_100k") or {}
         if proj:
-            ns = ", ".join(f"{row['films']:,}" for row in curve)
+            ns_list = [row["films"] for row in curve]
+            ns = ", ".join(f"{n:,}" for n in ns_list)
             lines += [
                 f"Power law `value = a * films^b` fitted (least squares on logs) to the {len(curve)} "
                 f"sizes ({ns}) and evaluated at 100,000 films, an extrapolation "
@@ -625,6 +667,8 @@ def render_markdown(r: dict) -> str:
                 "item_knn_fit_s": "item-kNN fit s",
             }
             for key, pr in proj.items():
+                if key not in labels:
+                    continue
                 extra = ""
                 if key in ("build_s", "build_cpu_s"):
                     extra = f" = {pr['at_100k'] / 3600:.1f} h"
@@ -633,6 +677,30 @@ def render_markdown(r: dict) -> str:
                     f"projected at 100,000 films: {pr['at_100k']:,}{extra}"
                 )
             lines.append("")
+            per = proj.get("build_cpu_s_by_stage")
+            if per:
+                lines += [
+                    "Build CPU seconds by stage (from the build's log marks), each stage with its "
+                    "own power law (the stages need not grow alike); their sum is the "
+                    "stage-wise projection of the build's CPU seconds:",
+                    "",
+                    "| stage | " + " | ".join(f"{n:,} films" for n in ns_list) + " | exponent b "
+                    "| projected at 100,000 films |",
+                    "|---|" + "---:|" * (len(ns_list) + 2),
+                ]
+                for name, v in per.items():
+                    lines.append(
+                        f"| {name} | "
+                        + " | ".join(str(x) for x in v["cpu_s"])
+                        + f" | {v['exponent']} | {v['at_100k']:,} |"
+                    )
+                tot = proj["build_cpu_s_sum_of_stages_at_100k"]
+                lines += [
+                    "| **sum** |"
+                    + " |" * (len(ns_list) + 1)
+                    + f" **{tot:,} CPU s = {tot / 3600:.1f} h** |",
+                    "",
+                ]
     base = r.get("baselines") or {}
     if base.get("runs"):
         g = base["generator"]
