@@ -215,6 +215,33 @@ def policy_lifts() -> str:
     return "\n".join(lines)
 
 
+def policy_gamma_verdicts(name: str) -> str:
+    """Issue 14's comparisons in a retrained report (every DQN row trained per seed): the
+    shipped discount against γ = 0, the greedy supervised scorer and the myopic oracle on
+    episode reward and watch minutes; the document's two claims against popularity and EASE."""
+    r = load(name)
+    gamma = r["config"]["dqn"]["gamma"]
+    lines = []
+    for base in ("dqn γ=0", "supervised", "myopic oracle", "sb3 DQN", "sb3 PPO"):
+        lift = r["lifts"].get(base)
+        if lift is None:
+            continue
+        rew, watch = lift["reward"], lift["watch_minutes"]
+        lines.append(
+            f"- DQN (γ = {gamma:g}) − {base}: episode reward {rew['diff']:+.3f} ± "
+            f"{rew['diff_ci95']:.3f} (CI {_verdict(rew)}), watch minutes "
+            f"{watch['diff']:+.0f} ± {watch['diff_ci95']:.0f} (CI {_verdict(watch)})"
+        )
+    for base in ("popularity", "ease"):
+        sat, watch = r["lifts"][base]["satisfaction"], r["lifts"][base]["watch_minutes"]
+        lines.append(
+            f"- vs {base} (the document's claims: +20% satisfaction, +15 min watch time): "
+            f"satisfaction {100 * sat['relative']:+.1f}% (CI {_verdict(sat)}), watch time "
+            f"{watch['diff']:+.0f} ± {watch['diff_ci95']:.0f} minutes per episode"
+        )
+    return "\n".join(lines)
+
+
 def _verdict(x: dict) -> str:
     return "includes 0" if abs(x["diff"]) <= x["diff_ci95"] else "excludes 0"
 

@@ -67,7 +67,7 @@ with tab_live:
                 x="rating #",
                 y="surprise",
                 markers=True,
-                title="Surprise per rating (reward minus the expected reward; 0 = as expected)",
+                title="Surprise per rating (reward − expected; 0 = as expected)",
             )
             c2.plotly_chart(fig, key="learn_surprises")
         if epsilons:
@@ -81,15 +81,29 @@ with tab_live:
                 "live ratings predict), so Q need not fall from slot to slot."
             )
 
+data_dir, ckpt_dir = L.current_paths()
+
+
+def other_folder_note(what: str, folder: str | None) -> None:
+    """Say that a report exists only for another data folder (it is not shown)."""
+    if folder:
+        st.caption(f"A {what} report exists for another data folder ({L.md(folder)}); not shown.")
+
+
 with tab_curve:
-    live = L.find_reports(v.svc).get("live")
+    live, live_elsewhere = L.report_for_folder(L.find_reports(v.svc), "live", data_dir)
     steps = []
     for arm, summary in ((live or {}).get("arms") or {}).items():
         for t, point in enumerate(summary.get("per_step") or []):
             steps.append({"step": t + 1, "policy": arm.replace("_", " "), **point})
     if not steps:
-        st.info("No live-loop report yet. Generate it with:")
-        st.code("python -m mmrec evaluate live", language="bash", wrap_lines=True)
+        st.info("No live-loop report for this data folder yet. Generate it with:")
+        st.code(
+            f"python -m mmrec evaluate live --data {data_dir} --checkpoints {ckpt_dir}",
+            language="bash",
+            wrap_lines=True,
+        )
+        other_folder_note("live-loop", live_elsewhere)
     else:
         protocol = live.get("protocol") or {}
         st.caption(
@@ -126,12 +140,16 @@ with tab_curve:
         )
 
 with tab_sim:
-    reports = L.find_reports(v.svc)
-    policy = reports.get("policy")
+    policy, policy_elsewhere = L.report_for_folder(L.find_reports(v.svc), "policy", data_dir)
     frame = L.report_frame("policy", policy) if policy else None
     if frame is None or frame.empty:
-        st.info("No policy report yet. Generate it with:")
-        st.code(L.REPORT_SPECS["policy"]["command"], language="bash", wrap_lines=True)
+        st.info("No policy report for this data folder yet. Generate it with:")
+        st.code(
+            f"{L.REPORT_SPECS['policy']['command']} --data {data_dir} --checkpoints {ckpt_dir}",
+            language="bash",
+            wrap_lines=True,
+        )
+        other_folder_note("policy", policy_elsewhere)
     else:
         protocol = policy.get("protocol") or {}
         st.caption(

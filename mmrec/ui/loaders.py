@@ -31,7 +31,7 @@ from mmrec.ui.media_widgets import (
 )
 from mmrec.ui.reports import (
     REPORT_SPECS, find_reports, metric_frame, report_chart, report_data_dir, report_frame,
-    report_kind, report_markdown, report_verdict, same_folder,
+    report_for_folder, report_kind, report_markdown, report_verdict, same_folder,
 )
 from mmrec.ui.safetext import hover, md, short, title_line
 from mmrec.ui.session import (

@@ -212,3 +212,17 @@ def find_reports(svc: Recommender) -> dict:
         repo_reports = Path(__file__).resolve().parents[2] / "reports"
         found = svc.reports(repo_reports)
     return found
+
+
+def report_for_folder(reports: dict, name: str, data_dir: str) -> tuple[dict | None, str | None]:
+    """``(report, None)`` when ``reports[name]`` was written for ``data_dir``; ``(None,
+    folder)`` when it was written for another folder (or records none: ``"folder not
+    recorded"``); ``(None, None)`` when there is no such report. The Learning page, like the
+    Results page, never shows one catalog's evaluation as if it were another's."""
+    report = reports.get(name)
+    if not report:
+        return None, None
+    folder = report_data_dir(report)
+    if same_folder(folder, data_dir):
+        return report, None
+    return None, folder or "folder not recorded"

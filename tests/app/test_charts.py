@@ -65,7 +65,12 @@ def rate_some(at: AppTest, stars=(5, 2, 4)) -> list[int]:
 def test_learning_charts_have_their_own_meaningful_axes(env, tmp_path, monkeypatch):
     reports = tmp_path / "work" / "reports"
     reports.mkdir(parents=True)
-    shutil.copy(Path(APP).parent / "reports" / "policy.json", reports)  # has training curves
+    # the repository's demo report (it has training curves), re-labelled as written for this
+    # session's data folder: the page shows only reports of the folder it serves
+    policy = json.loads((Path(APP).parent / "reports" / "policy.json").read_text())
+    policy["command"] = f"python -m mmrec evaluate policy --data {env['cfg'].paths.data_dir}"
+    (reports / "policy.json").write_text(json.dumps(policy))
+    shutil.copy(Path(APP).parent / "reports" / "live.json", reports)  # the demo's: not shown
     monkeypatch.chdir(tmp_path / "work")
     at = onboard("lena")
     rated = rate_some(at)
@@ -73,6 +78,8 @@ def test_learning_charts_have_their_own_meaningful_axes(env, tmp_path, monkeypat
     run_app(at)
     assert not at.error, [e.value for e in at.error]
     figs = charts(at)
+    assert "learn_live_true" not in figs  # the live report was written for the demo folder
+    assert any("A live-loop report exists for another data folder" in c.value for c in at.caption)
 
     # ε: its own axis from 0 to the sidebar's maximum, over the ratings
     eps = figs["learn_eps"]
