@@ -243,9 +243,9 @@ class EASERanker:
     columns. Its scores need no dense (M, T) array: ``x_u b_j`` for every tail movie at once is
     ``X_t^T (X_h (P x_u))``, two sparse products with the training interactions (``X_h (U, M)``
     and ``X_t (U, T)``: as many entries as ratings, cheaper than their co-occurrence), and
-    ``P x_u`` is recovered from B's rows and ``diag(P)``. What the cap loses: a tail movie in the history
-    predicts nothing (only head movies are inputs), so a user who rated only tail movies gets
-    popularity order, and tail-to-tail similarity is invisible.
+    ``P x_u`` is recovered from B's rows and ``diag(P)``. What the cap loses: a tail movie in
+    the history predicts nothing (only head movies are inputs), so a user who rated only tail
+    movies gets popularity order, and tail-to-tail similarity is invisible.
 
     Movies nobody rated score 0 plus the popularity tie-break. Cold users (no history) get
     popularity order.
