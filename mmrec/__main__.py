@@ -276,6 +276,7 @@ def cmd_bench(args) -> int:
             parts=tuple(args.scale_parts),
             ease_caps=tuple(args.ease_caps),
             quality_data=Path(args.ease_quality_data) if args.ease_quality_data else None,
+            append_growth=args.append_growth,
             synthetic={
                 k: v
                 for k, v in (("films", args.synthetic_films), ("users", args.synthetic_users))
@@ -452,6 +453,11 @@ def main(argv=None) -> int:
         nargs="+",
         default=[5_000, 10_000, 20_000],
         help="--scale baselines: EASE input caps fitted on the 100,000-film synthetic ratings",
+    )
+    p.add_argument(
+        "--append-growth",
+        action="store_true",
+        help="--scale growth: keep the sizes already in the report, add (or redo) --sizes",
     )
     p.add_argument(
         "--synthetic-films",

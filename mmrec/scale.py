@@ -411,6 +411,7 @@ def run_scale_bench(
     ease_caps: tuple[int, ...] = (5_000, 10_000, 20_000),
     quality_data: Path | None = None,
     synthetic: dict | None = None,
+    append_growth: bool = False,
     log=print,
 ) -> dict:
     from mmrec.provenance import git_commit, machine_info
@@ -423,12 +424,17 @@ def run_scale_bench(
         if report.get("growth") and not report.get("growth_measured"):
             report["growth_measured"] = report.get("finished") or report.get("started")
             report["growth_load_average"] = None
+    command = shlex.join(["python", "-m", "mmrec", *sys.argv[1:]])
     report.update(
         machine=machine_info(),
         commit=git_commit(),
-        command=shlex.join(["python", "-m", "mmrec", *sys.argv[1:]]),
+        command=command,
         started=time.strftime("%Y-%m-%d %H:%M:%S"),
     )
+    # each part keeps the command and commit that measured it (parts are often run apart)
+    runs = report.setdefault("part_runs", {})
+    for part in parts:
+        runs[part] = {"command": command, "commit": report["commit"]}
     report["load_average_at_start"] = os.getloadavg()[0]
     if "throughput" in parts:
         _throughput(cfg, report, work, sample, workers, trailer_every, log)
@@ -436,7 +442,10 @@ def run_scale_bench(
         report["throughput_load_average"] = os.getloadavg()[0]
         _write(report, out)
     if "growth" in parts:
-        _growth(cfg, report, work, out, sizes, users, trailer_every, config_path, log)
+        kept = []
+        if append_growth:  # the sizes measured before stay; a size measured again is replaced
+            kept = [row for row in report.get("growth") or [] if row["films"] not in sizes]
+        _growth(cfg, report, work, out, sizes, users, trailer_every, config_path, log, kept)
         report["growth_measured"] = time.strftime("%Y-%m-%d %H:%M:%S")
         report["growth_load_average"] = os.getloadavg()[0]
     if "baselines" in parts:
@@ -478,10 +487,10 @@ def _throughput(cfg, report, work, sample, workers, trailer_every, log) -> None:
         }
 
 
-def _growth(cfg, report, work, out, sizes, users, trailer_every, config_path, log) -> None:
+def _growth(cfg, report, work, out, sizes, users, trailer_every, config_path, log, kept=()):
     from mmrec.data.demo import generate_demo
 
-    curve = []
+    curve = list(kept)
     for n in sizes:
         data = work / f"demo{n}"
         if not (data / "movies.csv").exists():
@@ -498,7 +507,7 @@ def _growth(cfg, report, work, out, sizes, users, trailer_every, config_path, lo
         started, load0 = time.strftime("%Y-%m-%d %H:%M:%S"), os.getloadavg()[0]
         row = {"films": n, **build_and_measure(config_path, data, work / f"ckpt{n}", log)}
         row.update(started=started, load_average_start=load0, load_average_end=os.getloadavg()[0])
-        curve.append(row)
+        curve = sorted([*curve, row], key=lambda r: r["films"])
         log(f"  {json.dumps(row)}")
         _write(report | {"growth": curve}, out)
     report["growth"] = curve
@@ -528,7 +537,8 @@ def project(curve: list[dict]) -> dict:
     """Power-law fit per measured quantity over the growth curve, evaluated at 100,000."""
     proj = {}
     ns = [r["films"] for r in curve]
-    for key in ("build_s", "build_cpu_s", "peak_rss_mb", "ease_fit_s", "item_knn_fit_s"):
+    # EASE and item-kNN at 100,000 films are measured directly (the baselines part), not projected
+    for key in ("build_s", "build_cpu_s", "peak_rss_mb"):
         vals = [r.get(key) for r in curve]
         if all(v and v > 0 for v in vals):
             a, b = power_law(ns, vals)
@@ -561,6 +571,14 @@ def _write(report: dict, out: Path) -> None:
     atomic_write_text(out.with_suffix(".md"), render_markdown(report))
 
 
+def _provenance(r: dict, part: str) -> list[str]:
+    run = (r.get("part_runs") or {}).get(part)
+    if not run:
+        return []
+    commit = f" (commit {run['commit']})" if run.get("commit") else ""
+    return [f"Command: `{run['command']}`{commit}.", ""]
+
+
 def render_markdown(r: dict) -> str:
     lines = [
         "# Scale figures (`python -m mmrec bench --scale`)",
@@ -575,6 +593,7 @@ def render_markdown(r: dict) -> str:
         lines += [
             "## Feature throughput on Ray (local instance, cold cache)",
             "",
+            *_provenance(r, "throughput"),
             f"Measured {r.get('throughput_measured')} (load average "
             f"{r.get('throughput_load_average', 0):.1f} at the end). Each cell: per-worker rate "
             "(items / s inside the encoder) / pool rate (sum over the actors) / wall s of the "
@@ -622,6 +641,7 @@ def render_markdown(r: dict) -> str:
         lines += [
             "## End-to-end builds (default pipeline, cold features)",
             "",
+            *_provenance(r, "growth"),
             f"Measured {r.get('growth_measured')} (load average "
             f"{r.get('growth_load_average') or r.get('load_average_at_start', 0):.1f} at the end). "
             "Each size is a fresh demo catalog (synopsis + poster for every film, a trailer for "
@@ -632,12 +652,13 @@ def render_markdown(r: dict) -> str:
             "other jobs sharing the machine. Peak RSS: the whole process tree, sampled.",
             "",
             "| films | build wall s | build CPU s | peak RSS MB | service load s | recommend ms "
-            "| EASE fit s | item-kNN fit s | load avg (start / end) |",
+            "| EASE fit s | item-kNN fit s | started (load avg start / end) |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for row in curve:
             load = (
-                f"{row['load_average_start']:.1f} / {row['load_average_end']:.1f}"
+                f"{row.get('started', '')[5:16]} ({row['load_average_start']:.1f} / "
+                f"{row['load_average_end']:.1f})"
                 if row.get("load_average_start") is not None
                 else "n/a"
             )
@@ -707,20 +728,23 @@ def render_markdown(r: dict) -> str:
         lines += [
             f"## Collaborative baselines at {g['films']:,} films (synthetic ratings)",
             "",
+            *_provenance(r, "baselines"),
             f"Measured {r.get('baselines_measured')} (load average "
             f"{r.get('baselines_load_average') or 0:.1f} at the end). Ratings: {g['users']:,} "
             f"users over {g['films']:,} films; film popularity Zipf-Mandelbrot, p(rank r) ~ "
             f"(r + {g['zipf_q']:g})^-{g['zipf_a']:g}; ratings per user log-normal (median "
             f"{g['median_ratings']}, log-sd {g['sigma']:g}, clipped to 5..5,000); seed {g['seed']}; "
             "films drawn independently (no taste structure: these runs measure memory and time, "
-            "not quality). Each fit runs in a fresh single-threaded process; peak RSS is the "
-            "process's high-water mark (the ratings frame and index included, which take the "
-            "'before fit' RSS). Recommend: score every film for one user's history and take the "
-            "top 12 unseen, median / p95 over 50 random users.",
+            "not quality). Each fit runs in a fresh single-threaded process. Peak RSS: the "
+            "process's high-water mark over its life, generating the ratings included; the "
+            "two columns after it say where the process stood when the fit began (its RSS then, "
+            "and its high-water mark from generating the ratings): a peak equal to the latter "
+            "means the fit itself stayed below it. Recommend: score every film for one user's "
+            "history and take the top 12 unseen, median / p95 over 50 random users.",
             "",
             "| model | EASE inputs (cap) | tail films | fit s | fit CPU s | peak RSS MB "
-            "(before fit) | recommend ms median / p95 |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| RSS at fit start MB | high-water before fit MB | recommend ms median / p95 |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for run in base["runs"]:
             name = "EASE" if run["model"] == "ease" else f"item-kNN (k {base.get('knn_k')})"
@@ -728,7 +752,8 @@ def render_markdown(r: dict) -> str:
             tail = f"{run['tail_films']:,}" if run.get("tail_films") is not None else "-"
             lines.append(
                 f"| {name} | {head} | {tail} | {run['fit_s']} | {run['fit_cpu_s']} | "
-                f"{run['peak_rss_mb']:,} ({run['rss_before_fit_mb']:,}) | "
+                f"{run['peak_rss_mb']:,} | {run['rss_before_fit_mb']:,} | "
+                f"{run['peak_before_fit_mb']:,} | "
                 f"{run['recommend_ms_median']} / {run['recommend_ms_p95']} |"
             )
         run0 = base["runs"][0]
