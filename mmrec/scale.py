@@ -434,7 +434,11 @@ def run_scale_bench(
     # each part keeps the command and commit that measured it (parts are often run apart)
     runs = report.setdefault("part_runs", {})
     for part in parts:
-        runs[part] = {"command": command, "commit": report["commit"]}
+        new = {"command": command, "commit": report["commit"]}
+        before = runs.get(part) or []
+        before = before if isinstance(before, list) else [before]
+        # appended sizes come from another command: keep every command of the curve
+        runs[part] = [*before, new] if (part == "growth" and append_growth) else [new]
     report["load_average_at_start"] = os.getloadavg()[0]
     if "throughput" in parts:
         _throughput(cfg, report, work, sample, workers, trailer_every, log)
@@ -572,11 +576,14 @@ def _write(report: dict, out: Path) -> None:
 
 
 def _provenance(r: dict, part: str) -> list[str]:
-    run = (r.get("part_runs") or {}).get(part)
-    if not run:
+    runs = (r.get("part_runs") or {}).get(part)
+    if not runs:
         return []
-    commit = f" (commit {run['commit']})" if run.get("commit") else ""
-    return [f"Command: `{run['command']}`{commit}.", ""]
+    lines = []
+    for run in runs if isinstance(runs, list) else [runs]:
+        commit = f" (commit {run['commit']})" if run.get("commit") else ""
+        lines.append(f"Command: `{run['command']}`{commit}.")
+    return [" ".join(lines), ""]
 
 
 def render_markdown(r: dict) -> str:
