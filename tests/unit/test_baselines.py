@@ -149,6 +149,16 @@ def test_capped_ease_keeps_the_most_rated_movies_and_scores_the_rest_as_ridge_on
     assert np.all(got[tail] != 0) and got[-1] == 0  # every rated movie is ranked; unrated at 0
 
 
+def test_sparse_gram_is_exactly_the_dense_co_rating_counts():
+    from mmrec.rl.baselines import _dense_gram
+
+    _, mask = _long_tailed_ratings(n_users=300, n_items=70, seed=5)
+    X = sp.csc_matrix(mask.astype(np.float32))
+    G = _dense_gram(X, block=16)  # blocks that do not divide M
+    assert G.dtype == np.float32 and G.flags.f_contiguous
+    assert np.array_equal(G, (mask.T.astype(np.int64) @ mask.astype(np.int64)).astype(np.float32))
+
+
 def test_ease_cap_at_or_above_the_rated_movies_is_exactly_uncapped_ease():
     ratings, mask = _long_tailed_ratings()
     index = tiny_index(mask.shape[1])
