@@ -147,6 +147,7 @@ def load_fusion(path: str | os.PathLike, device: str | None = None):
     # Written before the pooling was a setting: those models were trained with the forward
     # LSTM's last state + mean, and keep it (the new default would not match their weights).
     config.setdefault("audio_pooling", LEGACY_AUDIO_POOLING)
+    config.setdefault("late_join", "mlp")  # written before the linear skip existed
     cfg = FusionConfig(**config)
     model = FusionModel(cfg, int(n_genres))
     try:

@@ -177,14 +177,44 @@ def span_probe_table() -> str:
     return "\n".join(lines)
 
 
-def modality_real(subset: bool) -> str:
+def modality_real(subset: bool, masked: bool = False) -> str:
     r = load("modality-mmrec-real")
     spread = len(r["seeds"]) > 1
     if subset:
-        return modality_table([("", r["subset_rows"])], REAL_COLUMNS, coverage=False, spread=spread)
+        rows = [row for row in r["subset_rows"] if bool(row.get("masked_text")) == masked]
+        if masked:  # the image rows do not change with masking: shown once, for reference
+            rows = [row for row in r["subset_rows"] if "text" not in row["modalities"]] + rows
+        return modality_table([("", rows)], REAL_COLUMNS, coverage=False, spread=spread)
     return modality_table(
         [("", _rows(r))], REAL_COLUMNS, coverage=False, scored=True, spread=spread
     )
+
+
+def modality_real_targets() -> str:
+    """Issue 18's targets as the report judged them, with the paired bootstrap CIs."""
+    r = load("modality-mmrec-real")
+    lines = []
+    for key in ("fused_vs_single", "fused_vs_single_masked"):
+        comp = r.get(key)
+        if not comp or "text only" not in str(list(comp["versus"])):
+            continue
+        label = "genre words masked" if key.endswith("masked") else "synopses as imported"
+        for versus, metrics in comp["versus"].items():
+            if not versus.startswith("text only"):
+                continue
+            cells = []
+            for m, name in (("f1_micro", "micro F1"), ("f1_macro", "macro F1")):
+                x = metrics[m]
+                lo, hi = x["bootstrap"]["ci95"]
+                cells.append(f"{name} {100 * x['margin']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]")
+            lines.append(
+                f"- {label}: {comp['fused']} minus {versus}, {comp['scored_on']}: "
+                + "; ".join(cells)
+            )
+    for name, t in r["targets"].items():
+        margin = f" (margin {100 * t['margin']:+.1f})" if "margin" in t else ""
+        lines.append(f"- `{name}`: {'met' if t['holds'] else 'NOT met'}{margin}")
+    return "\n".join(lines)
 
 
 # ---- policy
@@ -375,6 +405,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "modality-mmrec-real.source": _src("modality-mmrec-real"),
     "modality-mmrec-real.table": lambda: modality_real(subset=False),
     "modality-mmrec-real.subset": lambda: modality_real(subset=True),
+    "modality-mmrec-real.masked": lambda: modality_real(subset=True, masked=True),
+    "modality-mmrec-real.targets": modality_real_targets,
     "policy.source": _src("policy"),
     "policy.policies": lambda: policy_table(0),
     "policy.lift-table": lambda: policy_table(1),

@@ -140,6 +140,7 @@ def _forward_losses(
     pos_weight: torch.Tensor | None = None,
     branch_heads: BranchHeads | None = None,
     branch_weight: float = 0.0,
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     branches = model.encode_branches(batch["text"], batch["image"], batch["audio"])  # (B, H) x3
     embedding = model.fuse(*branches, present)  # (B, D)
@@ -148,9 +149,12 @@ def _forward_losses(
     # document's "cross-entropy loss" for items that belong to several genres at once.
     # pos_weight (G,) up-weights the positives of rare genres (class weighting): without it a
     # genre with 3% positives is learnt as "never" and macro F1 collapses.
-    loss = F.binary_cross_entropy_with_logits(logits, batch["labels"], pos_weight=pos_weight)
+    targets = batch["labels"]
+    if label_smoothing > 0:
+        targets = targets * (1 - label_smoothing) + 0.5 * label_smoothing
+    loss = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)
     if branch_heads is not None and branch_weight > 0:
-        loss = loss + branch_weight * branch_heads(branches, present, batch["labels"], pos_weight)
+        loss = loss + branch_weight * branch_heads(branches, present, targets, pos_weight)
     return loss, embedding
 
 
@@ -408,7 +412,13 @@ def _train_fusion(
             batch = {k: v[b] for k, v in data.items()}
             shown = modality_dropout(batch["present"], cfg.modality_dropout, generator)  # (B, 3)
             loss, embedding = _forward_losses(
-                model, batch, shown, pos_weight, branch_heads, cfg.branch_loss_weight
+                model,
+                batch,
+                shown,
+                pos_weight,
+                branch_heads,
+                cfg.branch_loss_weight,
+                cfg.label_smoothing,
             )
             if objective is not None:
                 rating_loss = objective(b.cpu().numpy(), embedding)
