@@ -9,7 +9,7 @@ connected layers. The model is split in two so the dashboard stays fast:
 * ``fuse`` is a few small matrix products; it re-runs whenever a modality-weight slider moves
   (5,000 items in a few milliseconds on a CPU).
 
-With ``late_join="mlp_skip"`` (the default since issue 18) a bias-free linear path from the
+With ``late_join="mlp_skip"`` (issue 18; ``fusion-skip.toml``) a bias-free linear path from the
 joined ``[text, audiovisual]`` vector is added to the late FC layers' output: the embedding can
 read both branches linearly, which on the real catalog is most of what the frozen features
 carry (a linear probe of them beat the plain FC join by 3 micro F1 points).
