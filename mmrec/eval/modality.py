@@ -373,6 +373,9 @@ def evaluate_modality(
     in the report).
     """
     started = time.perf_counter()
+    # The commit of the code this run imports, read now: a run takes half an hour, and the
+    # branch may move before the report is written.
+    commit = git_commit()
     cfg = getattr(cfg, "fusion", cfg) or FusionConfig()
     check_alignment(features, catalog)
     seeds = list(seeds)
@@ -464,7 +467,7 @@ def evaluate_modality(
         "kind": "modality",
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command or _invocation(),
-        "commit": git_commit(),
+        "commit": commit,
         "data_dir": str(catalog.data_dir),
         "n_movies": int(catalog.n_movies) if hasattr(catalog, "n_movies") else len(labels),
         "n_evaluated": int(len(pool)),
