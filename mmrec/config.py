@@ -294,11 +294,22 @@ class HybridConfig:
     ials_reg: float = 10.0  # iALS L2
     ials_iterations: int = 12  # iALS alternations
     hidden: int = 64  # f's hidden width
-    epochs: int = 60  # most passes over the validation users (best held-out epoch kept)
+    epochs: int = 30  # most passes over the validation lists (best held-out epoch kept)
     lr: float = 3e-3  # Adam learning rate for f
     weight_decay: float = 1e-4  # Adam L2 on f
     cold_ridge: float = 1.0  # ridge of the content -> iALS factor map (films with no rating)
     val_fraction: float = 0.2  # share of each user's training ratings f is trained to predict
+    # Cross-fitting: f is trained on lists from this many validation splits of the training
+    # ratings (disjoint random folds, or successive temporal windows), each with its own base
+    # models fitted on the rest, so f sees features computed exactly as at test time and
+    # ``splits`` times more lists than from one split.
+    splits: int = 3
+    # f also reads recency (EASE / item-kNN from the last ``recent`` films of the history, the
+    # closest of the last five), the rating-weighted EASE score, raw EASE, popularity within the
+    # candidates and release year against the recent films. False: the 14 original inputs only
+    # (what checkpoints saved without this field were trained with, kept on load).
+    extra_features: bool = True
+    recent: int = 10
     # f may read how long a film had been rated before the user's last rating. Off by default:
     # under a per-user temporal split other users' later ratings are in training, so this
     # feature can peek at the test period (an ablation in the ranking report).

@@ -373,11 +373,12 @@ HYBRID = "hybrid.pt"
 def build_hybrid(cfg: Config, log=_noop) -> dict:
     """Fit the hybrid ranker on every rating of the catalog and save it beside the policy.
 
-    Its residual is trained on the last 20% of each user's ratings (relevant = rating >=
-    ``positive_rating``) with the collaborative parts fitted on the rest, EASE's lambda and
-    item-kNN's k tuned on the same split; then the collaborative parts are refitted on all.
+    Its residual is cross-fitted on ``hybrid.splits`` successive temporal windows (each the last
+    20% of what precedes it; relevant = rating >= ``positive_rating``) with the collaborative
+    parts fitted on what comes before each, EASE's lambda and item-kNN's k tuned on the latest
+    window; then the collaborative parts are refitted on all.
     """
-    from mmrec.eval.ranking import fit_hybrid, split_by_time
+    from mmrec.eval.ranking import fit_hybrid, windows_by_time
     from mmrec.rl.hybrid import save_hybrid
     from mmrec.rl.state import CatalogIndex
     from mmrec.rl.train import few_threads
@@ -389,7 +390,8 @@ def build_hybrid(cfg: Config, log=_noop) -> dict:
     frac = cfg.policy_eval.ranking_test_fraction
     with few_threads(blas=True):
         hyb, _ease, _index, info = fit_hybrid(
-            catalog.ratings, lambda r: split_by_time(r, frac), cfg.policy_eval.positive_rating,
+            catalog.ratings, lambda r: windows_by_time(r, frac, cfg.hybrid.splits),
+            cfg.policy_eval.positive_rating,
             item_emb, lambda r: CatalogIndex.from_catalog(catalog, ratings=r), years, cfg, log,
         )  # fmt: skip
     meta = {"fingerprint": catalog.fingerprint(), "movie_ids": catalog.movie_ids.tolist(),

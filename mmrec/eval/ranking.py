@@ -48,7 +48,7 @@ from mmrec.rl.baselines import (
     RandomRanker,
     SupervisedRanker,
 )
-from mmrec.rl.hybrid import ColdContentRanker, HybridRanker, train_residual
+from mmrec.rl.hybrid import ColdContentRanker, HybridRanker, fit_residual, residual_lists
 from mmrec.rl.simulator import FittedUserModel
 from mmrec.rl.state import CatalogIndex, UserState
 from mmrec.rl.train import few_threads, train_policy
@@ -91,6 +91,49 @@ def split_random(
     n_test = np.ceil(test_fraction * n).astype(int)
     is_test = (n >= MIN_USER_RATINGS) & (rank.to_numpy() <= n_test)
     return df[~is_test], df[is_test]
+
+
+def folds_random(
+    ratings: pd.DataFrame, test_fraction: float, seed: int, n_splits: int
+) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """``n_splits`` disjoint per-user random validation folds, each like :func:`split_random`.
+
+    Fold ``k`` holds out the ratings whose per-user random rank falls in the ``k``-th block of
+    ``ceil(test_fraction * n)``; fold 0 is exactly ``split_random(ratings, test_fraction,
+    seed)``. Returns ``[(rest, fold), ...]``.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if n_splits < 1 or n_splits * test_fraction > 1.0 + 1e-9:
+        raise ValueError(
+            f"{n_splits} folds of {test_fraction:.0%} do not fit in one user's ratings"
+        )
+    cols = ["userId", "timestamp"] if "timestamp" in ratings.columns else ["userId"]
+    df = ratings.sort_values(cols, kind="stable")
+    key = np.random.default_rng(seed).random(len(df))  # as split_random: fold 0 is its split
+    n = df.groupby("userId")["movieId"].transform("size").to_numpy()
+    rank = pd.Series(key, index=df.index).groupby(df["userId"].to_numpy()).rank(method="first")
+    rank = rank.to_numpy()
+    n_test = np.ceil(test_fraction * n).astype(int)
+    out = []
+    for k in range(n_splits):
+        held = (n >= MIN_USER_RATINGS) & (rank > k * n_test) & (rank <= (k + 1) * n_test)
+        out.append((df[~held], df[held]))
+    return out
+
+
+def windows_by_time(
+    ratings: pd.DataFrame, test_fraction: float, n_splits: int
+) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """``n_splits`` successive temporal validation windows: each one is the last
+    ``test_fraction`` (by :func:`split_by_time`) of what came before the previous one, and its
+    ``rest`` is everything earlier. Window 0 is ``split_by_time(ratings, test_fraction)``.
+    """
+    out, rest = [], ratings
+    for _ in range(n_splits):
+        rest, val = split_by_time(rest, test_fraction)
+        out.append((rest, val))
+    return out
 
 
 def split_cold_items(
@@ -237,31 +280,44 @@ def tune_collaborative(train, val_pos, index, pcfg, k, log):
     return best[1], best_k, best[2], {"ease_lambda": ease_scores, "knn_k": knn_scores}
 
 
-def fit_hybrid(train, val_split, min_rating, item_emb, index_fn, years, cfg, log, tuned=None):
-    """Hybrid fitted on ``train``: residual trained on a validation split of ``train``.
+def fit_hybrid(train, val_splits, min_rating, item_emb, index_fn, years, cfg, log, tuned=None):
+    """Hybrid fitted on ``train``: its residual cross-fitted on validation splits of ``train``.
 
-    ``val_split(train) -> (inner, val)``; ``index_fn(ratings) -> CatalogIndex``. With ``tuned``
-    (lambda, k, EASE on inner) given, the inner EASE is reused instead of refitted.
+    ``val_splits(train) -> [(inner, val), ...]`` (the first is also where EASE's lambda and
+    item-kNN's k are tuned); ``index_fn(ratings) -> CatalogIndex``. For each split the base
+    models are fitted on ``inner`` and the residual's lists built from ``val``'s positives;
+    the residual is trained on all of them, then the bases are refitted on ``train``. With
+    ``tuned`` (lambda, k, EASE on the first inner) given, that EASE is reused.
     """
-    inner, val = val_split(train)
+    splits = val_splits(train)
+    inner, val = splits[0]
     val_pos = positives_of(val, min_rating)
-    inner_index = index_fn(inner)
     hcfg = dataclasses.replace(cfg.hybrid)
     if tuned is None:
         lam, nk, inner_ease, tuning = tune_collaborative(
-            inner, val_pos, inner_index, cfg.policy_eval, cfg.policy_eval.ranking_k, log
+            inner, val_pos, index_fn(inner), cfg.policy_eval, cfg.policy_eval.ranking_k, log
         )
     else:
         lam, nk, inner_ease, tuning = tuned
     hcfg.ease_lambda, hcfg.ease_max_items = lam, cfg.policy_eval.ease_max_items
-    inner_hyb = HybridRanker.fit_bases(inner, item_emb, inner_index, years, hcfg, ease=inner_ease)
-    curve = train_residual(inner_hyb, inner, val_pos, hcfg)
-    log(f"  hybrid residual: {curve.get('users', 0)} validation users, held-out NDCG@10 "
+    lists = []
+    for i, (inner_i, val_i) in enumerate(splits):
+        index_i = index_fn(inner_i)
+        ease_i = (
+            inner_ease if i == 0 else EASERanker.fit(inner_i, index_i, lam, hcfg.ease_max_items)
+        )
+        hyb_i = HybridRanker.fit_bases(inner_i, item_emb, index_i, years, hcfg, ease=ease_i)
+        lists.append(residual_lists(hyb_i, inner_i, positives_of(val_i, min_rating)))
+        emb = hyb_i.facts.emb
+        del hyb_i, ease_i
+    f, curve = fit_residual(lists, emb, hcfg)
+    log(f"  hybrid residual: {curve.get('users', 0)} users, {curve.get('lists', 0)} lists from "
+        f"{len(splits)} validation splits, held-out NDCG@10 "
         f"{curve.get('holdout_ndcg_ease', float('nan')):.4f} (EASE) -> {curve.get('best_holdout_ndcg', float('nan')):.4f}")  # fmt: skip
     index = index_fn(train)
     ease = EASERanker.fit(train, index, lam, hcfg.ease_max_items)
     hyb = HybridRanker.fit_bases(train, item_emb, index, years, hcfg, ease=ease)
-    hyb.f = inner_hyb.f
+    hyb.f = f
     return hyb, ease, index, {"lambda": lam, "knn_k": nk, "tuning": tuning, "residual": curve,
                               "inner": (lam, nk, inner_ease, tuning)}  # fmt: skip
 
@@ -362,12 +418,12 @@ def _evaluate(
                 train, test = split_random(ratings, frac, s)
 
                 def val_split(tr, s=s):
-                    return split_random(tr, frac, s + 1000)
+                    return folds_random(tr, frac, s + 1000, cfg.hybrid.splits)
             else:
                 train, test = split_by_time(ratings, frac)
 
                 def val_split(tr):
-                    return split_by_time(tr, frac)
+                    return windows_by_time(tr, frac, cfg.hybrid.splits)
 
             step(f"{proto} seed {s}: {len(train)} train / {len(test)} test ratings")
             hyb, ease, index, hinfo = fit_hybrid(
@@ -449,7 +505,7 @@ def _evaluate(
             ratings, pcfg.thin_user_fraction, pcfg.thin_user_keep, seed
         )
         hyb, ease, index, hinfo = fit_hybrid(
-            train, lambda tr: split_by_time(tr, frac), pcfg.positive_rating, item_emb, index_fn,
+            train, lambda tr: windows_by_time(tr, frac, cfg.hybrid.splits), pcfg.positive_rating, item_emb, index_fn,
             years, cfg, log,
         )  # fmt: skip
         step(f"thin users: {len(thin)} users cut to {pcfg.thin_user_keep} ratings; hybrid fitted")
@@ -472,10 +528,10 @@ def _evaluate(
     return result
 
 
-def _retune(tuned, train, val_split, index_fn, max_items):
+def _retune(tuned, train, val_splits, index_fn, max_items):
     """Later seeds keep the first seed's lambda and k; only the inner EASE is refitted."""
     lam, nk = tuned
-    inner, _val = val_split(train)
+    inner, _val = val_splits(train)[0]
     ease = EASERanker.fit(inner, index_fn(inner), lam, max_items)
     return lam, nk, ease, {"from_first_seed": True}
 

@@ -14,11 +14,18 @@ training can only move it where the validation data says so. ``f`` reads, per (u
   against the user's history; optionally (``rating_time_feature``, off by default) how long the
   movie had been rated when the user was last seen.
 
-Training is for what the user will interact with next: on a validation split carved from the
-training ratings (same protocol as the test), the base models are fitted on the rest, and ``f``
-minimises the listwise softmax cross-entropy of the validation positives among the user's
-candidates (the other candidates are the sampled hard negatives). Epochs are chosen on a
-held-out fifth of the validation users.
+- with ``extra_features`` (the default): recency (EASE and item-kNN from the user's last
+  ``recent`` films, the closest of the last five), EASE weighted by the user's centred ratings,
+  raw EASE, popularity standardised over the candidates, release year against the recent films.
+
+Training is for what the user will interact with next, cross-fitted: the training ratings are
+cut into ``splits`` validation splits with the test's own rule (disjoint random folds, or
+successive temporal windows); for each, the base models are fitted on the rest and the user's
+candidates and features are computed exactly as at test time; ``f`` minimises the listwise
+softmax cross-entropy of the validation positives among the candidates (the other candidates
+are the hard negatives) over the lists of every split. Epochs are chosen on a held-out fifth of
+the users. (With one split and the 14 original inputs, the residual's validation gain did not
+carry to the test: too few lists, and no input that EASE does not already summarise.)
 
 Films with no training rating have no collaborative vector: they are ranked below every rated
 film, among themselves by the content path, the user's iALS vector against the movie's
@@ -50,7 +57,12 @@ from mmrec.rl.state import CatalogIndex, UserState, normalize_embeddings, rating
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 WARM_OFFSET = 1e3  # candidates (z + f, |.| << 1e3) > other rated films > unrated films
-N_SCALAR = 14  # scalar features per (user, candidate)
+N_BASE = 14  # scalar features per (user, candidate) of every hybrid
+N_EXTRA = 7  # more with ``HybridConfig.extra_features`` (see HybridRanker._extra)
+
+
+def n_scalar(cfg: HybridConfig) -> int:
+    return N_BASE + (N_EXTRA if cfg.extra_features else 0)
 
 
 # ----------------------------------------------------------------------------- the residual f
@@ -120,7 +132,9 @@ class HybridRanker:
         self.ease, self.ials, self.knn, self.facts, self.index, self.cfg = (
             ease, ials, knn, facts, index, cfg,
         )  # fmt: skip
-        self.f = f.eval() if f is not None else Residual(N_SCALAR, facts.emb.shape[1], cfg.hidden)
+        self.f = (
+            f.eval() if f is not None else Residual(n_scalar(cfg), facts.emb.shape[1], cfg.hidden)
+        )
         self.rated = index.popularity > 0  # (N,) has a collaborative vector
         if cold_map is None:
             cold_map = fit_cold_map(ials, facts.emb, self.rated, cfg.cold_ridge)
@@ -175,18 +189,40 @@ class HybridRanker:
             age = np.zeros(len(cand))
         e = base[cand]
         rank = np.arange(len(cand))
-        scalars = np.stack(
-            [
-                _z(e), np.log1p(rank) / 5.0,
-                _z(self.ials.history_scores(rows)[cand]), _z(self.knn.history_scores(rows)[cand]),
-                fx.log_pop[cand] / 5.0, fx.mean_rating[cand] - 3.5,
-                ce @ prof, ce @ wprof, sims.max(axis=1), gaff * 5.0,
-                (yc - yr_mu) / 10.0, (yc - 1995.0) / 20.0,
-                np.clip(age, -5, 30) / 10.0, np.full(len(cand), np.log1p(len(rows)) / 5.0),
-            ],
-            axis=1,
-        ).astype(np.float32)  # fmt: skip
+        cols = [
+            _z(e), np.log1p(rank) / 5.0,
+            _z(self.ials.history_scores(rows)[cand]), _z(self.knn.history_scores(rows)[cand]),
+            fx.log_pop[cand] / 5.0, fx.mean_rating[cand] - 3.5,
+            ce @ prof, ce @ wprof, sims.max(axis=1), gaff * 5.0,
+            (yc - yr_mu) / 10.0, (yc - 1995.0) / 20.0,
+            np.clip(age, -5, 30) / 10.0, np.full(len(cand), np.log1p(len(rows)) / 5.0),
+        ]  # fmt: skip
+        if self.cfg.extra_features:
+            cols += self._extra(rows, ratings, cand, e, sims, yr_mu)
+        scalars = np.stack(cols, axis=1).astype(np.float32)
         return scalars, prof.astype(np.float32)
+
+    def _extra(self, rows, ratings, cand, e, sims, yr_mu) -> list[np.ndarray]:
+        """The ``N_EXTRA`` inputs: recency, rating-weighted EASE, scale and popularity.
+
+        ``rows`` are in history order (time order in the evaluation, rating order in the app),
+        so the last ``recent`` rows are the user's most recent films.
+        """
+        fx, ease = self.facts, self.ease
+        col_r, col_c = ease._col[rows], ease._col[cand]
+        ok = col_r >= 0  # history films EASE knows (all of them in the evaluation)
+        Bc = ease.B[np.ix_(col_r[ok], np.maximum(col_c, 0))] * (col_c >= 0)  # (n', C)
+        recent = self.cfg.recent
+        rec_ease = Bc[-recent:].sum(axis=0)  # EASE from the most recent films only
+        rec_knn = self.knn.history_scores(rows[-recent:])[cand]
+        cw = ratings[ok] - ratings[ok].mean()  # the rating as a signal: liked vs disliked
+        yr_rec = fx.year[rows[-recent:]]
+        yr_rec = np.nanmean(yr_rec) if np.isfinite(yr_rec).any() else yr_mu
+        yc = np.nan_to_num(fx.year[cand], nan=yr_rec)
+        return [
+            _z(rec_ease), _z(rec_knn), sims[:, -5:].max(axis=1), e.astype(np.float64),
+            _z(fx.log_pop[cand]), (yc - yr_rec) / 10.0, _z(cw @ Bc),
+        ]  # fmt: skip
 
     def _residual(self, scalars, prof, cand) -> np.ndarray:
         with torch.no_grad():
@@ -261,16 +297,19 @@ class ColdContentRanker:
 # ----------------------------------------------------------------------------- training f
 
 
-def train_residual(hyb: HybridRanker, train: pd.DataFrame, val_pos: dict[int, list[int]],
-                   cfg: HybridConfig, log=None) -> dict:  # fmt: skip
-    """Fit ``hyb.f`` on validation positives (movie ids per user) given training histories.
+def residual_lists(hyb: HybridRanker, train: pd.DataFrame, val_pos: dict[int, list[int]]) -> dict:
+    """Each validation user's candidates, features and positives under ``hyb``'s base models.
 
-    Listwise softmax over each user's candidates; the epoch with the best NDCG@10 on a held-out
-    fifth of the users is kept. Returns the training curve.
+    ``train`` holds the histories (the ratings ``hyb`` was fitted on), ``val_pos`` the movie
+    ids each user rated in the held-out part. Users none of whose positives is among their
+    candidates teach ``f`` nothing and are left out. Returns ``S (L, C, K)``, ``P (L, D)``,
+    ``C (L, C)`` candidate rows, ``M (L, C)`` bool positives and ``users (L,)``.
     """
     index = hyb.index
+    if "timestamp" in train.columns:  # time order: the recency inputs read the last films
+        train = train.sort_values(["userId", "timestamp"], kind="stable")
     hist = {int(u): g for u, g in train.groupby("userId", sort=False)}
-    S, P, C, M = [], [], [], []
+    S, P, C, M, U = [], [], [], [], []
     for u, movies in val_pos.items():
         if u not in hist:
             continue
@@ -285,25 +324,45 @@ def train_residual(hyb: HybridRanker, train: pd.DataFrame, val_pos: dict[int, li
         if not pos.any():
             continue
         scalars, prof = hyb.features(u, rows, ratings, cand, base)
-        S.append(scalars), P.append(prof), C.append(cand), M.append(pos)
+        S.append(scalars), P.append(prof), C.append(cand), M.append(pos), U.append(u)
     if not S:
-        return {"users": 0}
+        return {"users": np.zeros(0, np.int64)}
     # One candidate count for the batch: the shortest list (lists are in EASE order, so this
     # keeps each user's top ones; on a real catalog every list has ``candidates`` entries).
     c = min(len(x) for x in C)
     keep = [i for i in range(len(S)) if M[i][:c].any()]
-    S, P = [S[i][:c] for i in keep], [P[i] for i in keep]
-    C, M = [C[i][:c] for i in keep], [M[i][:c] for i in keep]
-    if len(S) < 2:
-        return {"users": 0}
-    S_t = torch.from_numpy(np.stack(S))  # (U, C, K)
-    P_t = torch.from_numpy(np.stack(P))  # (U, D)
-    E_t = torch.from_numpy(hyb.facts.emb[np.stack(C)])  # (U, C, D)
-    M_t = torch.from_numpy(np.stack(M))  # (U, C) bool
+    return {"S": np.stack([S[i][:c] for i in keep]), "P": np.stack([P[i] for i in keep]),
+            "C": np.stack([C[i][:c] for i in keep]), "M": np.stack([M[i][:c] for i in keep]),
+            "users": np.asarray([U[i] for i in keep], np.int64)}  # fmt: skip
+
+
+def fit_residual(lists: list[dict], emb: np.ndarray, cfg: HybridConfig) -> tuple[Residual, dict]:
+    """Train ``f`` on the lists of one or more validation splits (see :func:`residual_lists`).
+
+    Listwise softmax over each list's candidates; the epoch with the best NDCG@10 on the lists
+    of a held-out fifth of the *users* (all their splits) is kept, so early stopping never
+    scores a user ``f`` was fitted on. Returns ``f`` and the training curve.
+    """
+    lists = [x for x in lists if len(x["users"])]
+    f = None
+    if lists:
+        c = min(x["C"].shape[1] for x in lists)
+        cat = {k: np.concatenate([x[k][:, :c] if k in "SCM" else x[k] for x in lists])
+               for k in ("S", "P", "C", "M", "users")}  # fmt: skip
+        ok = cat["M"].any(axis=1)
+        cat = {k: v[ok] for k, v in cat.items()}
+    if not lists or len(np.unique(cat["users"])) < 2:
+        f = Residual(n_scalar(cfg), emb.shape[1], cfg.hidden)
+        return f.eval(), {"users": 0}
+    S_t = torch.from_numpy(cat["S"])  # (L, C, K)
+    P_t = torch.from_numpy(cat["P"])  # (L, D)
+    E_t = torch.from_numpy(emb[cat["C"]])  # (L, C, D)
+    M_t = torch.from_numpy(cat["M"])  # (L, C) bool
     rng = np.random.default_rng(cfg.seed)
-    order = rng.permutation(len(S))
-    n_hold = max(1, len(order) // 5)
-    hold, fit = order[:n_hold], order[n_hold:]
+    users = np.unique(cat["users"])
+    held = rng.choice(users, max(1, len(users) // 5), replace=False)
+    is_held = np.isin(cat["users"], held)
+    hold, fit = np.flatnonzero(is_held), np.flatnonzero(~is_held)
     torch.manual_seed(cfg.seed)
     f = Residual(S_t.shape[-1], P_t.shape[-1], cfg.hidden)
     opt = torch.optim.Adam(f.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -335,9 +394,17 @@ def train_residual(hyb: HybridRanker, train: pd.DataFrame, val_pos: dict[int, li
         if score > best:
             best, best_state = score, {k: v.clone() for k, v in f.state_dict().items()}
     f.load_state_dict(best_state)
-    hyb.f = f.eval()
-    return {"users": len(S), "holdout_ndcg_curve": curve, "best_holdout_ndcg": best,
-            "holdout_ndcg_ease": curve[0]}  # fmt: skip
+    return f.eval(), {"users": len(users), "lists": len(cat["users"]), "splits": len(lists),
+                      "holdout_ndcg_curve": curve, "best_holdout_ndcg": best,
+                      "holdout_ndcg_ease": curve[0]}  # fmt: skip
+
+
+def train_residual(hyb: HybridRanker, train: pd.DataFrame, val_pos: dict[int, list[int]],
+                   cfg: HybridConfig, log=None) -> dict:  # fmt: skip
+    """Fit ``hyb.f`` on one validation split (positives per user given ``train`` histories)."""
+    f, curve = fit_residual([residual_lists(hyb, train, val_pos)], hyb.facts.emb, cfg)
+    hyb.f = f
+    return curve
 
 
 # ----------------------------------------------------------------------------- serving
@@ -416,7 +483,8 @@ def load_hybrid(ckpt_dir, catalog, item_emb: np.ndarray) -> tuple[HybridRanker, 
     state, config, meta = load_checkpoint(ckpt_dir / "hybrid.pt")
     if list(meta.get("movie_ids", [])) != catalog.movie_ids.tolist():
         raise CheckpointError(f"{ckpt_dir / 'hybrid.pt'} was built for another catalog")
-    cfg = HybridConfig(**config)
+    # A checkpoint saved before the extra inputs existed was trained on the 14 original ones.
+    cfg = HybridConfig(**{"extra_features": False, **config})
     with np.load(ckpt_dir / "hybrid-bases.npz") as z:
         index = CatalogIndex.from_catalog(catalog)
         ease = ease_from_arrays(z, index)
@@ -427,6 +495,6 @@ def load_hybrid(ckpt_dir, catalog, item_emb: np.ndarray) -> tuple[HybridRanker, 
         )
     years = catalog.movies["year"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
     facts = ItemFacts.build(item_emb, index, years, catalog.ratings)
-    f = Residual(N_SCALAR, facts.emb.shape[1], cfg.hidden)
+    f = Residual(n_scalar(cfg), facts.emb.shape[1], cfg.hidden)
     f.load_state_dict(state)
     return HybridRanker(ease, ials, knn, facts, index, cfg, f=f, now=meta.get("now")), meta

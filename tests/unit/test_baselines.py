@@ -315,3 +315,33 @@ def test_hybrid_content_path_ranks_unrated_films_by_mapped_content():
         np.corrcoef(full[55:], hyb.cold_map[55:] @ hyb.ials.user_vector(np.array([0, 1])))[0, 1]
         > 0.99
     )
+
+
+def test_hybrid_extra_inputs_read_the_most_recent_films_and_the_ratings():
+    import dataclasses
+
+    from mmrec.rl.hybrid import N_BASE, N_EXTRA, HybridRanker, _z
+
+    ratings, index, years, emb, cfg = _hybrid_world()
+    cfg = dataclasses.replace(cfg, recent=4)
+    hyb = HybridRanker.fit_bases(ratings, emb, index, years, cfg)
+    g = ratings[ratings.userId == 3]
+    rows = index.positions_lenient(g.movieId.to_numpy())  # history order = time order
+    r = g.rating.to_numpy(np.float32)
+    cand, base = hyb.candidates(rows)
+    S, _ = hyb.features(3, rows, r, cand, base)
+    assert S.shape == (len(cand), N_BASE + N_EXTRA)
+    # recency: EASE from the last 4 films only; shuffling the older films changes nothing
+    want = _z(hyb.ease.history_scores(rows[-4:])[cand])
+    np.testing.assert_allclose(S[:, N_BASE], want, atol=1e-5)
+    older = np.random.default_rng(0).permutation(rows[:-4])
+    S2, _ = hyb.features(3, np.concatenate([older, rows[-4:]]), r, cand, base)
+    np.testing.assert_allclose(S2[:, N_BASE], S[:, N_BASE], atol=1e-6)
+    # the rating-weighted EASE: flipping every rating around the mean flips its sign
+    S3, _ = hyb.features(3, rows, 2 * r.mean() - r, cand, base)
+    np.testing.assert_allclose(S3[:, N_BASE + 6], -S[:, N_BASE + 6], atol=1e-4)
+    np.testing.assert_allclose(S[:, N_BASE + 3], base[cand], atol=1e-6)  # raw EASE
+    legacy = HybridRanker.fit_bases(
+        ratings, emb, index, years, dataclasses.replace(cfg, extra_features=False)
+    )
+    assert legacy.features(3, rows, r, cand, base)[0].shape == (len(cand), N_BASE)

@@ -16,6 +16,7 @@ from mmrec.eval.metrics import (
     top_k,
 )
 from mmrec.eval.ranking import (
+    folds_random,
     paired_margin,
     split_by_time,
     split_cold_items,
@@ -23,6 +24,7 @@ from mmrec.eval.ranking import (
     split_thin_users,
     summarise,
     verdict,
+    windows_by_time,
 )
 
 
@@ -115,6 +117,46 @@ def test_split_random_holds_out_a_fifth_of_each_user_and_depends_on_the_seed():
         test[test.userId == u].timestamp.min() < train[train.userId == u].timestamp.max()
         for u in ratings.userId.unique()
     )
+
+
+def _pairs(df):
+    return set(map(tuple, df[["userId", "movieId"]].values))
+
+
+def test_random_folds_are_disjoint_and_never_train_on_their_own_held_out_ratings():
+    ratings = _log()
+    folds = folds_random(ratings, 0.2, seed=3, n_splits=3)
+    first, first_val = split_random(ratings, 0.2, seed=3)
+    assert folds[0][0].equals(first) and folds[0][1].equals(first_val)  # fold 0 = the split
+    vals = [val for _, val in folds]
+    for rest, val in folds:
+        assert len(rest) + len(val) == len(ratings)
+        assert not _pairs(rest) & _pairs(val)  # no held-out rating in its fitting part
+        for u, g in ratings.groupby("userId"):
+            assert (val.userId == u).sum() == math.ceil(0.2 * len(g))
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert not _pairs(vals[i]) & _pairs(vals[j])  # disjoint folds
+    small = ratings[ratings.userId == 1].head(4)  # fewer than 5 ratings: never held out
+    assert all(len(val) == 0 for _, val in folds_random(small, 0.2, 0, 3))
+    with pytest.raises(ValueError, match="do not fit"):
+        folds_random(ratings, 0.4, seed=0, n_splits=3)
+
+
+def test_temporal_windows_step_back_in_time_and_fit_only_on_the_past():
+    ratings = _log()
+    wins = windows_by_time(ratings, 0.2, 3)
+    first_rest, first_val = split_by_time(ratings, 0.2)
+    assert wins[0][0].equals(first_rest) and wins[0][1].equals(first_val)
+    for k, (rest, val) in enumerate(wins):
+        assert not _pairs(rest) & _pairs(val)
+        for u, g in val.groupby("userId"):  # each user's window is after all their "rest"
+            assert g.timestamp.min() > rest[rest.userId == u].timestamp.max()
+        if k:  # window k is before window k - 1, and its rest excludes both
+            prev_rest, prev_val = wins[k - 1]
+            assert _pairs(val) <= _pairs(prev_rest) and not _pairs(rest) & _pairs(prev_val)
+            for u, g in val.groupby("userId"):
+                assert g.timestamp.max() < prev_val[prev_val.userId == u].timestamp.min()
 
 
 def test_cold_item_split_never_leaks_a_held_out_film_into_training():
