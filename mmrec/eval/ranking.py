@@ -18,7 +18,8 @@ history in time order, with no onboarding genres):
 
 Tuned on validation, never on test: EASE's lambda and item-kNN's k on a validation split carved
 from the first seed's training part with the protocol's own rule; the hybrid's residual is
-trained on that validation split too (`mmrec.rl.hybrid`). Means are over users with a 95%
+cross-fitted on ``hybrid.splits`` validation splits of each training part carved with the same
+rule (`folds_random`, `windows_by_time`; `mmrec.rl.hybrid`). Means are over users with a 95%
 normal CI; for (A), each user's metric is first averaged over the seeds. The hybrid's margin over
 EASE is the paired per-user difference with its CI.
 """
@@ -628,5 +629,6 @@ def ranking_markdown(result: dict) -> str:
 def _curve(c: dict) -> str:
     if not c.get("users"):
         return "not trained (no validation users)"
-    return (f"trained on {c['users']} validation users, held-out NDCG@10 {c['holdout_ndcg_ease']:.4f} "
-            f"at f = 0 (EASE) -> {c['best_holdout_ndcg']:.4f}")  # fmt: skip
+    lists = f" ({c['lists']} lists from {c['splits']} validation splits)" if "lists" in c else ""
+    return (f"trained on {c['users']} validation users{lists}, held-out users' NDCG@10 "
+            f"{c['holdout_ndcg_ease']:.4f} at f = 0 (EASE) -> {c['best_holdout_ndcg']:.4f}")  # fmt: skip

@@ -206,7 +206,9 @@ class HybridRanker:
         """The ``N_EXTRA`` inputs: recency, rating-weighted EASE, scale and popularity.
 
         ``rows`` are in history order (time order in the evaluation, rating order in the app),
-        so the last ``recent`` rows are the user's most recent films.
+        so the last ``recent`` rows are the user's most recent films. Films outside EASE's
+        capped head (``ease_max_items``; none on the real catalog) count 0 in the recency and
+        rating-weighted inputs.
         """
         fx, ease = self.facts, self.ease
         col_r, col_c = ease._col[rows], ease._col[cand]
