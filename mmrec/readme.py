@@ -190,6 +190,23 @@ def modality_real(subset: bool, masked: bool = False) -> str:
     )
 
 
+def modality_demo_skip() -> str:
+    """The demo's network rows, seed 0 (same folds): shipped settings vs fusion-skip.toml."""
+    old, new = load("modality-demo-meanmax"), load("modality-demo-fusionskip")
+    before = {r["variant"]: r for r in old["rows"] if "na" not in r}
+    keys = (("F1 (micro)", "f1_micro"), ("F1 (macro)", "f1_macro"), ("AP (macro)", "ap_macro"))
+    head = ["Model (seed 0)"] + [f"{c}: {w}" for c, _ in keys for w in ("shipped", "skip")]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in new["rows"]:
+        if "na" in row or row.get("kind") != "network" or row["variant"] not in before:
+            continue
+        a, b = before[row["variant"]]["per_seed"][0], row["per_seed"][0]
+        assert a["seed"] == b["seed"] == 0
+        cells = [f"{100 * x[k]:.1f}" for _, k in keys for x in (a, b)]
+        lines.append("| " + " | ".join([row["variant"], *cells]) + " |")
+    return "\n".join(lines)
+
+
 def modality_real_targets() -> str:
     """Network minus probe, fused minus text, and issue 18's targets as the report judged
     them (paired bootstrap 95% CIs over films, points)."""
@@ -411,6 +428,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "modality-mmrec-real.subset": lambda: modality_real(subset=True),
     "modality-mmrec-real.masked": lambda: modality_real(subset=True, masked=True),
     "modality-mmrec-real.targets": modality_real_targets,
+    "modality-demo-fusionskip.source": _src("modality-demo-fusionskip"),
+    "modality-demo-fusionskip.table": modality_demo_skip,
     "policy.source": _src("policy"),
     "policy.policies": lambda: policy_table(0),
     "policy.lift-table": lambda: policy_table(1),
