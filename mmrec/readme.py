@@ -439,9 +439,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "policy-dynamics.lift-table": lambda: policy_table(1, "policy-dynamics/policy"),
     "policy-gamma-dynamics.source": _src("policy-gamma-dynamics/policy"),
     "policy-gamma-dynamics.policies": lambda: policy_table(0, "policy-gamma-dynamics/policy"),
-    "policy-gamma-dynamics.verdicts": lambda: policy_gamma_verdicts(
-        "policy-gamma-dynamics/policy"
-    ),
+    "policy-gamma-dynamics.verdicts": lambda: policy_gamma_verdicts("policy-gamma-dynamics/policy"),
     "ranking.source": _src("ranking"),
     "ranking.warm": ranking_warm,
     "ranking.warm-margins": lambda: ranking_margins(("random", "temporal"), "hybrid_margin"),
