@@ -84,8 +84,13 @@ with tab_live:
 data_dir, ckpt_dir = L.current_paths()
 
 
-def other_folder_note(what: str, folder: str | None) -> None:
-    """Say that a report exists only for another data folder (it is not shown)."""
+def no_report(what: str, command: str, folder: str | None) -> None:
+    """No ``what`` report for this data folder: the command that writes one, and the folder
+    of a report written elsewhere (not shown)."""
+    st.info(f"No {what} report for this data folder yet. Generate it with:")
+    st.code(
+        f"{command} --data {data_dir} --checkpoints {ckpt_dir}", language="bash", wrap_lines=True
+    )
     if folder:
         st.caption(f"A {what} report exists for another data folder ({L.md(folder)}); not shown.")
 
@@ -97,13 +102,7 @@ with tab_curve:
         for t, point in enumerate(summary.get("per_step") or []):
             steps.append({"step": t + 1, "policy": arm.replace("_", " "), **point})
     if not steps:
-        st.info("No live-loop report for this data folder yet. Generate it with:")
-        st.code(
-            f"python -m mmrec evaluate live --data {data_dir} --checkpoints {ckpt_dir}",
-            language="bash",
-            wrap_lines=True,
-        )
-        other_folder_note("live-loop", live_elsewhere)
+        no_report("live-loop", "python -m mmrec evaluate live", live_elsewhere)
     else:
         protocol = live.get("protocol") or {}
         st.caption(
@@ -143,13 +142,7 @@ with tab_sim:
     policy, policy_elsewhere = L.report_for_folder(L.find_reports(v.svc), "policy", data_dir)
     frame = L.report_frame("policy", policy) if policy else None
     if frame is None or frame.empty:
-        st.info("No policy report for this data folder yet. Generate it with:")
-        st.code(
-            f"{L.REPORT_SPECS['policy']['command']} --data {data_dir} --checkpoints {ckpt_dir}",
-            language="bash",
-            wrap_lines=True,
-        )
-        other_folder_note("policy", policy_elsewhere)
+        no_report("policy", L.REPORT_SPECS["policy"]["command"], policy_elsewhere)
     else:
         protocol = policy.get("protocol") or {}
         st.caption(
