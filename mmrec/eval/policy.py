@@ -227,6 +227,7 @@ def _evaluate_policy(
     variants, sb3,
 ):  # fmt: skip
     t0 = time.perf_counter()
+    commit = git_commit()  # the code this run imports, not the head when the report is written
     pcfg, ecfg = cfg.policy_eval, cfg.env
     train_users, _ = split_users(user_model.user_ids, ecfg)
     ratings = catalog.ratings
@@ -337,7 +338,7 @@ def _evaluate_policy(
             "policy_eval": dataclasses.asdict(pcfg),
         },
         "command": command or " ".join([Path(sys.executable).name, *sys.argv]),
-        "commit": git_commit(),
+        "commit": commit,
         "machine": machine_info(),
         "seconds": time.perf_counter() - t0,
     }
