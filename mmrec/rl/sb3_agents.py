@@ -85,7 +85,7 @@ def train_sb3(algo: str, index, item_emb, user_model, cfg, seed: int) -> SB3Rank
         model = sb3.PPO(
             "MlpPolicy",
             env,
-            learning_rate=3e-4,  # sb3's PPO default: Adam 1e-3 diverges on PPO's clipped loss
+            learning_rate=3e-4,  # sb3's PPO default (the DQN's 1e-3 not tried for PPO)
             gamma=dcfg.gamma,
             policy_kwargs={"net_arch": [dcfg.hidden, dcfg.hidden]},
             seed=seed,
