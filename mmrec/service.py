@@ -96,6 +96,8 @@ class Recommender(BrowsingMixin, ExplanationsMixin):
         self._user_locks: dict[int, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self._explainer = None
+        self._simulator_lock = threading.Lock()  # the Learning page's simulated users, loaded once
+        self._simulator_parts = None  # (user model, training index, held-out ids)
 
     @classmethod
     def from_config(cls, cfg: Config | None = None) -> Recommender:

@@ -16,6 +16,7 @@ from mmrec.values import Filters, Weights
 
 class BrowsingMixin:
     """Needs from the class it is mixed into: ``cfg``, ``catalog``, ``store``, ``policy_meta``,
+    ``agent``, ``default_emb``, ``_titles``, ``_rows``, ``_simulator_lock`` / ``_simulator_parts``,
     ``_ids``, ``_popularity``, ``embeddings``, ``candidate_mask``, ``recommend``,
     ``_movie_pos``."""
 
@@ -113,19 +114,24 @@ class BrowsingMixin:
     def _simulator(self):
         """(user model, training index, held-out user ids), loaded once: the demo's hidden
         users, or a model fitted from the catalog's ratings (``pipeline.load_user_model``)."""
-        import threading
-
         from mmrec.pipeline import load_user_model, training_index
         from mmrec.rl.env import split_users
 
-        lock = self.__dict__.setdefault("_simulator_lock", threading.Lock())
-        with lock:
-            if getattr(self, "_simulator_parts", None) is None:
+        with self._simulator_lock:
+            if self._simulator_parts is None:
                 model, _source = load_user_model(self.cfg, self.catalog, self.default_emb)
                 index = training_index(self.catalog, model, self.cfg)
                 _train, held = split_users(model.user_ids, self.cfg.env)
                 self._simulator_parts = (model, index, held)
             return self._simulator_parts
+
+    def simulator_ready(self) -> bool:
+        """True when ``simulated_users`` answers at once: already loaded, or the catalog ships
+        its hidden users (the demo). Otherwise the first call fits a user model from the
+        ratings (~20 s on the real MovieLens catalog, 2-core VM), which a page should only do
+        when asked."""
+        data = Path(self.cfg.paths.data_dir)
+        return self._simulator_parts is not None or (data / "hidden_users.npz").exists()
 
     def simulated_users(self, n: int = 50) -> list[int]:
         """The first ``n`` held-out simulated users (never trained on by the policy)."""
@@ -143,7 +149,7 @@ class BrowsingMixin:
         from mmrec.values import ServiceError
 
         model, index, held = self._simulator()
-        if int(sim_user) not in set(int(u) for u in held):
+        if not np.isin(int(sim_user), held):
             raise ServiceError(f"{sim_user!r} is not a held-out simulated user")
         if policy == "served DQN":
             ranker = copy.copy(self.agent)  # re-pointed at the training index, as evaluated

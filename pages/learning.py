@@ -184,14 +184,9 @@ with tab_sim:
             + "`"
         )
 
-with tab_dyn:
-    st.caption(
-        "One held-out simulated user, starting cold, with every user dynamic of the simulator "
-        "on (mmrec/rl/dynamics.py): repeating a genre tires them of it (satiation), films unlike "
-        "the session so far gain interest (novelty), long films need more interest, an unhappy "
-        "user leaves early, a satisfied one comes back for another session. No policy sees this "
-        "state; the myopic oracle reads it to pick the best film for right now."
-    )
+
+def dynamics_replay_view() -> None:
+    """One simulated user's episode under the chosen policy, with the hidden state charted."""
     with st.spinner("Loading the simulated users…"):
         sim_users = v.svc.simulated_users()
     d1, d2, d3 = st.columns([2, 2, 1])
@@ -222,3 +217,24 @@ with tab_dyn:
     ].rename(columns={"static": "taste", "watch_minutes": "minutes"})
     table.index = range(1, len(table) + 1)
     st.dataframe(table.round(2), key="dyn_table")
+
+
+with tab_dyn:
+    st.caption(
+        "One held-out simulated user, starting cold, with every user dynamic of the simulator "
+        "on (mmrec/rl/dynamics.py): repeating a genre tires them of it (satiation), films unlike "
+        "the session so far gain interest (novelty), long films need more interest, an unhappy "
+        "user leaves early, a satisfied one comes back for another session. No policy sees this "
+        "state; the myopic oracle reads it to pick the best film for right now."
+    )
+    if v.svc.simulator_ready() or st.session_state.get("dyn_started"):
+        dynamics_replay_view()
+    else:
+        # Every tab's body runs on each visit: never fit a user model unasked.
+        st.info(
+            "This catalog has no hidden users: the simulator first fits a user model to its "
+            "ratings (about 20 s on the real MovieLens catalog)."
+        )
+        if st.button("Fit the simulator", key="dyn_start"):
+            st.session_state["dyn_started"] = True
+            st.rerun()

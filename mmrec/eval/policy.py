@@ -53,6 +53,7 @@ from mmrec.rl.baselines import (
     SupervisedRanker,
 )
 from mmrec.rl.env import MovieRecEnv, split_users
+from mmrec.rl.replay import greedy_action
 from mmrec.rl.state import CatalogIndex
 from mmrec.rl.train import few_threads, train_policy
 
@@ -105,7 +106,6 @@ def run_sessions(
     hit_rating: float,
 ) -> dict[str, np.ndarray]:
     """Play ``n_sessions`` greedy sessions; returns per-session metric arrays + ``items`` (n, L)."""
-    all_idx = np.arange(env.action_space.n)
     out = {m: np.zeros(n_sessions) for m in METRICS}
     items = np.full((n_sessions, env.max_episode_steps), -1, dtype=np.int64)
     for e in range(n_sessions):
@@ -119,12 +119,7 @@ def run_sessions(
             mask = info["action_mask"]
             if not mask.any():
                 break
-            if hasattr(ranker, "score_env"):  # the oracle; agents acting on the env's view
-                scores = np.asarray(ranker.score_env(env), dtype=np.float64)  # (N,)
-            else:
-                scores = np.asarray(ranker.score(env.user_state, all_idx), dtype=np.float64)
-            scores[~mask] = -np.inf
-            action = int(np.argmax(scores))
+            action = greedy_action(ranker, env, mask)
             _, reward, terminated, truncated, info = env.step(action)
             items[e, t] = action
             rewards.append(reward)

@@ -120,6 +120,11 @@ class CandidateEnv(gym.Env):
         high = self.observation_space.high[0]
         return np.clip(obs, -high, high).astype(np.float32)
 
+    def observe(self) -> np.ndarray:
+        """The observation for the inner env's *current* state (shortlist rebuilt): for playing
+        an agent on an env that something else resets and steps (``sb3_agents.SB3Ranker``)."""
+        return self._observe(self.inner._obs())
+
     # ------------------------------------------------------------------ gym API
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):

@@ -18,6 +18,20 @@ from mmrec.rl.dynamics import leave_probability, with_dynamics
 from mmrec.rl.env import MovieRecEnv
 
 
+def greedy_action(ranker, env: MovieRecEnv, mask: np.ndarray) -> int:
+    """The catalog row ``ranker`` puts first among the films ``mask`` allows: rankers that read
+    the env (``score_env``: the myopic oracle, off-the-shelf agents) or score the user state
+    (``score(user_state, rows)``). Shared by ``eval.policy.run_sessions`` and the replay."""
+    if hasattr(ranker, "score_env"):
+        scores = np.asarray(ranker.score_env(env), dtype=np.float64)  # (N,)
+    else:
+        scores = np.asarray(
+            ranker.score(env.user_state, np.arange(env.action_space.n)), dtype=np.float64
+        )
+    scores[~mask] = -np.inf
+    return int(np.argmax(scores))
+
+
 def replay_episode(
     index, item_emb: np.ndarray, user_model, env_cfg, ranker, user_id: int, seed: int = 0,
     all_dynamics: bool = True,
@@ -34,18 +48,12 @@ def replay_episode(
     env = MovieRecEnv(index, item_emb, user_model, cfg, users=np.array([user_id]), training=False)
     _, info = env.reset(seed=int(seed), options={"user_id": int(user_id)})
     onboarding = list(env.user_state.liked_genres)
-    all_idx = np.arange(env.action_space.n)
     steps, satiation, total = [], [], 0.0
     for _ in range(env.max_episode_steps):
         mask = info["action_mask"]
         if not mask.any():
             break
-        if hasattr(ranker, "score_env"):
-            scores = np.asarray(ranker.score_env(env), dtype=np.float64)
-        else:
-            scores = np.asarray(ranker.score(env.user_state, all_idx), dtype=np.float64)
-        scores[~mask] = -np.inf
-        action = int(np.argmax(scores))
+        action = greedy_action(ranker, env, mask)
         session = int(env.dynamics.session)
         _, reward, terminated, truncated, info = env.step(action)
         total += reward

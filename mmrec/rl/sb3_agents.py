@@ -39,7 +39,7 @@ class SB3Ranker:
     def score_env(self, env: MovieRecEnv) -> np.ndarray:
         """``(N,)``: 1 for the film the agent picks from the shortlist, 0 for the rest."""
         wrap = self._wrapper(env)
-        obs = wrap._observe(env._obs())  # shortlist from the user state and the mask only
+        obs = wrap.observe()  # shortlist from the user state and the mask only
         slot, _ = self.model.predict(obs, deterministic=True)
         slot = int(slot)
         scores = np.zeros(env.action_space.n)

@@ -155,3 +155,21 @@ def test_replay_records_the_hidden_dynamics_step_by_step(world):
     # without the dynamics nothing moves: interest is the static taste
     flat = replay_episode(index, emb, model, cfg, OneGenre(), user, seed=3, all_dynamics=False)
     assert all(s["interest"] == s["static"] for s in flat["steps"])
+
+
+def test_simulator_ready_only_when_it_costs_nothing(tmp_path):
+    """The Learning page fits a user model only when asked: ``simulator_ready`` is True for a
+    catalog that ships its hidden users, or once loaded, and False otherwise."""
+    from types import SimpleNamespace
+
+    from mmrec.service_browse import BrowsingMixin
+
+    svc = SimpleNamespace(
+        cfg=SimpleNamespace(paths=SimpleNamespace(data_dir=str(tmp_path))), _simulator_parts=None
+    )
+    assert not BrowsingMixin.simulator_ready(svc)
+    (tmp_path / "hidden_users.npz").write_bytes(b"")
+    assert BrowsingMixin.simulator_ready(svc)
+    (tmp_path / "hidden_users.npz").unlink()
+    svc._simulator_parts = ("model", "index", [1])
+    assert BrowsingMixin.simulator_ready(svc)
