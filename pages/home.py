@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from mmrec.ui import cardgrid
 from mmrec.ui import loaders as L
-from mmrec.ui.grid import ARRIVAL_CSS
 
 v = L.view()
 st.title("For you")
@@ -144,6 +144,10 @@ def grid() -> None:
         # plain words, shown once and floating: nothing above the grid moves when it appears
         st.toast(L.change_sentence(change), icon="⭐" if change["kind"] == "rating" else "🙈")
 
+    goto = st.session_state.pop(L.K_GOTO_WHY, None)
+    if goto is not None:  # "Why this pick?" on a card (a callback cannot switch pages)
+        st.switch_page(L.WHY_PAGE, query_params={"movie": str(goto)})
+
     picks = L.current_picks(v)
     w = v.weights
     rules = v.filters.describe()
@@ -159,84 +163,25 @@ def grid() -> None:
     except Exception:  # the bars are an extra; the grid must render without them
         shares = {}
 
-    def share_bar(share: tuple[float, float, float], cells: int = 20) -> str:
-        """Markdown bar: synopsis blue, poster orange, trailer green, lengths by share."""
-        counts = [round(x * cells) for x in share]
-        bar = "".join(f":{c}[{'█' * n}]" for c, n in zip(("blue", "orange", "green"), counts) if n)
-        label = " · ".join(f"{n} {x:.0%}" for n, x in zip(("synopsis", "poster", "trailer"), share))
-        return f"{bar} {label}" if bar else "no modality moves this score"
-
     arrived, in_place_of = L.arrivals()
-    parity = st.session_state.get(L.K_VERSION, 0) % 2  # restarts the arrival animation (see grid)
-    st.html(ARRIVAL_CSS)  # always present: adding it later would be one more element to place
     # Poster-first cards that flow into as many columns as fit (4 at 1440 px, 2-3 at 1024 px, one on
     # a phone); the film's story, trailer and the hide buttons are one click away under "Details".
-    # Few elements per card on purpose: every rating re-renders the whole grid in the browser, and
-    # with 8 people rating at once that rendering was most of the wait (docs/RELIABILITY.md, Load).
-    # The details' content is sent with the card (AppTest sees it) but the browser draws it, and
-    # creates the trailer's <audio> element, only when the popover opens.
-    with st.container(horizontal=True, wrap=True, gap="medium", key="grid"):
-        for p in picks:
-            mid = p.movie_id
-            with st.container(border=True, key=f"card_{mid}", width=int(v.ui.card_width)):
-                # a new card: its stars ignore the pointer for a moment (no double-click
-                # rating of the film that took the rated card's slot)
-                body = (
-                    st.container(key=f"arrived{parity}_{mid}") if mid in arrived else st.container()
-                )
-                with body:
-                    L.show_poster(
-                        p.poster,
-                        "stretch",
-                        alt=L.poster_alt(p.title, p.year),
-                        pixels=2 * int(v.ui.card_width),  # sharp on high-density screens
-                    )
-                    badges = (
-                        " :blue-badge[:material/auto_awesome: new]" if mid in arrived else ""
-                    ) + (" :violet-badge[:material/casino: exploration]" if p.exploration else "")
-                    # title, what the score rests on and the card it replaced: one Markdown
-                    # element (each element is redrawn on every rating; docs/RELIABILITY.md, Load)
-                    lines = [L.title_line(p.title, p.year) + badges]
-                    if mid in shares:
-                        lines.append(f":small[{share_bar(shares[mid], cells=12)}]")
-                    if mid in in_place_of:
-                        lines.append(
-                            f":small[:gray[In the place of {L.title_line(in_place_of[mid], None)}]]"
-                        )
-                    st.markdown("  \n".join(lines))
-                    rate_key = f"rate_{v.user_id}_{mid}"
-                    st.feedback("stars", key=rate_key, on_change=L.on_rate, args=(mid, rate_key))
-                    with st.container(horizontal=True, gap="small"):
-                        with st.popover("Details", icon=":material/info:", key=f"more_{mid}"):
-                            # one Markdown block, not five elements: every rating redraws all 12
-                            # cards' details in the browser (docs/RELIABILITY.md, Load)
-                            genres = L.md(" · ".join(p.genres)) or "no genres"
-                            story = L.md(L.short(p.overview, 3 * v.ui.synopsis_chars))
-                            st.markdown(
-                                f"{L.title_line(p.title, p.year)}  \n:gray[{genres}]\n\n"
-                                f"{story or '_no synopsis_'}\n\n:gray[{L.md(p.reason)}]  \n"
-                                f":gray[Pick #{p.rank} · score {p.score:.3f} · DQN Q {p.q:.3f}]"
-                            )
-                            L.show_trailer(p.audio, label=f"Trailer of {p.title}")
-                            with st.container(horizontal=True, gap="small"):
-                                st.button(
-                                    "Not interested",
-                                    key=f"ni_{v.user_id}_{mid}",
-                                    on_click=L.on_dismiss,
-                                    args=(mid, "not_interested"),
-                                )
-                                st.button(
-                                    "Haven't seen it",
-                                    key=f"ns_{v.user_id}_{mid}",
-                                    on_click=L.on_dismiss,
-                                    args=(mid, "not_seen"),
-                                )
-                        st.page_link(
-                            L.WHY_PAGE,
-                            label="Why this pick?",
-                            icon="💡",
-                            query_params={"movie": str(mid)},
-                        )
+    # One browser component, not ~100 Streamlit elements: with 8 people rating at once, redrawing
+    # every card's elements in every tab was most of the wait (docs/RELIABILITY.md, Load).
+    cfg = L.base_config()
+    cards = [
+        cardgrid.card_payload(
+            p,
+            slot,
+            share=shares.get(p.movie_id),
+            arrived=p.movie_id in arrived,
+            in_place_of=in_place_of.get(p.movie_id),
+            cfg=cfg,
+        )
+        for slot, p in enumerate(picks)
+    ]
+    parity = st.session_state.get(L.K_VERSION, 0) % 2  # restarts the arrival guard (cardgrid)
+    cardgrid.render(cards, v.ui.card_width, parity, L.on_grid_event)
 
     change = st.session_state.get(L.K_CHANGE)
     if change and not change.get("error"):

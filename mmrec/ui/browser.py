@@ -35,7 +35,7 @@ def free_port() -> int:
 
 
 class AppServer:
-    """``streamlit run streamlit_app.py`` on 127.0.0.1 in a child process; with
+    """``streamlit run streamlit_app.py`` (or ``app``) on 127.0.0.1 in a child process; with
     ``entry="main"`` the way ``make run`` serves it instead: ``python main.py`` (models and
     explanation encoders preloaded, the page told the server's base URL)."""
 
@@ -48,10 +48,12 @@ class AppServer:
         log_path: str | Path | None = None,
         cwd: str | Path | None = None,
         entry: str = "streamlit",
+        app: str | Path | None = None,
     ):
         if entry not in ("streamlit", "main"):
             raise ValueError(f"entry: 'streamlit' or 'main', not {entry!r}")
         self.entry = entry
+        self.app = Path(app) if app else APP  # the script ``streamlit run`` serves
         self.cwd = Path(cwd) if cwd else REPO  # reports/ is read relative to it
         self.data_dir = str(data_dir)
         self.checkpoints_dir = str(checkpoints_dir)
@@ -79,7 +81,7 @@ class AppServer:
         if self.entry == "main":
             cmd = [sys.executable, str(MAIN), "--port", str(self.port), "--address", "127.0.0.1"]
         else:
-            cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port"]
+            cmd = [sys.executable, "-m", "streamlit", "run", str(self.app), "--server.port"]
             cmd += [str(self.port), "--server.address", "127.0.0.1", "--server.headless", "true"]
         cmd += ["--browser.gatherUsageStats", "false"]
         if self.log_path:
@@ -144,13 +146,24 @@ def wait_idle(page, timeout: float = 60.0) -> None:
     )
 
 
+# The For you grid's cards (``mmrec.ui.cardgrid``): one selector for any card, one per film.
+CARD = "[data-mmrec-card]"
+
+
+def card(movie_id: int) -> str:
+    """CSS selector of the card of ``movie_id``."""
+    return f'[data-mmrec-card="{int(movie_id)}"]'
+
+
+def star(movie_id: int, stars: int) -> str:
+    """CSS selector of the ``stars``-th star button (1-5) of the card of ``movie_id``."""
+    return f'{card(movie_id)} .mmrec-stars button[data-stars="{int(stars)}"]'
+
+
 def card_ids(page) -> list[int]:
     """Movie ids of the cards on the For you grid, in page order."""
-    classes = page.eval_on_selector_all(
-        '[class*="st-key-card_"]',
-        "els => els.map(e => Array.from(e.classList).find(c => c.startsWith('st-key-card_')))",
-    )
-    return [int(c.split("_")[-1]) for c in classes if c]
+    ids = page.eval_on_selector_all(CARD, "els => els.map(e => e.dataset.mmrecCard)")
+    return [int(i) for i in ids if i]
 
 
 def sidebar_open(page) -> bool:
@@ -214,7 +227,7 @@ def onboard(page, name: str, genres: int | list[str] = 2, timeout: float = 60.0)
             page.get_by_role("option", name=genre, exact=True).click()
             page.keyboard.press("Escape")
     page.get_by_role("button", name="Show my picks").click()
-    page.wait_for_selector('[class*="st-key-card_"]', timeout=timeout * 1000)
+    page.wait_for_selector(CARD, timeout=timeout * 1000)
     wait_idle(page, timeout)
 
 
@@ -235,9 +248,8 @@ def session_user(page, timeout: float = 20.0) -> str:
 
 def rate_card(page, movie_id: int, stars: int) -> None:
     """Click the ``stars``-th star (1-5) of a card and wait for the card to leave."""
-    card = page.locator(f".st-key-card_{movie_id}")
-    card.locator('[data-testid="stFeedback"] button').nth(stars - 1).click()
-    page.wait_for_selector(f".st-key-card_{movie_id}", state="detached")
+    page.locator(star(movie_id, stars)).click()
+    page.wait_for_selector(card(movie_id), state="detached")
     wait_idle(page)
 
 
@@ -343,7 +355,7 @@ def card_scores(page) -> list[tuple[int, str]]:
 
     out = []
     for mid in card_ids(page):
-        text = page.locator(f".st-key-card_{mid}").inner_text()
+        text = page.locator(card(mid)).inner_text()
         m = re.search(r"synopsis.*?trailer\s*\d+%", text, re.S)
         out.append((mid, " ".join(m.group(0).split()) if m else ""))
     return out

@@ -1,6 +1,6 @@
 """What a click does: the grid on screen, ratings and dismissals, weights, the user switch.
 
-Widget callbacks (``on_rate``, ``on_dismiss``, ``apply_weights``, ...) change the session's state
+Widget callbacks (``on_grid_event``, ``rate``, ``on_dismiss``, ``apply_weights``, ...) change the session's state
 and go through the service; the grid keeps every card in its slot (``mmrec.ui.grid``).
 """
 
@@ -17,6 +17,7 @@ from mmrec.ui.session import (
     K_CHANGE,
     K_EPS,
     K_EXCLUDE,
+    K_GOTO_WHY,
     K_GRID,
     K_HIGH,
     K_INCLUDE,
@@ -87,15 +88,27 @@ def _bump() -> None:
     st.session_state[K_VERSION] = st.session_state.get(K_VERSION, 0) + 1
 
 
-def on_rate(movie_id: int, widget_key: str) -> None:
-    """st.feedback callback: commit the rating through the service, note what changed."""
-    stars = st.session_state.get(widget_key)
-    if stars is None:
-        return
+def on_grid_event(name: str, value: dict) -> None:
+    """The For you grid's callback (``mmrec.ui.cardgrid``): a star click, a dismissal or "Why
+    this pick?" on the card of movie ``value["id"]``."""
+    movie_id = int(value["id"])
+    if name == "rate":
+        stars = value.get("stars")
+        if isinstance(stars, int) and 1 <= stars <= 5:
+            rate(movie_id, float(stars))
+    elif name == "dismiss":
+        if value.get("kind") in ("not_interested", "not_seen"):
+            on_dismiss(movie_id, value["kind"])
+    elif name == "why":
+        st.session_state[K_GOTO_WHY] = movie_id  # the page switches (not allowed in a callback)
+
+
+def rate(movie_id: int, rating: float) -> None:
+    """Commit ``rating`` (1-5 stars) for a card on the grid through the service, note what
+    changed."""
     v = view()
     if v.svc is None or v.user_id is None:
         return
-    rating = float(stars) + 1.0  # st.feedback("stars") returns 0..4
     shown = current_picks(v)
     before = {p.movie_id: p for p in shown}
     if movie_id not in before:
@@ -147,7 +160,7 @@ def on_dismiss(movie_id: int, kind: str) -> None:
     shown = current_picks(v)
     before = {p.movie_id: p for p in shown}
     if movie_id not in before:
-        return  # a stale click (see on_rate)
+        return  # a stale click (see rate)
     v.svc.dismiss(v.user_id, movie_id, kind)
     _bump()
     v = view()

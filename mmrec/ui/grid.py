@@ -4,8 +4,8 @@ The service returns the refreshed top-k in rank order. Showing it as is moves ev
 rank changed, so the card under the cursor becomes another film (a double click rated a
 different film). Instead the grid keeps each card that is still picked in the slot it had; the
 rated or dismissed card leaves, and new picks take the freed slots, best first. A new card is
-marked for one render (the page shows a "new" badge and keeps its stars inert for a moment, see
-``ARRIVAL_CSS``).
+marked for one render (the card shows a "new" badge and keeps its stars inert for a moment, see
+``mmrec.ui.cardgrid``).
 """
 
 from __future__ import annotations
@@ -46,23 +46,6 @@ def keep_slots(
     return grid, arrived
 
 
-# New cards' stars and buttons ignore the pointer for their first 0.9 s: the second click of a
-# double click on the card that just left lands on nothing instead of rating the film that took
-# its slot, and the hover highlight does not light the new card's stars under a resting cursor.
-# Two animation names, alternated per grid version, restart the timer even when the browser
-# reuses the element of the previous new card in the same slot. No fade: an opacity animation
-# repaints the page every frame for 0.9 s, and with software rendering that was ~0.13 s of
-# compositor CPU per rating per tab (docs/RELIABILITY.md, Load); the card's "new" badge marks it.
-ARRIVAL_CSS = """
-<style>
-@keyframes mmrec-arrive-0 { from { pointer-events: none; } to { pointer-events: none; } }
-@keyframes mmrec-arrive-1 { from { pointer-events: none; } to { pointer-events: none; } }
-[class*="st-key-arrived0_"] { animation: mmrec-arrive-0 .9s linear; }
-[class*="st-key-arrived1_"] { animation: mmrec-arrive-1 .9s linear; }
-</style>
-"""
-
-
 # Every page, every rerun (issue 19 "Load"). Streamlit fades each element still on screen to a
 # third of its opacity with a CSS transition (1 s after 0.5 s) while a script runs: the browser
 # then repaints the whole page every frame for up to 1.5 s after every click, on software
@@ -70,28 +53,18 @@ ARRIVAL_CSS = """
 # with a server delayed by 3 s: renderer + GPU process 0.95 s in the first 2 s, 0.2 s without
 # transitions). A rerun here takes well under a second, so the dimming mostly flickered. Without
 # transitions the page holds still; the cursor says the app is busy. Keyframe animations (the
-# arrival guard above, toasts) are untouched. The rest: responsive cards (a phone gets one full-
-# width column), a 2:3 frame that holds each poster's place before it loads (the stars never
-# jump under the pointer), 44 px star targets on touch screens (WCAG 2.5.5).
+# grid's arrival guard, toasts) are untouched. The For you cards style themselves
+# (``mmrec.ui.cardgrid``); the rest: 44 px targets for links and popovers on touch screens.
 CALM_CSS = """
 <style>
 *, *::before, *::after { transition: none !important; }
 [data-stale="true"] { opacity: 1 !important; }
 [data-test-script-state="running"] .stMain { cursor: progress; }
-[class*="st-key-card_"] [data-testid="stImage"] img {
-  width: 100%; aspect-ratio: 2 / 3; object-fit: contain; background: #0b0b0d; border-radius: 4px;
-}
 /* WCAG AA 4.5:1 (issue 15): a slider's value (and the open tab's name) is drawn in the theme's primary red, 3.4:1 on the
    dark sidebar; this lighter red is 5.9:1 there (the primary stays for buttons: white on it). */
 [data-testid="stSliderThumbValue"], [data-testid="stSliderThumbValue"] p,
 [role="tab"][aria-selected="true"] p { color: #ff6b72; }
-@media (max-width: 640px) {
-  [class*="st-key-card_"], .st-key-grid > div {
-    width: 100% !important; max-width: 100% !important; flex: 1 1 100% !important;
-  }
-}
 @media (pointer: coarse), (max-width: 640px) {
-  [data-testid="stFeedback"] button { min-width: 44px; min-height: 44px; }
   [data-testid="stPageLink"] a, [data-testid="stPopover"] button { min-height: 44px; }
 }
 </style>

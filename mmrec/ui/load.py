@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mmrec.ui.browser import CARD, star
+
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
@@ -30,11 +32,8 @@ async def _idle(page, timeout_ms: float = 120_000) -> None:
 
 
 async def _card_ids(page) -> list[int]:
-    classes = await page.eval_on_selector_all(
-        '[class*="st-key-card_"]',
-        "els => els.map(e => Array.from(e.classList).find(c => c.startsWith('st-key-card_')))",
-    )
-    return [int(c.split("_")[-1]) for c in classes if c]
+    ids = await page.eval_on_selector_all(CARD, "els => els.map(e => e.dataset.mmrecCard)")
+    return [int(i) for i in ids if i]
 
 
 async def _onboard(page, url: str, name: str) -> None:
@@ -51,7 +50,7 @@ async def _onboard(page, url: str, name: str) -> None:
         await page.get_by_role("option").first.click()
         await page.keyboard.press("Escape")
     await page.get_by_role("button", name="Show my picks").click()
-    await page.wait_for_selector('[class*="st-key-card_"]', timeout=120_000)
+    await page.wait_for_selector(CARD, timeout=120_000)
     await _idle(page)
 
 
@@ -60,7 +59,7 @@ async def _onboard(page, url: str, name: str) -> None:
 # Playwright's wait_for_selector polls the page on every animation frame instead; with 8 tabs
 # waiting ~4 s each, that polling was CPU the harness took from the cores the app shares.
 _WATCH = """(mid) => {
-    const done = () => !document.querySelector(`.st-key-card_${mid}`)
+    const done = () => !document.querySelector(`[data-mmrec-card="${mid}"]`)
         && document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]');
     window.__mmrecDone = new Promise(resolve => {
         const obs = new MutationObserver(() => {
@@ -75,10 +74,9 @@ _WATCH = """(mid) => {
 async def _rate_first(page, stars: int) -> float:
     """Click ``stars`` on the first card; seconds until the refreshed grid is idle on screen."""
     mid = (await _card_ids(page))[0]
-    card = page.locator(f".st-key-card_{mid}")
     await page.evaluate(_WATCH, mid)
     t0 = time.perf_counter()
-    await card.locator('[data-testid="stFeedback"] button').nth(stars - 1).click()
+    await page.locator(star(mid, stars)).click()
     await asyncio.wait_for(page.evaluate("() => window.__mmrecDone"), timeout=120)
     return time.perf_counter() - t0
 

@@ -22,7 +22,7 @@ from mmrec.rebuild import checkpoint_version
 from mmrec.service import ServiceError
 from mmrec.ui.callbacks import (
     apply_weights, arrivals, change_sentence, choose_user, create_user, current_picks,
-    forget_user_view, grid_key, on_dismiss, on_rate, reset_view, revert_weights,
+    forget_user_view, grid_key, on_dismiss, on_grid_event, rate, reset_view, revert_weights,
 )
 from mmrec.ui.identity import K_USER, NEW_USER
 from mmrec.ui.media_widgets import (
@@ -36,7 +36,7 @@ from mmrec.ui.reports import (
 from mmrec.ui.safetext import hover, md, short, title_line
 from mmrec.ui.session import (
     DATA_PAGE, EXPLORE_PAGE, HOME_PAGE, K_APPLIED, K_CHANGE, K_CKPT_DIR, K_COUNT_SLOT,
-    K_DATA_DIR, K_EPS, K_EXCLUDE, K_GRID, K_HIGH, K_INCLUDE, K_MIN_AVG, K_RATINGS_LOG,
+    K_DATA_DIR, K_EPS, K_EXCLUDE, K_GOTO_WHY, K_GRID, K_HIGH, K_INCLUDE, K_MIN_AVG, K_RATINGS_LOG,
     K_VERSION, K_W, K_WHY, K_YEARS, LEARNING_PAGE, PAGES_DIR, RESULTS_PAGE, WHY_PAGE, View,
     allowed_data_dir, base_config, current_config, current_paths, data_choices, get_service,
     map_table, reload_service, service, show_rating_count, user_rating_count, users, view,

@@ -44,11 +44,7 @@ def take(
                 B.onboard(page, "Demo viewer", genres=2, timeout=120)
                 if rate:
                     mid = B.card_ids(page)[0]
-                    page.locator(f".st-key-card_{mid} [data-testid='stFeedback'] button").nth(
-                        4
-                    ).click()
-                    page.wait_for_selector(f".st-key-card_{mid}", state="detached")
-                    B.wait_idle(page)
+                    B.rate_card(page, mid, 5)
                 # let posters finish loading before the shot
                 page.wait_for_function(
                     "Array.from(document.images).every(i => i.complete)", timeout=30_000

@@ -55,6 +55,7 @@ K_GRID = "grid_state"  # {"key": ..., "picks": [Pick]} the grid on screen
 K_CHANGE = "last_change"  # what the last rating / dismissal changed (shown above the grid)
 K_VERSION = "view_version"  # bumped by every rating / dismissal: the grid is recomputed
 K_WHY = "why_movie"  # movie id the "Why this pick" page explains when no query param is set
+K_GOTO_WHY = "goto_why"  # movie id whose "Why this pick?" was clicked on the grid (page switch)
 K_COUNT_SLOT = "rating_count_slot"  # the sidebar's place for the user's rating count (this run)
 K_RATINGS_LOG = "ratings_this_session"  # [(movie_id, stars)] rated in this session (AppTest)
 

@@ -42,10 +42,7 @@ def profile(data_dir, ckpt_dir, ratings: int = 8, interval_us: int = 200) -> dic
             cdp.send("Profiler.start")
             for i in range(ratings):
                 mid = B.card_ids(page)[0]
-                stars = page.locator(f".st-key-card_{mid} [data-testid='stFeedback'] button")
-                stars.nth(4 - i % 5).click()
-                page.wait_for_selector(f".st-key-card_{mid}", state="detached")
-                B.wait_idle(page)
+                B.rate_card(page, mid, 5 - i % 5)
                 page.wait_for_timeout(1000)
             prof = cdp.send("Profiler.stop")["profile"]
             browser.close()

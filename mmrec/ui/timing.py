@@ -44,6 +44,7 @@ def measure(data_dir: str, ckpt_dir: str, repeats: int = 10) -> dict:
     """Median / p90 / max server time (ms) of rate, slider and apply script runs."""
     from streamlit.testing.v1 import AppTest
 
+    from mmrec.ui import cardgrid
     from mmrec.ui import loaders as L
 
     old_env = {k: os.environ.get(k) for k in ("MMREC_DATA", "MMREC_CHECKPOINTS", "MMREC_DB")}
@@ -65,13 +66,11 @@ def measure(data_dir: str, ckpt_dir: str, repeats: int = 10) -> dict:
                 at.multiselect(key="onb_genres").select(g)
             [b for b in at.button if b.label == "Show my picks"][0].click()
             at.run()
-            user = at.session_state[L.K_USER]
             rate, slider, apply = [], [], []
             for i in range(repeats):
                 mid = at.session_state[L.K_GRID]["picks"][0].movie_id
-                at.feedback(key=f"rate_{user}_{mid}").set_value(i % 5)
                 t0 = time.perf_counter()
-                at.run()
+                cardgrid.apptest_event(at, "rate", {"id": mid, "stars": 1 + i % 5})
                 rate.append((time.perf_counter() - t0) * 1000)
                 at.slider(key="w_audio").set_value(0.0 if i % 2 == 0 else 1.0)
                 t0 = time.perf_counter()

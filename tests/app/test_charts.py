@@ -26,6 +26,7 @@ from streamlit.testing.v1 import AppTest
 from test_pages import APP, grid_ids, onboard, run_app
 
 from mmrec.config import load_config
+from mmrec.ui import cardgrid
 from mmrec.ui import charts as LC
 from mmrec.ui import loaders as L
 
@@ -52,12 +53,11 @@ def select(at: AppTest, element_id: str, selection: dict) -> AppTest:
 
 
 def rate_some(at: AppTest, stars=(5, 2, 4)) -> list[int]:
-    user_id = at.session_state[L.K_USER]
     rated = []
     for n in stars:
         mid = grid_ids(at)[0]
-        at.feedback(key=f"rate_{user_id}_{mid}").set_value(n - 1)  # 0-based star index
-        run_app(at)
+        cardgrid.apptest_event(at, "rate", {"id": mid, "stars": n})
+        assert not at.exception, [e.value for e in at.exception]
         rated.append(mid)
     return rated
 

@@ -6,7 +6,7 @@ Each AppTest is one browser session; two of them on one ratings database are two
 
 from __future__ import annotations
 
-from test_pages import fresh_service, grid_ids, new_app, onboard, run_app
+from test_pages import fresh_service, grid_ids, new_app, onboard, rate, run_app
 
 from mmrec.ui import loaders as L
 
@@ -28,8 +28,7 @@ def test_onboarding_writes_the_user_into_the_address_and_a_reload_restores_it(en
     bob = at.session_state[L.K_USER]
     assert at.query_params.get("user") == [str(bob)] or at.query_params.get("user") == str(bob)
     mid = grid_ids(at)[0]
-    at.feedback(key=f"rate_{bob}_{mid}").set_value(4)
-    run_app(at)
+    rate(at, mid, 5)
     # a reload is a new session with the same address
     again = new_app()
     again.query_params["user"] = str(bob)
@@ -54,8 +53,7 @@ def test_two_sessions_keep_their_own_users_and_ratings(env):  # noqa: F811
     dora, emil = a.session_state[L.K_USER], b.session_state[L.K_USER]
     assert dora != emil
     mid_a = grid_ids(a)[0]
-    a.feedback(key=f"rate_{dora}_{mid_a}").set_value(0)
-    run_app(a)
+    rate(a, mid_a, 1)
     run_app(b)  # b reruns after a's rating: still emil, without a's rating
     assert b.session_state[L.K_USER] == emil
     svc = fresh_service(env)
@@ -79,12 +77,10 @@ def test_continue_as_is_an_explicit_switch(env):  # noqa: F811
 
 def test_a_rating_keeps_the_other_cards_in_their_slots(env):  # noqa: F811
     at = onboard("gus")
-    gus = at.session_state[L.K_USER]
     for slot in (1, 4):
         before = grid_ids(at)
         target = before[slot]
-        at.feedback(key=f"rate_{gus}_{target}").set_value(4)
-        run_app(at)
+        rate(at, target, 5)
         after = grid_ids(at)
         assert target not in after
         for i, mid in enumerate(after[: len(before)]):

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from mmrec.config import load_config
 from mmrec.service import Recommender, Weights
+from mmrec.ui import cardgrid
 from mmrec.ui import loaders as L
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,8 +66,11 @@ def grid_ids(at: AppTest) -> list[int]:
     return [p.movie_id for p in at.session_state[L.K_GRID]["picks"]]
 
 
-def stars(at: AppTest):
-    return [f for f in at.feedback if str(f.key).startswith("rate_")]
+def rate(at: AppTest, movie_id: int, stars: int) -> AppTest:
+    """A click on the ``stars``-th star (1-5) of a card, as the browser sends it."""
+    cardgrid.apptest_event(at, "rate", {"id": movie_id, "stars": stars})
+    assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 # ----------------------------------------------------------------------------- pages
@@ -77,11 +81,13 @@ def test_onboarding_shows_picks_at_once(env):
     user_id = at.session_state[L.K_USER]
     ids = grid_ids(at)
     assert len(ids) == load_config().ui.picks
-    assert len(stars(at)) == len(ids)  # one star rating per card
-    assert at.get("audio"), "no trailer players on the grid"
-    assert at.get("image"), "no poster thumbnails on the grid"
-    assert [b for b in at.button if str(b.key).startswith("ni_")]
-    assert [b for b in at.button if str(b.key).startswith("ns_")]
+    cards = cardgrid.apptest_cards(at)
+    assert [c["id"] for c in cards] == ids  # the grid on screen, in slot order
+    # every card has its poster and trailer excerpt served (or says why not), and its text
+    assert all(c["poster"] and c["poster"].startswith("/mock/media/") for c in cards), cards[0]
+    assert any(c["trailer"] for c in cards), "no trailer excerpts on the grid"
+    assert all(c["trailer"] or c["trailer_problem"] for c in cards)
+    assert all(c["title"] and c["alt"].startswith("Poster of") for c in cards)
     users = {u["user_id"]: u["name"] for u in fresh_service(env).users()}
     assert users[user_id] == "alice"
 
@@ -112,8 +118,7 @@ def test_rating_commits_and_refreshes_the_grid(env):
     user_id = at.session_state[L.K_USER]
     before = grid_ids(at)
     target = before[0]
-    at.feedback(key=f"rate_{user_id}_{target}").set_value(4)  # index 4 = 5 stars
-    run_app(at)
+    rate(at, target, 5)
 
     change = at.session_state[L.K_CHANGE]
     assert change["kind"] == "rating" and change["movie_id"] == target and change["rating"] == 5.0
@@ -123,8 +128,10 @@ def test_rating_commits_and_refreshes_the_grid(env):
     # the confirmation floats (a toast: nothing above the grid moves), in plain words
     assert any("Saved:" in t.value and "You'll see more like it" in t.value for t in at.toast)
     assert not at.success  # no block pushed above the grid
-    if after[0] not in before:  # the card that took the rated card's slot names it
-        assert any("In the place of" in m.value for m in at.markdown)
+    cards = {c["id"]: c for c in cardgrid.apptest_cards(at)}
+    if after[0] not in before:  # the card that took the rated card's slot names it, once
+        assert cards[after[0]]["arrived"] and cards[after[0]]["in_place_of"]
+    assert sum(c["arrived"] for c in cards.values()) == len(set(after) - set(before))
     # the count under the sidebar's user picker follows (For you's grid writes it: a fragment)
     assert any(c.value == "1 rating stored" for c in at.sidebar.caption)
     stored = dict(fresh_service(env).store.ratings(user_id))
@@ -137,13 +144,12 @@ def test_rated_and_dismissed_movies_never_come_back(env):
     rated = []
     for stars_index in (4, 0, 2):
         mid = grid_ids(at)[0]
-        at.feedback(key=f"rate_{user_id}_{mid}").set_value(stars_index)
-        run_app(at)
+        rate(at, mid, stars_index + 1)
         rated.append(mid)
         assert mid not in grid_ids(at)
     hidden = grid_ids(at)[0]
-    at.button(key=f"ni_{user_id}_{hidden}").click()
-    run_app(at)
+    cardgrid.apptest_event(at, "dismiss", {"id": hidden, "kind": "not_interested"})
+    assert not at.exception, [e.value for e in at.exception]
     assert at.session_state[L.K_CHANGE]["kind"] == "not_interested"
     ids = grid_ids(at)
     assert not set(rated + [hidden]) & set(ids)
@@ -155,6 +161,45 @@ def test_rated_and_dismissed_movies_never_come_back(env):
     at2.session_state[L.K_USER] = user_id
     run_app(at2)
     assert not set(rated + [hidden]) & set(grid_ids(at2))
+
+
+def test_grid_events_that_must_change_nothing(env):
+    """What the browser could send but a person did not mean: a click for a card that has
+    already left (the second click of a double click), stars outside 1-5, an unknown kind of
+    dismissal. None of them stores anything or changes the grid."""
+    at = onboard("hank")
+    user_id = at.session_state[L.K_USER]
+    first = grid_ids(at)[0]
+    rate(at, first, 4)
+    shown = grid_ids(at)
+    rate(at, first, 1)  # the card is gone: not rated again, not re-rated
+    rate(at, shown[0], 0)
+    rate(at, shown[0], 6)
+    cardgrid.apptest_event(at, "rate", {"id": shown[0], "stars": "5"})
+    cardgrid.apptest_event(at, "dismiss", {"id": shown[0], "kind": "delete_everything"})
+    cardgrid.apptest_event(at, "rate", {"id": 10**12, "stars": 5})  # not in the catalog
+    assert not at.exception, [e.value for e in at.exception]
+    assert grid_ids(at) == shown
+    svc = fresh_service(env)
+    assert dict(svc.store.ratings(user_id)) == {first: 4.0}
+    assert not svc.store.hidden_movies(user_id)
+
+
+def test_not_seen_and_why_this_pick_from_a_card(env):
+    at = onboard("iris")
+    user_id = at.session_state[L.K_USER]
+    hidden = grid_ids(at)[1]
+    cardgrid.apptest_event(at, "dismiss", {"id": hidden, "kind": "not_seen"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state[L.K_CHANGE]["kind"] == "not_seen"
+    assert hidden not in grid_ids(at)
+    assert hidden in fresh_service(env).store.hidden_movies(user_id)
+    target = grid_ids(at)[0]
+    cardgrid.apptest_event(at, "why", {"id": target})
+    assert not at.exception, [e.value for e in at.exception]
+    run_app(at)  # the page switch: Why this pick, for that film
+    assert at.query_params.get("movie") in ([str(target)], str(target))
+    assert not at.error, [e.value for e in at.error]
 
 
 def test_weight_slider_what_if_then_apply_changes_the_list(env):
@@ -186,9 +231,8 @@ def test_reset_clears_view_keeps_ratings(env):
     at = onboard("frank")
     user_id = at.session_state[L.K_USER]
     mid = grid_ids(at)[0]
-    at.feedback(key=f"rate_{user_id}_{mid}").set_value(3)
     at.slider(key="w_audio").set_value(0.0)
-    run_app(at)
+    rate(at, mid, 4)  # the slider's change goes with the click, as in the browser
     at.button(key="reset_view").click()
     run_app(at)
     assert at.slider(key="w_audio").value == 1.0
@@ -200,10 +244,8 @@ def test_reset_clears_view_keeps_ratings(env):
 @pytest.mark.parametrize("page", [L.EXPLORE_PAGE, L.LEARNING_PAGE, L.RESULTS_PAGE, L.DATA_PAGE])
 def test_other_pages_render(env, page):
     at = onboard("gina")
-    user_id = at.session_state[L.K_USER]
     mid = grid_ids(at)[0]
-    at.feedback(key=f"rate_{user_id}_{mid}").set_value(4)
-    run_app(at)
+    rate(at, mid, 5)
     at.switch_page(page)
     run_app(at)
     assert not at.error, [e.value for e in at.error]
@@ -351,8 +393,8 @@ def test_filters_and_exploration_shape_the_grid(env):
     picks = at.session_state[L.K_GRID]["picks"]
     n_explore = sum(p.exploration for p in picks)
     assert n_explore > 0
-    badges = [m for m in at.markdown if ":violet-badge[:material/casino: exploration]" in m.value]
-    assert len(badges) == n_explore
+    cards = cardgrid.apptest_cards(at)
+    assert [c["exploration"] for c in cards] == [p.exploration for p in picks]
 
 
 def test_results_show_this_folders_report_with_its_verdict(env, tmp_path, monkeypatch):

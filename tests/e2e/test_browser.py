@@ -57,24 +57,21 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
             # --- the trailer player: created on demand under a card's Details (no <audio> per
             # card per rerun), labelled, a real <audio> whose source loads and plays
             assert page.locator("audio").count() == 0
-            page.locator(f".st-key-more_{first[0]} button").first.click()
+            page.locator(f"{B.card(first[0])} summary").click()
             page.locator("audio").first.wait_for()
             assert page.locator("audio").count() == 1
-            label = page.locator('[data-testid="stAudio"]').first.get_attribute("aria-label")
-            label = label or page.locator("audio").first.get_attribute("aria-label") or ""
+            label = page.locator("audio").first.get_attribute("aria-label") or ""
             assert "Trailer of" in label, label
             assert B.audio_duration(page, 0) > 0.5
             assert B.audio_plays(page, 0) > 0.0
-            page.keyboard.press("Escape")
+            shot(page, "02-home-details-open")
+            page.locator(f"{B.card(first[0])} summary").click()  # closed again
 
             # --- rate three movies; each time the grid changes and the note says so
             rated = []
             for n in range(3):
                 mid = B.card_ids(page)[0]
-                card = page.locator(f".st-key-card_{mid}")
-                card.locator('[data-testid="stFeedback"] button').nth(4 - n).click()
-                page.wait_for_selector(f".st-key-card_{mid}", state="detached")
-                B.wait_idle(page)
+                B.rate_card(page, mid, 5 - n)
                 rated.append(mid)
                 shot(page, f"03-home-rated-{n + 1}")
                 # the confirmation floats (a toast) and the card in the freed slot names it
@@ -103,9 +100,7 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
             shot(page, "05-home-audio-off")
 
             # --- "Why this pick" from a card
-            page.locator('[class*="st-key-card_"]').first.get_by_role(
-                "link", name="Why this pick?"
-            ).click()
+            page.locator(B.CARD).first.get_by_role("link", name="Why this pick?").click()
             B.wait_idle(page, 300)  # the explanation runs Captum on 2 busy cores
             assert "/why" in page.url and "movie=" in page.url
             shot(page, "06-why")
@@ -152,7 +147,7 @@ def test_dashboard_in_chromium(hostile_built, tmp_path):
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             page.goto(server.url.rstrip("/") + "/?" + eve_url.split("?", 1)[1])
             B.wait_idle(page)
-            page.wait_for_selector('[class*="st-key-card_"]')
+            page.wait_for_selector(B.CARD)
             sidebar = page.locator('[data-testid="stSidebar"]')
             shown = sidebar.locator(".st-key-user_select").evaluate(
                 "e => e.textContent + ' ' + [...e.querySelectorAll('input')].map(i => i.value)"

@@ -40,11 +40,12 @@ def stored(db) -> dict[str, dict[int, float]]:
 
 def lit_stars(page, movie_id: int) -> int:
     """How many of a card's stars are drawn selected (filled)."""
-    card = page.locator(f".st-key-card_{movie_id}")
-    return card.locator('[data-testid="stFeedbackButtonActive"]').count()
+    from mmrec.ui import browser as B
+
+    return page.locator(f"{B.card(movie_id)} .mmrec-stars button.on").count()
 
 
-# True once no arrival animation (the new cards' 0.9 s pointer guard, mmrec/ui/grid.py) runs: a
+# True once no arrival animation (the new cards' 0.9 s pointer guard, mmrec/ui/cardgrid.py) runs: a
 # first click on a card that just arrived is meant to be ignored, so the test waits as a person
 # would. A full-page screenshot resizes the viewport, which may remount (and re-guard) cards.
 NO_GUARD = """() => document.getAnimations().every(
@@ -52,7 +53,7 @@ NO_GUARD = """() => document.getAnimations().every(
 
 # The element under a point is the given card's star button (or inside it).
 HITS_STAR = """([x, y, key, n]) => {
-    const b = document.querySelectorAll(`.st-key-card_${key} [data-testid="stFeedback"] button`)[n];
+    const b = document.querySelectorAll(`[data-mmrec-card="${key}"] .mmrec-stars button`)[n];
     const e = document.elementFromPoint(x, y);
     return !!(b && e && (b === e || b.contains(e)));
 }"""
@@ -61,7 +62,9 @@ HITS_STAR = """([x, y, key, n]) => {
 def star_point(page, movie_id: int, n: int) -> tuple[float, float]:
     """Centre of a card's ``n``-th star (0-based) once the page holds still: no arrival guard
     running and the point really hits that star (a layout still settling moves it)."""
-    star = page.locator(f'.st-key-card_{movie_id} [data-testid="stFeedback"] button').nth(n)
+    from mmrec.ui import browser as B
+
+    star = page.locator(B.star(movie_id, n + 1))
     for _ in range(20):
         page.wait_for_function(NO_GUARD)
         star.scroll_into_view_if_needed()  # a person scrolls to the card first
@@ -118,7 +121,7 @@ def test_two_browsers_and_reloads_keep_their_own_users(built, tmp_path):
             for page, name, rated in ((a, "ann", rated_a), (b, "ben", rated_b)):
                 page.reload()
                 B.wait_idle(page)
-                page.wait_for_selector('[class*="st-key-card_"]')
+                page.wait_for_selector(B.CARD)
                 assert name in B.session_user(page), (name, B.session_user(page))
                 assert rated not in B.card_ids(page)
                 assert page.locator(sidebar).get_by_text("1 rating stored").count() == 1
@@ -143,7 +146,7 @@ def test_two_browsers_and_reloads_keep_their_own_users(built, tmp_path):
             # ... and choosing a name is the explicit switch
             c.locator(".st-key-continue_as").click()
             c.get_by_role("option", name="ann", exact=True).click()
-            c.wait_for_selector('[class*="st-key-card_"]')
+            c.wait_for_selector(B.CARD)
             B.wait_idle(c)
             assert "ann" in B.session_user(c) and "user=" in c.url
             browser.close()
@@ -164,7 +167,7 @@ def test_a_double_click_rates_one_film_and_the_new_card_is_unlit(built, tmp_path
             page.mouse.click(x, y)
             # the second click of a double click at the worst moment: the same place, just
             # after the new card took the slot (a slower server: it hits the old card)
-            page.wait_for_selector(f".st-key-card_{target}", state="detached")
+            page.wait_for_selector(B.card(target), state="detached")
             page.mouse.click(x, y)
             page.wait_for_timeout(300)
             B.wait_idle(page)
@@ -179,18 +182,18 @@ def test_a_double_click_rates_one_film_and_the_new_card_is_unlit(built, tmp_path
             assert newcomer not in stored(db)["dee"], "the second click rated the new card"
             assert len(stored(db)["dee"]) == round_ + 1
             assert lit_stars(page, newcomer) == 0
-            card = page.locator(f".st-key-card_{newcomer}")
+            card = page.locator(B.card(newcomer))
             assert card.get_by_text("In the place of").count() == 1
         # the guard itself: a new card's stars ignore a click in its first moments ...
         before = B.card_ids(page)
-        page.locator(f'.st-key-card_{before[0]} [data-testid="stFeedback"] button').nth(3).click()
-        page.wait_for_selector(f".st-key-card_{before[0]}", state="detached")
+        page.locator(B.star(before[0], 4)).click()
+        page.wait_for_selector(B.card(before[0]), state="detached")
         newcomer = B.card_ids(page)[0]
         seen = time.monotonic()
         assert newcomer not in before
-        star = page.locator(f'.st-key-card_{newcomer} [data-testid="stFeedback"] button')
-        star.nth(4).scroll_into_view_if_needed()
-        box = star.nth(4).bounding_box()
+        star = page.locator(B.star(newcomer, 5))
+        star.scroll_into_view_if_needed()
+        box = star.bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         clicked_after = time.monotonic() - seen
         page.wait_for_timeout(300)
@@ -206,7 +209,7 @@ def test_a_double_click_rates_one_film_and_the_new_card_is_unlit(built, tmp_path
             # that replaced it carries the arrival animation.
             fresh = [m for m in B.card_ids(page) if m not in before and m != newcomer]
             assert fresh, "no new card took the freed slot"
-            anim = page.locator(f'[class*="st-key-arrived"][class*="_{fresh[0]}"]').evaluate(
+            anim = page.locator(f"{B.card(fresh[0])} .mmrec-stars").evaluate(
                 "e => [getComputedStyle(e).animationName, getComputedStyle(e).animationDuration]"
             )
             assert anim[0].startswith("mmrec-arrive-") and anim[1] == "0.9s", anim

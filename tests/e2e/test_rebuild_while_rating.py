@@ -95,10 +95,7 @@ def test_rebuild_from_data_page_while_another_session_rates(tiny_built, tmp_path
                 ids = B.card_ids(b)
                 assert ids, f"B rated every film ({len(rated)}) before A's rebuild finished"
                 mid = ids[0]
-                card = b.locator(f".st-key-card_{mid}")
-                card.locator('[data-testid="stFeedback"] button').nth(3).click()
-                b.wait_for_selector(f".st-key-card_{mid}", state="detached")
-                B.wait_idle(b)
+                B.rate_card(b, mid, 4)
                 rated.append(mid)
                 assert not B.exception_boxes(b), B.exception_boxes(b)
                 errors = b.locator('[data-testid="stAlert"]').filter(has_text="rror").count()

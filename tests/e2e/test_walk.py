@@ -229,7 +229,7 @@ def test_walk_every_page(server, size):
         # --- Why this pick: the share bar at once, the heatmaps after
         target = B.card_ids(page)[0]
         t0 = time.monotonic()
-        page.locator(f".st-key-card_{target}").get_by_role("link", name="Why this pick?").click()
+        page.locator(B.card(target)).get_by_role("link", name="Why this pick?").click()
         page.locator('.st-key-why_shares, [data-testid="stPlotlyChart"]').first.wait_for()
         shares_s = timed("why: share bar", t0)
         page.locator(".st-key-why_trailer img").wait_for()
@@ -273,14 +273,14 @@ def test_walk_every_page(server, size):
         # --- a trailer player, then a reload: no request for the old session's media
         goto("For you", "for-you-again")
         mid = B.card_ids(page)[0]
-        page.locator(f".st-key-more_{mid} button").first.click()
+        page.locator(f"{B.card(mid)} summary").click()
         page.locator("audio").first.wait_for()
         assert B.audio_duration(page, 0) > 0.5
         check(page, "details-trailer")
         page.keyboard.press("Escape")
         page.reload()
         B.wait_idle(page, 120)
-        page.wait_for_selector('[class*="st-key-card_"]')
+        page.wait_for_selector(B.CARD)
         check(page, "for-you-reloaded", accessible=False)
         browser.close()
 

@@ -43,7 +43,7 @@ def test_a_rating_refreshes_an_open_what_if(tiny_built, tmp_path):
                 break
         assert gone, "no weight change makes any film leave the list"
         titles = {
-            mid: page.locator(f".st-key-card_{mid} strong").first.inner_text()
+            mid: page.locator(f"{B.card(mid)} .mmrec-title").first.inner_text()
             for mid in B.card_ids(page)
         }
         target = next(m for m, t in titles.items() if any(names(line, t) for line in gone))

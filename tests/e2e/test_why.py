@@ -48,26 +48,18 @@ def test_why_this_pick_in_chromium(tiny_built, tmp_path):
 
             # rate the first pick 5 stars: a liked movie for the reasons
             mid = B.card_ids(page)[0]
-            page.locator(f".st-key-card_{mid}").locator('[data-testid="stFeedback"] button').nth(
-                4
-            ).click()
-            page.wait_for_selector(f".st-key-card_{mid}", state="detached")
+            page.locator(B.star(mid, 5)).click()
+            page.wait_for_selector(B.card(mid), state="detached")
             B.wait_idle(page, SLOW)
 
             # every card carries its modality share bar
             cards = B.card_ids(page)
-            bars = (
-                page.locator('[class*="st-key-card_"]')
-                .filter(has_text="synopsis")
-                .filter(has_text="trailer")
-            )
+            bars = page.locator(B.CARD).filter(has_text="synopsis").filter(has_text="trailer")
             assert bars.count() == len(cards), (bars.count(), len(cards))
             shot(page, "why-01-home-share-bars")
 
             target = cards[0]
-            page.locator(f".st-key-card_{target}").get_by_role(
-                "link", name="Why this pick?"
-            ).click()
+            page.locator(B.card(target)).get_by_role("link", name="Why this pick?").click()
             page.wait_for_selector(".st-key-why_trailer img", timeout=SLOW * 1000)
             B.wait_idle(page, SLOW)
             assert f"movie={target}" in page.url

@@ -1,0 +1,103 @@
+"""The For you grid component (``mmrec.ui.cardgrid``) in Chromium, on a page of its own with
+hand-made cards (``cardgrid_app.py``): catalog text stays text, a rating removes only its card
+and the new card is guarded for a moment, every control works by mouse and keyboard, and each
+event reaches Python once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from e2e_helpers import require_browser, shot  # noqa: E402  (tests/e2e is on sys.path)
+
+pytestmark = pytest.mark.e2e
+
+HERE = Path(__file__).resolve().parent
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_grid_component_text_events_and_arrival(tmp_path):
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    from mmrec.ui import browser as B
+
+    dialogs: list[str] = []
+    app = B.AppServer("unused", "unused", app=HERE / "cardgrid_app.py", cwd=tmp_path)
+    with app, sync_playwright() as pw:
+        browser = B.launch(pw)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.set_default_timeout(60_000)
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(app.url)
+        page.wait_for_selector(B.CARD)
+        B.wait_idle(page)
+        assert B.card_ids(page) == [1, 2, 3]
+
+        # catalog text is text: the title, synopsis, genres and reason show the markup literally
+        first = page.locator(B.card(1))
+        assert XSS in first.locator(".mmrec-title").inner_text()
+        first.locator("summary").click()
+        details = first.locator("details").inner_text()
+        assert details.count(XSS) == 3 and "<script>alert(2)</script>" in details, details
+        assert "no trailer" in details
+        assert (
+            page.locator('img[src="x"]').count() == 0
+            and page.locator("script").filter(has_text="alert(2)").count() == 0
+        )
+        assert page.locator(B.card(2)).get_by_text("exploration").count() == 1
+        # the stars are labelled buttons in a named group
+        assert page.locator(B.star(1, 4)).get_attribute("aria-label") == "4 stars"
+        assert page.locator(f"{B.card(1)} .mmrec-stars").get_attribute("aria-label") == (
+            f"Rate {XSS} Night"
+        )
+
+        # a rating: only that card leaves, the others keep their DOM nodes and slots
+        page.evaluate(f"() => document.querySelector('{B.card(2)}').__kept = true")
+        page.locator(B.star(1, 4)).click()
+        page.wait_for_selector(B.card(1), state="detached")
+        B.wait_idle(page)
+        assert B.card_ids(page) == [11, 2, 3]
+        assert page.evaluate(f"() => document.querySelector('{B.card(2)}').__kept === true")
+        new = page.locator(B.card(11))
+        assert new.locator(".mmrec-badge.new").inner_text() == "✦ new"
+        assert new.get_by_text("In the place of <b>Gone</b>").count() == 1
+        anim = new.locator(".mmrec-stars").evaluate(
+            "e => [getComputedStyle(e).animationName, getComputedStyle(e).animationDuration]"
+        )
+        assert anim == ["mmrec-arrive-1", "0.9s"], anim
+        shot(page, "cardgrid-01-after-rating")
+
+        # keyboard: a star takes focus and Enter rates; the second card leaves
+        page.locator(B.star(2, 2)).focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector(B.card(2), state="detached")
+        B.wait_idle(page)
+        assert B.card_ids(page) == [11, 12, 3]
+        # its replacement's guard restarts under the other animation name
+        anim = page.locator(f"{B.card(12)} .mmrec-stars").evaluate(
+            "e => getComputedStyle(e).animationName"
+        )
+        assert anim == "mmrec-arrive-0", anim
+
+        # a refused rating leaves the card on the grid, clickable again (not stuck as busy)
+        page.locator(B.star(3, 1)).click()
+        page.wait_for_function(
+            f"() => !document.querySelector('{B.card(3)}').classList.contains('mmrec-busy')"
+        )
+        B.wait_idle(page)
+        assert B.card_ids(page) == [11, 12, 3]
+
+        # Details: "Haven't seen it", and "Why this pick?" stay in this session (an event)
+        page.locator(f"{B.card(3)} summary").click()
+        page.locator(B.card(3)).get_by_role("button", name="Haven't seen it").click()
+        B.wait_idle(page)
+        page.locator(B.card(11)).get_by_role("link", name="Why this pick?").click()
+        B.wait_idle(page)
+        events = page.get_by_text("events:").inner_text()
+        assert events.strip() == "events: rate 1 4 | rate 2 2 | rate 3 1 | dismiss 3 not_seen | why 11", events
+        assert page.url.rstrip("/") == app.url.rstrip("/")  # no navigation away
+        assert dialogs == [] and errors == [], (dialogs, errors)
+        browser.close()
