@@ -408,6 +408,37 @@ def firstrun_body() -> str:
     )
 
 
+def load_row() -> str:
+    """README's reliability paragraph for ``python -m mmrec.ui.load``: the before runs (the code before
+    the grid became one component, ``reports/load-before-<commit>-<n>.json``) against the
+    current ``reports/load.json``."""
+    after = load("load")
+    before = [json.loads(p.read_text()) for p in sorted(REPORTS.glob("load-before-d1777f9-*.json"))]
+    runs = after.get("runs") or [after]
+
+    def s(x: float) -> str:
+        return f"{x:.2f} s"
+
+    b_p95 = ", ".join(s(r["p95_s"]) for r in before)
+    b_p50 = ", ".join(s(r["p50_s"]) for r in before)
+    b_cpu = ", ".join(f"{r['browser_cpu_s_per_rating']:.2f}" for r in before)
+    return (
+        f"**{after['users']} browser users rating at once** (`python -m mmrec.ui.load`): {after['users']} users × "
+        f"{after['rounds']} rounds on the 2,000-movie demo, all {after['users']} Chromium tabs and "
+        f"the server on this 2-core VM ({after['machine']['cpu']}). Before (the grid of Streamlit "
+        f"elements, commit d1777f9, {len(before)} runs): p95 round trip {b_p95}, p50 {b_p50}, "
+        f"Chromium CPU per rating {b_cpu} s. After (the grid as one browser component, commit "
+        f"{str(after['commit'])[:7]}, {len(runs)} runs, {after['ratings']} ratings): **p95 "
+        f"{s(after['p95_s'])}** (per run "
+        + ", ".join(s(r["p95_s"]) for r in runs)
+        + f"), p50 {s(after['p50_s'])}, Chromium CPU per rating "
+        f"{after['browser_cpu_s_per_rating']:.2f} s, server {after['server_cpu_s_per_rating']:.3f}"
+        f" s. The 3 s target is {'**met**' if after['p95_s'] <= 3.0 else '**not met**'} "
+        "(`reports/load-before-d1777f9-*.json`, `reports/load.json`; docs/RELIABILITY.md "
+        '"Load").'
+    )
+
+
 def _src(name: str) -> Callable[[], str]:
     return lambda: source(load(name), name)
 
@@ -455,6 +486,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "live.findings": live_findings,
     "bench.source": _src("bench"),
     "bench.body": bench_body,
+    "load.row": load_row,
     "firstrun.source": _src("firstrun"),
     "firstrun.body": firstrun_body,
     "scale.source": _src("scale"),
