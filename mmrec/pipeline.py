@@ -51,11 +51,70 @@ def _save_npz_atomic(path: Path, **arrays) -> None:
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
+# Settings added after builds already existed, with the value that reproduces the code from
+# before them (a constant, or a function of the other settings): while a setting holds that value
+# it is left out of the build key, so an upgrade that adds it does not retrain a model whose
+# training did not change. A new setting whose default keeps the old behaviour is listed here;
+# one that changes training (or a changed default) is not, and retrains as it should.
+KEY_NEUTRAL: dict[str, dict[str, object]] = {
+    "FusionConfig": {
+        "late_join": "mlp",  # issue 18: "mlp_skip" added
+        "label_smoothing": 0.0,
+        "input_dropout": lambda c: c.dropout,  # the branch inputs used `dropout` before
+    },
+    "EnvConfig": {  # issue 14: the user dynamics, all off = the static user of before
+        "satiation": False,
+        "novelty": False,
+        "session_exit": False,
+        "runtime_watch": False,
+        "returning": False,
+    },
+}
+
+
+def _key_dict(obj) -> dict:
+    """A settings dataclass as the build key sees it: every field, less the neutral ones
+    (``KEY_NEUTRAL``) that hold their neutral value, and the parameters of user dynamics that
+    are all off (they change nothing then)."""
+    out = dataclasses.asdict(obj)
+    for name, neutral in KEY_NEUTRAL.get(type(obj).__name__, {}).items():
+        if name not in out:
+            continue
+        value = neutral(obj) if callable(neutral) else neutral
+        if out[name] == value:
+            del out[name]
+    if type(obj).__name__ == "EnvConfig":
+        for param, switches in _DYNAMIC_PARAMS.items():
+            if not any(out.get(sw) for sw in switches):
+                out.pop(param, None)  # every dynamic that reads it is off
+    return out
+
+
+# Each user-dynamics parameter of EnvConfig and the switches whose dynamics read it
+# (mmrec.rl.dynamics): with all of them off it cannot change training.
+_DYNAMIC_PARAMS: dict[str, tuple[str, ...]] = {
+    "satiation_strength": ("satiation",),
+    "satiation_decay": ("satiation",),
+    "novelty_strength": ("novelty",),
+    "exit_threshold": ("session_exit",),
+    "exit_slope": ("session_exit",),
+    "exit_max": ("session_exit",),
+    "satisfaction_memory": ("session_exit", "returning"),
+    "satisfaction_start": ("session_exit", "returning"),
+    "runtime_slope": ("runtime_watch",),
+    "max_sessions": ("returning",),
+    "return_threshold": ("returning",),
+    "return_slope": ("returning",),
+    "return_max": ("returning",),
+    "return_gap_steps": ("returning",),
+}
+
+
 def _cfg_key(*parts) -> str:
     import hashlib
 
     blob = json.dumps(
-        [dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p for p in parts],
+        [_key_dict(p) if dataclasses.is_dataclass(p) else p for p in parts],
         sort_keys=True,
         default=str,
     )
