@@ -5,6 +5,7 @@ import streamlit as st
 from mmrec.ui import cardgrid
 from mmrec.ui import loaders as L
 
+L.follow_why()  # a "Why this pick?" click on the grid
 v = L.view()
 st.title("For you")
 if L.not_ready(v):
@@ -136,6 +137,7 @@ def grid() -> None:
         # a rating or a dismissal while a what-if is open: it compares against the old list, so
         # run the whole page once (the what-if sits outside this fragment)
         st.rerun()
+    L.follow_why()  # a "Why this pick?" click (the click reran only this fragment)
     L.show_rating_count(L.user_rating_count(v.svc, v.user_id))
     change = st.session_state.get(L.K_CHANGE)
     if change and change.get("error"):
@@ -143,10 +145,6 @@ def grid() -> None:
     elif change and change.pop("toast", False):
         # plain words, shown once and floating: nothing above the grid moves when it appears
         st.toast(L.change_sentence(change), icon="⭐" if change["kind"] == "rating" else "🙈")
-
-    goto = st.session_state.pop(L.K_GOTO_WHY, None)
-    if goto is not None:  # "Why this pick?" on a card (a callback cannot switch pages)
-        st.switch_page(L.WHY_PAGE, query_params={"movie": str(goto)})
 
     picks = L.current_picks(v)
     w = v.weights
@@ -181,7 +179,7 @@ def grid() -> None:
         for slot, p in enumerate(picks)
     ]
     parity = st.session_state.get(L.K_VERSION, 0) % 2  # restarts the arrival guard (cardgrid)
-    cardgrid.render(cards, v.ui.card_width, parity, L.on_grid_event)
+    cardgrid.render(cards, v.ui.card_width, parity, L.on_grid_event, user_id=v.user_id)
 
     change = st.session_state.get(L.K_CHANGE)
     if change and not change.get("error"):

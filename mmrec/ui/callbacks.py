@@ -27,6 +27,7 @@ from mmrec.ui.session import (
     K_W,
     K_WHY,
     K_YEARS,
+    WHY_PAGE,
     View,
     base_config,
     current_paths,
@@ -90,17 +91,30 @@ def _bump() -> None:
 
 def on_grid_event(name: str, value: dict) -> None:
     """The For you grid's callback (``mmrec.ui.cardgrid``): a star click, a dismissal or "Why
-    this pick?" on the card of movie ``value["id"]``."""
+    this pick?" on the card of movie ``value["id"]``, drawn for user ``value["user"]``. An
+    event for another user than the session's (the user was switched while the click was on
+    its way) is dropped: a rating never lands on somebody else."""
     movie_id = int(value["id"])
+    if value.get("user") != st.session_state.get(K_USER):
+        return
     if name == "rate":
         stars = value.get("stars")
-        if isinstance(stars, int) and 1 <= stars <= 5:
+        if isinstance(stars, int) and not isinstance(stars, bool) and 1 <= stars <= 5:
             rate(movie_id, float(stars))
     elif name == "dismiss":
         if value.get("kind") in ("not_interested", "not_seen"):
             on_dismiss(movie_id, value["kind"])
     elif name == "why":
-        st.session_state[K_GOTO_WHY] = movie_id  # the page switches (not allowed in a callback)
+        st.session_state[K_GOTO_WHY] = movie_id  # follow_why() switches page (see there)
+
+
+def follow_why() -> None:
+    """Open the Why page for the film whose "Why this pick?" was clicked, if any. Called at
+    the top of the For you page and of its grid fragment (a click reruns only the fragment):
+    a callback cannot switch pages, the page registry is not built yet when callbacks run."""
+    movie_id = st.session_state.pop(K_GOTO_WHY, None)
+    if movie_id is not None:
+        st.switch_page(WHY_PAGE, query_params={"movie": str(movie_id)})
 
 
 def rate(movie_id: int, rating: float) -> None:

@@ -31,13 +31,13 @@ CSS = """
 .mmrec-grid { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
 .mmrec-card {
   box-sizing: border-box; width: var(--mmrec-card-w, 215px); padding: 0.75rem;
-  border: 1px solid rgba(250, 250, 250, 0.2); border-radius: 0.5rem;
+  border: 1px solid color-mix(in srgb, currentColor 20%, transparent); border-radius: 0.5rem;
   display: flex; flex-direction: column; gap: 0.45rem; font-size: 0.95rem; line-height: 1.4;
 }
 @media (max-width: 640px) { .mmrec-card { width: 100%; } }
 .mmrec-frame {
   width: 100%; aspect-ratio: 2 / 3; background: #0b0b0d; border-radius: 4px; overflow: hidden;
-  display: flex; align-items: center; justify-content: center; color: rgba(250, 250, 250, 0.6);
+  display: flex; align-items: center; justify-content: center; color: rgba(250, 250, 250, 0.7);
   font-size: 0.85rem;
 }
 .mmrec-frame img { width: 100%; height: 100%; object-fit: contain; display: block; }
@@ -47,9 +47,9 @@ CSS = """
   display: inline-block; margin-left: 0.35rem; padding: 0 0.4rem; border-radius: 0.5rem;
   font-size: 0.75rem; font-weight: 500; vertical-align: 1px;
 }
-.mmrec-badge.new { background: rgba(28, 131, 225, 0.25); color: #8ec5ff; }
-.mmrec-badge.explore { background: rgba(128, 61, 245, 0.3); color: #cdb4ff; }
-.mmrec-small { font-size: 0.8rem; color: rgba(250, 250, 250, 0.65); }
+.mmrec-badge.new { background: rgba(28, 131, 225, 0.3); }
+.mmrec-badge.explore { background: rgba(128, 61, 245, 0.3); }
+.mmrec-small { font-size: 0.8rem; color: color-mix(in srgb, currentColor 70%, transparent); }
 .mmrec-bar { display: flex; height: 0.45rem; border-radius: 2px; overflow: hidden; margin: 0.15rem 0; }
 .mmrec-bar span:nth-child(1) { background: #3d9df3; }
 .mmrec-bar span:nth-child(2) { background: #ffa421; }
@@ -57,10 +57,11 @@ CSS = """
 .mmrec-stars { display: flex; gap: 0.1rem; }
 .mmrec-stars button {
   background: none; border: none; padding: 0.1rem 0.15rem; cursor: pointer; font-size: 1.35rem;
-  line-height: 1; color: rgba(250, 250, 250, 0.6); border-radius: 4px; min-width: 1.9rem;
+  line-height: 1; color: color-mix(in srgb, currentColor 60%, transparent); border-radius: 4px;
+  min-width: 1.9rem;
 }
 .mmrec-stars:hover button, .mmrec-stars button.on { color: #f5c518; }
-.mmrec-stars button:hover ~ button { color: rgba(250, 250, 250, 0.6); }
+.mmrec-stars button:hover ~ button { color: color-mix(in srgb, currentColor 60%, transparent); }
 .mmrec-card button:focus-visible, .mmrec-card a:focus-visible, .mmrec-card summary:focus-visible {
   outline: 2px solid #ff6b72; outline-offset: 2px;
 }
@@ -74,7 +75,8 @@ CSS = """
 .mmrec-acts { display: flex; gap: 0.4rem; flex-wrap: wrap; }
 .mmrec-acts button {
   font: inherit; font-size: 0.85rem; color: inherit; background: transparent; cursor: pointer;
-  border: 1px solid rgba(250, 250, 250, 0.3); border-radius: 0.5rem; padding: 0.25rem 0.6rem;
+  border: 1px solid color-mix(in srgb, currentColor 35%, transparent); border-radius: 0.5rem;
+  padding: 0.25rem 0.6rem;
 }
 .mmrec-acts button:hover { border-color: #e50914; color: #ff6b72; }
 @keyframes mmrec-arrive-0 { from { pointer-events: none; } to { pointer-events: none; } }
@@ -100,10 +102,42 @@ function el(tag, cls, text) {
   return e;
 }
 
-function build(c, send) {
+// Write only what changed: every DOM write costs the browser style and layout work.
+function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
+function setHidden(node, hidden) { if (node.hidden !== hidden) node.hidden = hidden; }
+
+// One event in flight for the whole grid. Streamlit keeps only the newest trigger value of a
+// component when two arrive before the server reads them, so a second click sent while the first
+// rating's rerun runs would be lost. Later clicks wait in a queue; the next is sent once the
+// server has handled the previous one (``data.events`` went up), or after 15 s without answer.
+function pump(root) {
+  const q = root.__q;
+  if (q.inflight && Date.now() - q.inflight.t < 15000) return;
+  q.inflight = null;
+  const next = q.queue.shift();
+  if (!next) return;
+  q.inflight = { t: Date.now(), ack: q.events, id: next.value.id };
+  root.__send(next.event, next.value);
+}
+
+function pending(root) {
+  const q = root.__q;
+  const ids = new Set(q.queue.map((e) => e.value.id));
+  if (q.inflight) ids.add(q.inflight.id);
+  return ids;
+}
+
+function build(c, root) {
   const card = el("div", "mmrec-card");
   card.dataset.mmrecCard = String(c.id);
   card.setAttribute("role", "listitem");
+  const act = (event, extra) => {
+    if (card.classList.contains("mmrec-busy")) return false;  // one action per card
+    card.classList.add("mmrec-busy");
+    root.__q.queue.push({ event, value: { id: c.id, user: root.__user, ...extra } });
+    pump(root);
+    return true;
+  };
   const frame = el("div", "mmrec-frame");
   const head = el("div");
   const title = el("span", "mmrec-title");
@@ -122,10 +156,9 @@ function build(c, send) {
     b.dataset.stars = String(s);
     b.setAttribute("aria-label", s === 1 ? "1 star" : `${s} stars`);
     b.addEventListener("click", () => {
-      if (card.classList.contains("mmrec-busy")) return;  // one rating per card
-      card.classList.add("mmrec-busy");
-      stars.querySelectorAll("button").forEach((x, i) => x.classList.toggle("on", i < s));
-      send("rate", { id: Number(card.dataset.mmrecCard), stars: s });
+      if (act("rate", { stars: s })) {
+        stars.querySelectorAll("button").forEach((x, i) => x.classList.toggle("on", i < s));
+      }
     });
     stars.append(b);
   }
@@ -141,26 +174,26 @@ function build(c, send) {
   for (const [kind, label] of [["not_interested", "Not interested"], ["not_seen", "Haven't seen it"]]) {
     const b = el("button", null, label);
     b.type = "button";
-    b.addEventListener("click", () => {
-      if (card.classList.contains("mmrec-busy")) return;
-      card.classList.add("mmrec-busy");
-      send("dismiss", { id: Number(card.dataset.mmrecCard), kind });
-    });
+    b.addEventListener("click", () => act("dismiss", { kind }));
     acts.append(b);
   }
   details.append(summary, genres, story, reason, numbers, player, acts);
   // the trailer's <audio> is created when Details opens: a closed card costs the browser nothing
   details.addEventListener("toggle", () => { if (details.open) trailer(card); });
-  const why = el("a", null, "💡 Why this pick?");
-  why.href = `why?movie=${c.id}`;  // a plain click stays in this session (below)
+  const why = el("a");
+  why.append(el("span", null, "💡"), " Why this pick?");
+  why.firstChild.setAttribute("aria-hidden", "true");
   why.addEventListener("click", (ev) => {
+    // a new tab or window (modifier keys, middle button) follows the link itself
+    if (ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.altKey || ev.button !== 0) return;
     ev.preventDefault();
-    send("why", { id: Number(card.dataset.mmrecCard) });
+    root.__q.queue.push({ event: "why", value: { id: c.id, user: root.__user } });
+    pump(root);
   });
   links.append(details, why);
   card.append(frame, head, bar, shareText, replaced, stars, links);
   card.__parts = { frame, title, year, badges, bar, shareText, replaced, stars, details,
-                   genres, story, reason, numbers, player };
+                   genres, story, reason, numbers, player, why };
   return card;
 }
 
@@ -183,13 +216,20 @@ function trailer(card) {
   }
 }
 
-function update(card, c, arrivedClass) {
+function update(card, c, arrivedClass, whyHref, busy) {
   const p = card.__parts;
   const old = card.__data || {};
   card.__data = c;
-  card.classList.remove("mmrec-arrived-0", "mmrec-arrived-1");
-  if (c.arrived) card.classList.add(arrivedClass);
-  if (c.poster !== old.poster || c.poster_problem !== old.poster_problem) {
+  const arrived = c.arrived ? arrivedClass : null;
+  for (const k of ["mmrec-arrived-0", "mmrec-arrived-1"]) {
+    if (card.classList.contains(k) !== (k === arrived)) card.classList.toggle(k);
+  }
+  if (card.classList.contains("mmrec-busy") !== busy) {
+    card.classList.toggle("mmrec-busy", busy);
+    // a click the server refused (or never saw) shows no rating
+    if (!busy) p.stars.querySelectorAll("button.on").forEach((b) => b.classList.remove("on"));
+  }
+  if (c.poster !== old.poster || c.poster_problem !== old.poster_problem || c.alt !== old.alt) {
     if (c.poster) {
       let img = p.frame.querySelector("img");
       if (!img) { img = el("img"); img.decoding = "async"; p.frame.replaceChildren(img); }
@@ -199,27 +239,28 @@ function update(card, c, arrivedClass) {
       p.frame.replaceChildren(document.createTextNode(c.poster_problem || "no poster"));
     }
   }
-  p.title.textContent = c.title;
-  p.year.textContent = c.year ? ` (${c.year})` : "";
-  p.badges.replaceChildren();
-  if (c.arrived) p.badges.append(el("span", "mmrec-badge new", "✦ new"));
-  if (c.exploration) p.badges.append(el("span", "mmrec-badge explore", "🎲 exploration"));
-  if (c.share) {
-    p.bar.hidden = false;
-    p.shareText.hidden = false;
+  setText(p.title, c.title);
+  setText(p.year, c.year ? ` (${c.year})` : "");
+  if (c.arrived !== old.arrived || c.exploration !== old.exploration) {
+    p.badges.replaceChildren();
+    if (c.arrived) p.badges.append(el("span", "mmrec-badge new", "✦ new"));
+    if (c.exploration) p.badges.append(el("span", "mmrec-badge explore", "🎲 exploration"));
+  }
+  setHidden(p.bar, !c.share);
+  setHidden(p.shareText, !c.share);
+  if (c.share && String(c.share) !== String(old.share)) {
     c.share.forEach((x, i) => { p.bar.children[i].style.width = `${(100 * x).toFixed(1)}%`; });
     p.shareText.textContent = c.share.map((x, i) => `${NAMES[i]} ${Math.round(100 * x)}%`).join(" · ");
-  } else {
-    p.bar.hidden = true;
-    p.shareText.hidden = true;
   }
-  p.replaced.hidden = !c.in_place_of;
-  p.replaced.textContent = c.in_place_of ? `In the place of ${c.in_place_of}` : "";
-  p.stars.setAttribute("aria-label", `Rate ${c.title}`);
-  p.genres.textContent = c.genres || "no genres";
-  p.story.textContent = c.overview || "no synopsis";
-  p.reason.textContent = c.reason || "";
-  p.numbers.textContent = `Pick #${c.rank} · score ${c.score} · DQN Q ${c.q}`;
+  setHidden(p.replaced, !c.in_place_of);
+  setText(p.replaced, c.in_place_of ? `In the place of ${c.in_place_of}` : "");
+  if (c.title !== old.title) p.stars.setAttribute("aria-label", `Rate ${c.title}`);
+  setText(p.genres, c.genres || "no genres");
+  setText(p.story, c.overview || "no synopsis");
+  setText(p.reason, c.reason || "");
+  setText(p.numbers, `Pick #${c.rank} · score ${c.score} · DQN Q ${c.q}`);
+  const href = `${whyHref}${c.id}`;
+  if (p.why.getAttribute("href") !== href) p.why.setAttribute("href", href);
   if (p.details.open) trailer(card);
 }
 
@@ -230,25 +271,34 @@ export default function (component) {
     root = el("div", "mmrec-grid");
     root.setAttribute("role", "list");
     root.setAttribute("aria-label", "Your picks");
+    root.__q = { queue: [], inflight: null, events: 0 };
     parentElement.append(root);
   }
-  const cards = (data && data.cards) || [];
-  root.style.setProperty("--mmrec-card-w", `${(data && data.card_width) || 215}px`);
-  const arrivedClass = `mmrec-arrived-${(data && data.parity) || 0}`;
-  const send = (event, value) => setTriggerValue(event, value);
+  const d = data || {};
+  const q = root.__q;
+  root.__send = (event, value) => setTriggerValue(event, value);
+  root.__user = d.user;
+  q.events = d.events || 0;
+  if (q.inflight && q.events > q.inflight.ack) q.inflight = null;  // the server handled it
+  const width = `${d.card_width || 215}px`;
+  if (root.style.getPropertyValue("--mmrec-card-w") !== width) {
+    root.style.setProperty("--mmrec-card-w", width);
+  }
+  const cards = d.cards || [];
+  const arrivedClass = `mmrec-arrived-${d.parity || 0}`;
+  const busy = pending(root);
+  const wanted = new Set(cards.map((c) => String(c.id)));
   const byId = new Map();
-  for (const node of Array.from(root.children)) byId.set(node.dataset.mmrecCard, node);
-  const keep = new Set();
+  for (const node of Array.from(root.children)) {
+    if (wanted.has(node.dataset.mmrecCard)) byId.set(node.dataset.mmrecCard, node);
+    else node.remove();  // first, so the cards after a freed slot are not moved
+  }
   cards.forEach((c, i) => {
-    const id = String(c.id);
-    keep.add(id);
-    let card = byId.get(id);
-    if (!card) card = build(c, send);
-    else card.classList.remove("mmrec-busy");
-    update(card, c, arrivedClass);
+    const card = byId.get(String(c.id)) || build(c, root);
+    update(card, c, arrivedClass, d.why_href || "why?movie=", busy.has(c.id));
     if (root.children[i] !== card) root.insertBefore(card, root.children[i] || null);
   });
-  for (const [id, node] of byId) if (!keep.has(id)) node.remove();
+  pump(root);
 }
 """
 
@@ -279,15 +329,31 @@ EVENTS = ("rate", "dismiss", "why")
 EVENT_COUNT = "mmrec_grid_events"
 
 
-def render(cards: list[dict], card_width: int, parity: int, on_event) -> object:
-    """Mount the grid (``cards``: one JSON-able dict per card, in slot order). ``on_event(name,
-    value)`` runs as the widget callback of each event, before the script reruns."""
+def why_href(user_id: int | None) -> str:
+    """The Why page's address for a card, less the movie id the script appends: a new tab
+    opened on it continues as the same user (``?user=``), under the server's base path."""
+    from streamlit import config
+
+    base = (config.get_option("server.baseUrlPath") or "").strip("/")
+    prefix = f"/{base}/" if base else "/"
+    user = f"user={int(user_id)}&" if user_id is not None else ""
+    return f"{prefix}why?{user}movie="
+
+
+def render(
+    cards: list[dict], card_width: int, parity: int, on_event, user_id: int | None = None
+) -> object:
+    """Mount the grid (``cards``: one JSON-able dict per card, in slot order) for ``user_id``.
+    ``on_event(name, value)`` runs as the widget callback of each event, before the script
+    reruns; ``value`` carries the card's ``id`` and the ``user`` the grid was drawn for."""
     return _component()(
         key=KEY,
         data={
             "cards": cards,
             "card_width": int(card_width),
             "parity": int(parity),
+            "user": user_id,
+            "why_href": why_href(user_id),
             # changes with every event, so the script runs again even when the cards did not
             # change (a refused rating): it then clears the card's "busy" state
             "events": int(st.session_state.get(EVENT_COUNT, 0)),
@@ -302,7 +368,8 @@ def _callback(name: str, on_event):
         st.session_state[EVENT_COUNT] = int(st.session_state.get(EVENT_COUNT, 0)) + 1
         state = st.session_state.get(KEY)
         value = state.get(name) if hasattr(state, "get") else None
-        if isinstance(value, dict) and isinstance(value.get("id"), int):
+        mid = value.get("id") if isinstance(value, dict) else None
+        if isinstance(mid, int) and not isinstance(mid, bool):
             on_event(name, value)
 
     return run
@@ -371,21 +438,27 @@ def card_payload(p, slot: int, *, share=None, arrived=False, in_place_of=None, c
 # {"event", "value"}), so page tests and ``mmrec.ui.timing`` drive the same callbacks a click does.
 
 
-def apptest_cards(at) -> list[dict]:
-    """The cards the grid was last sent in an ``AppTest`` run (empty when it is not shown)."""
+def apptest_data(at) -> dict:
+    """What the grid was last sent in an ``AppTest`` run (empty when it is not shown)."""
     import json
 
     found = at.get("bidi_component")
     if not found:
-        return []
+        return {}
     proto = found[0].proto
     payload = proto.json or (proto.mixed.json if proto.HasField("mixed") else "")
-    return list(json.loads(payload or "{}").get("cards") or [])
+    return dict(json.loads(payload or "{}"))
+
+
+def apptest_cards(at) -> list[dict]:
+    """The cards the grid was last sent in an ``AppTest`` run (empty when it is not shown)."""
+    return list(apptest_data(at).get("cards") or [])
 
 
 def apptest_event(at, name: str, value: dict, timeout: float | None = None):
     """Rerun an ``AppTest`` as if the browser had sent event ``name`` with ``value`` (e.g.
-    ``("rate", {"id": 12, "stars": 5})``); returns the AppTest."""
+    ``("rate", {"id": 12, "stars": 5})``); like the script, it adds the ``user`` the grid was
+    drawn for unless ``value`` names one. Returns the AppTest."""
     import json
 
     from streamlit.components.v2.bidi_component.main import _make_trigger_id
@@ -394,6 +467,7 @@ def apptest_event(at, name: str, value: dict, timeout: float | None = None):
     found = at.get("bidi_component")
     if not found:
         raise LookupError("the For you grid is not on the page")
+    value = {"user": apptest_data(at).get("user"), **value}
     states = at._tree.get_widget_states()
     trigger = WidgetState(id=_make_trigger_id(found[0].proto.id, "events"))
     trigger.json_trigger_value = json.dumps([{"event": name, "value": value}])

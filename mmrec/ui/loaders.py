@@ -22,7 +22,8 @@ from mmrec.rebuild import checkpoint_version
 from mmrec.service import ServiceError
 from mmrec.ui.callbacks import (
     apply_weights, arrivals, change_sentence, choose_user, create_user, current_picks,
-    forget_user_view, grid_key, on_dismiss, on_grid_event, rate, reset_view, revert_weights,
+    follow_why, forget_user_view, grid_key, on_dismiss, on_grid_event, rate, reset_view,
+    revert_weights,
 )
 from mmrec.ui.identity import K_USER, NEW_USER
 from mmrec.ui.media_widgets import (

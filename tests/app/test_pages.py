@@ -166,7 +166,8 @@ def test_rated_and_dismissed_movies_never_come_back(env):
 def test_grid_events_that_must_change_nothing(env):
     """What the browser could send but a person did not mean: a click for a card that has
     already left (the second click of a double click), stars outside 1-5, an unknown kind of
-    dismissal. None of them stores anything or changes the grid."""
+    dismissal, a click drawn for another user. None of them stores anything or changes the
+    grid."""
     at = onboard("hank")
     user_id = at.session_state[L.K_USER]
     first = grid_ids(at)[0]
@@ -178,6 +179,11 @@ def test_grid_events_that_must_change_nothing(env):
     cardgrid.apptest_event(at, "rate", {"id": shown[0], "stars": "5"})
     cardgrid.apptest_event(at, "dismiss", {"id": shown[0], "kind": "delete_everything"})
     cardgrid.apptest_event(at, "rate", {"id": 10**12, "stars": 5})  # not in the catalog
+    cardgrid.apptest_event(at, "rate", {"id": shown[0], "stars": True})  # JSON true, not 1
+    cardgrid.apptest_event(at, "rate", {"id": True, "stars": 5})
+    # a click drawn for another user (switched while the click was on its way): dropped
+    cardgrid.apptest_event(at, "rate", {"id": shown[0], "stars": 5, "user": user_id + 1})
+    cardgrid.apptest_event(at, "rate", {"id": shown[0], "stars": 5, "user": None})
     assert not at.exception, [e.value for e in at.exception]
     assert grid_ids(at) == shown
     svc = fresh_service(env)
@@ -195,10 +201,13 @@ def test_not_seen_and_why_this_pick_from_a_card(env):
     assert hidden not in grid_ids(at)
     assert hidden in fresh_service(env).store.hidden_movies(user_id)
     target = grid_ids(at)[0]
-    cardgrid.apptest_event(at, "why", {"id": target})
+    data = cardgrid.apptest_data(at)
+    assert data["user"] == user_id
+    assert data["why_href"] == f"/why?user={user_id}&movie="  # a new tab: same user
+    cardgrid.apptest_event(at, "why", {"id": target})  # the page switch, from the callback
     assert not at.exception, [e.value for e in at.exception]
-    run_app(at)  # the page switch: Why this pick, for that film
     assert at.query_params.get("movie") in ([str(target)], str(target))
+    assert any(t.value == "Why this pick" for t in at.title), [t.value for t in at.title]
     assert not at.error, [e.value for e in at.error]
 
 

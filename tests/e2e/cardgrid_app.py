@@ -1,6 +1,8 @@
 """A page with nothing but the For you grid component (``mmrec.ui.cardgrid``), fed hand-made
 cards, for ``test_cardgrid.py``: hostile catalog text, an arrival, every kind of event."""
 
+import time
+
 import streamlit as st
 
 from mmrec.ui import cardgrid
@@ -41,7 +43,10 @@ def on_event(name: str, value: dict) -> None:
     ss.events.append(f"{name} {value.get('id')} {value.get('stars', value.get('kind', ''))}")
     if name == "rate" and value.get("stars") == 1:
         return  # refused (as the app refuses a rating the service rejects): nothing changes
-    if name == "rate":  # the rated card leaves; a new one takes its slot, marked as arrived
+    if name == "rate":
+        # the rated card leaves, a new one takes its slot, marked as arrived; slowly, so a
+        # second click can come while this one is handled
+        time.sleep(0.5)
         ss.version += 1
         ss.cards = [
             (
@@ -53,5 +58,5 @@ def on_event(name: str, value: dict) -> None:
         ]
 
 
-cardgrid.render(ss.cards, 215, ss.version % 2, on_event)
+cardgrid.render(ss.cards, 215, ss.version % 2, on_event, user_id=7)
 st.markdown("events: " + " | ".join(ss.events) if ss.events else "events: none")

@@ -14,6 +14,15 @@ pytestmark = pytest.mark.e2e
 
 HERE = Path(__file__).resolve().parent
 XSS = "<img src=x onerror=alert(1)>"
+# Counts the cards inserted into and removed from the grid from now on (moving a node counts as
+# a removal and an insertion).
+COUNT_MOVES = """() => {
+    window.__moves = {added: [], removed: []};
+    new MutationObserver(records => records.forEach(r => {
+        r.addedNodes.forEach(n => window.__moves.added.push(n.dataset.mmrecCard));
+        r.removedNodes.forEach(n => window.__moves.removed.push(n.dataset.mmrecCard));
+    })).observe(document.querySelector('.mmrec-grid'), {childList: true});
+}"""
 
 
 def test_grid_component_text_events_and_arrival(tmp_path):
@@ -54,13 +63,14 @@ def test_grid_component_text_events_and_arrival(tmp_path):
             f"Rate {XSS} Night"
         )
 
-        # a rating: only that card leaves, the others keep their DOM nodes and slots
-        page.evaluate(f"() => document.querySelector('{B.card(2)}').__kept = true")
+        # a rating: only that card leaves and one is built in its slot; the others are neither
+        # rebuilt nor moved (a MutationObserver counts the grid's child insertions/removals)
+        page.evaluate(COUNT_MOVES)
         page.locator(B.star(1, 4)).click()
         page.wait_for_selector(B.card(1), state="detached")
         B.wait_idle(page)
         assert B.card_ids(page) == [11, 2, 3]
-        assert page.evaluate(f"() => document.querySelector('{B.card(2)}').__kept === true")
+        assert page.evaluate("() => window.__moves") == {"added": ["11"], "removed": ["1"]}
         new = page.locator(B.card(11))
         assert new.locator(".mmrec-badge.new").inner_text() == "✦ new"
         assert new.get_by_text("In the place of <b>Gone</b>").count() == 1
@@ -83,21 +93,36 @@ def test_grid_component_text_events_and_arrival(tmp_path):
         assert anim == "mmrec-arrive-0", anim
 
         # a refused rating leaves the card on the grid, clickable again (not stuck as busy)
+        # and showing no rating
         page.locator(B.star(3, 1)).click()
         page.wait_for_function(
             f"() => !document.querySelector('{B.card(3)}').classList.contains('mmrec-busy')"
         )
         B.wait_idle(page)
         assert B.card_ids(page) == [11, 12, 3]
+        assert page.locator(f"{B.card(3)} .mmrec-stars button.on").count() == 0
+
+        # two cards rated faster than the server answers: both ratings arrive, in order
+        # (Streamlit keeps only the newest trigger value when two wait: the script queues)
+        page.locator(B.star(11, 5)).click()
+        page.locator(B.star(12, 3)).click()
+        page.wait_for_selector(B.card(12), state="detached")
+        B.wait_idle(page)
+        assert B.card_ids(page) == [13, 14, 3]
 
         # Details: "Haven't seen it", and "Why this pick?" stay in this session (an event)
         page.locator(f"{B.card(3)} summary").click()
         page.locator(B.card(3)).get_by_role("button", name="Haven't seen it").click()
         B.wait_idle(page)
-        page.locator(B.card(11)).get_by_role("link", name="Why this pick?").click()
+        why = page.locator(B.card(13)).get_by_role("link", name="Why this pick?")
+        assert why.get_attribute("href") == "/why?user=7&movie=13"  # a new tab: same user
+        why.click()
         B.wait_idle(page)
-        events = page.get_by_text("events:").inner_text()
-        assert events.strip() == "events: rate 1 4 | rate 2 2 | rate 3 1 | dismiss 3 not_seen | why 11", events
+        events = page.get_by_text("events:").inner_text().strip()
+        assert events == (
+            "events: rate 1 4 | rate 2 2 | rate 3 1 | rate 11 5 | rate 12 3 | dismiss 3 not_seen"
+            " | why 13"
+        ), events
         assert page.url.rstrip("/") == app.url.rstrip("/")  # no navigation away
         assert dialogs == [] and errors == [], (dialogs, errors)
         browser.close()
