@@ -314,6 +314,17 @@ class HybridConfig:
     # under a per-user temporal split other users' later ratings are in training, so this
     # feature can peek at the test period (an ablation in the ranking report).
     rating_time_feature: bool = False
+    # f also reads when the user was active and what was rated next to what: each candidate's
+    # share of everyone's training ratings inside the user's active window [first, last
+    # training rating] and within ``time_kernel_days`` before/after any of their ratings (cut
+    # at the last), against its share overall; and sequence neighbours of the history (films
+    # rated within w positions and g seconds of each other by one user, for each (w, g) in
+    # ``adjacency``). Exploits the time structure that a random split keeps (its held-out films
+    # were rated in the same sittings as the user's training films); the temporal protocol is
+    # immune to it. False: checkpoints saved without this field.
+    time_features: bool = True
+    time_kernel_days: float = 7.0
+    adjacency: tuple[tuple[int, float], ...] = ((1, 3600.0), (3, 3600.0), (10, 86400.0))
     seed: int = 0  # seeds iALS and f
 
 

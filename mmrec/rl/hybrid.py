@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 import torch.nn as nn
 
@@ -59,10 +60,12 @@ SECONDS_PER_YEAR = 365.25 * 24 * 3600
 WARM_OFFSET = 1e3  # candidates (z + f, |.| << 1e3) > other rated films > unrated films
 N_BASE = 14  # scalar features per (user, candidate) of every hybrid
 N_EXTRA = 7  # more with ``HybridConfig.extra_features`` (see HybridRanker._extra)
+N_TIME = 4  # more with ``HybridConfig.time_features``, + one per ``adjacency`` (HybridRanker._time)
 
 
 def n_scalar(cfg: HybridConfig) -> int:
-    return N_BASE + (N_EXTRA if cfg.extra_features else 0)
+    n_time = N_TIME + len(cfg.adjacency) if cfg.time_features else 0
+    return N_BASE + (N_EXTRA if cfg.extra_features else 0) + n_time
 
 
 # ----------------------------------------------------------------------------- the residual f
@@ -120,6 +123,101 @@ class ItemFacts:
         )
 
 
+_TK = np.int64(1) << np.int64(32)  # RatingTimes.key = movie row * _TK + timestamp (s)
+
+
+@dataclass
+class RatingTimes:
+    """When the training ratings were given: per movie (sorted) and per user (sorted), seconds.
+
+    What the time-aware inputs read: how popular a candidate was among everyone's training
+    ratings *while this user was active* (a service's "popular now" for a user active now).
+    """
+
+    key: np.ndarray  # (R,) int64 sorted movie row * _TK + timestamp
+    all_t: np.ndarray  # (R,) int64 every rating's time, sorted
+    count: np.ndarray  # (N,) training ratings per movie
+    first: np.ndarray  # (N,) first training rating (s), NaN if unrated
+    user: dict  # user id -> (n,) int64 sorted times of their training ratings
+    latest: int  # the latest training rating (s): "now" for a user with no recorded times
+
+    @classmethod
+    def build(cls, ratings: pd.DataFrame, index: CatalogIndex) -> RatingTimes:
+        n = len(index)
+        if "timestamp" not in ratings.columns or not len(ratings):
+            z = np.zeros(0, np.int64)
+            return cls(z, z, np.zeros(n), np.full(n, np.nan), {}, 0)
+        rows = index.positions_lenient(ratings["movieId"].to_numpy())
+        ts = ratings["timestamp"].to_numpy(np.int64)
+        keep = rows >= 0
+        rows, ts = rows[keep].astype(np.int64), ts[keep]
+        first = np.full(n, np.nan)
+        f = pd.Series(ts).groupby(rows).min()
+        first[f.index.to_numpy()] = f.to_numpy()
+        users = ratings["userId"].to_numpy()[keep]
+        order = np.lexsort((ts, users))  # by user, then time
+        u_sorted = users[order]
+        cuts = np.flatnonzero(u_sorted[1:] != u_sorted[:-1]) + 1
+        starts = np.r_[0, cuts]
+        per_user = {int(u_sorted[i]): t for i, t in zip(starts, np.split(ts[order], cuts))}
+        return cls(
+            key=np.sort(rows * _TK + ts), all_t=np.sort(ts),
+            count=np.bincount(rows, minlength=n).astype(np.float64), first=first,
+            user=per_user, latest=int(ts.max()),
+        )  # fmt: skip
+
+    def window_counts(self, cand, starts, ends) -> tuple[np.ndarray, int]:
+        """Ratings of each candidate ``(C,)`` and of all films inside the union of the disjoint
+        windows ``[starts[j], ends[j]]``."""
+        c = np.asarray(cand, np.int64)[:, None] * _TK
+        lo = np.searchsorted(self.key, c + np.asarray(starts)[None], "left")
+        hi = np.searchsorted(self.key, c + np.asarray(ends)[None], "right")
+        total = np.searchsorted(self.all_t, ends, "right") - np.searchsorted(
+            self.all_t, starts, "left"
+        )
+        return (hi - lo).sum(axis=1), int(total.sum())
+
+
+def merged_windows(times: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
+    """The union of ``[t - half, t + half]`` over sorted ``times`` as disjoint windows."""
+    times = np.asarray(times, np.int64)
+    lo, hi = times - half, times + half  # both sorted: a window ends where a gap > 2 half opens
+    new = np.ones(len(times), bool)
+    new[1:] = lo[1:] > hi[:-1]
+    last = np.r_[np.flatnonzero(new)[1:] - 1, len(times) - 1]
+    return lo[new], hi[last]
+
+
+def adjacency(ratings: pd.DataFrame, index: CatalogIndex, window: int, gap_s: float):
+    """Sequence neighbours ``(N, N)`` float32 CSR: how often two films were rated within
+    ``window`` positions of each other in one user's time-ordered ratings, no more than
+    ``gap_s`` seconds apart; symmetric, each count divided by ``sqrt(deg_i deg_j)``.
+
+    Films shown together (a page of the site, a search, one sitting) are rated next to each
+    other; EASE, which only sees *who* rated what, cannot see that.
+    """
+    n = len(index)
+    if "timestamp" not in ratings.columns or not len(ratings):
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    d = ratings.sort_values(["userId", "timestamp"], kind="stable")
+    r = index.positions_lenient(d["movieId"].to_numpy())
+    t, u = d["timestamp"].to_numpy(np.int64), d["userId"].to_numpy()
+    keep = r >= 0
+    r, t, u = r[keep], t[keep], u[keep]
+    pairs = [
+        (r[:-k][ok], r[k:][ok])
+        for k in range(1, window + 1)
+        for ok in [(u[k:] == u[:-k]) & (t[k:] - t[:-k] <= gap_s)]
+    ]
+    i = np.concatenate([p[0] for p in pairs] + [np.zeros(0, np.int64)])
+    j = np.concatenate([p[1] for p in pairs] + [np.zeros(0, np.int64)])
+    A = sp.coo_matrix((np.ones(len(i), np.float32), (i, j)), shape=(n, n)).tocsr()
+    A = A + A.T
+    deg = np.asarray(A.sum(axis=1)).ravel()
+    inv = np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1e-9)), 0.0).astype(np.float32)
+    return sp.csr_matrix(sp.diags(inv) @ A @ sp.diags(inv), dtype=np.float32)
+
+
 def _z(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (x.std() + 1e-6)
 
@@ -128,10 +226,14 @@ class HybridRanker:
     name = "hybrid"
 
     def __init__(self, ease, ials, knn, facts: ItemFacts, index, cfg: HybridConfig, f=None,
-                 cold_map=None, now: float | None = None):  # fmt: skip
+                 cold_map=None, now: float | None = None, times: RatingTimes | None = None,
+                 adjacent: list | None = None):  # fmt: skip
         self.ease, self.ials, self.knn, self.facts, self.index, self.cfg = (
             ease, ials, knn, facts, index, cfg,
         )  # fmt: skip
+        if cfg.time_features and (times is None or adjacent is None):
+            raise ValueError("time_features needs the rating times and the adjacency matrices")
+        self.times, self.adjacent = times, adjacent
         self.f = (
             f.eval() if f is not None else Residual(n_scalar(cfg), facts.emb.shape[1], cfg.hidden)
         )
@@ -156,7 +258,8 @@ class HybridRanker:
         )  # fmt: skip
         knn = ItemKNNRanker.fit(ratings, index, cfg.knn_neighbours)
         facts = ItemFacts.build(item_emb, index, years, ratings)
-        hyb = cls(ease, ials, knn, facts, index, cfg)
+        times, adjacent = time_parts(ratings, index, cfg)
+        hyb = cls(ease, ials, knn, facts, index, cfg, times=times, adjacent=adjacent)
         hyb.user_time = last_times(ratings)
         return hyb
 
@@ -199,6 +302,8 @@ class HybridRanker:
         ]  # fmt: skip
         if self.cfg.extra_features:
             cols += self._extra(rows, ratings, cand, e, sims, yr_mu)
+        if self.cfg.time_features:
+            cols += self._time(user_id, rows, cand)
         scalars = np.stack(cols, axis=1).astype(np.float32)
         return scalars, prof.astype(np.float32)
 
@@ -224,6 +329,31 @@ class HybridRanker:
         return [
             _z(rec_ease), _z(rec_knn), sims[:, -5:].max(axis=1), e.astype(np.float64),
             _z(fx.log_pop[cand]), (yc - yr_rec) / 10.0, _z(cw @ Bc),
+        ]  # fmt: skip
+
+    def _time(self, user_id, rows, cand) -> list[np.ndarray]:
+        """The ``N_TIME`` + ``len(adjacency)`` inputs: when the user was active against when
+        films were rated, and the history's sequence neighbours.
+
+        The user's times are their training ratings' (the evaluation, ``train-hybrid``); a user
+        with none recorded (the app's) is taken as active at the latest training rating.
+        """
+        tm = self.times
+        t = tm.user.get(int(user_id))
+        if t is None or not len(t):
+            t = np.asarray([tm.latest], np.int64)
+        a, b = int(t[0]), int(t[-1])
+        n_all = len(tm.all_t)
+        share_all = np.log((tm.count[cand] + 1.0) / (n_all + 1.0))
+        c_win, n_win = tm.window_counts(cand, np.asarray([a]), np.asarray([b]))
+        starts, ends = merged_windows(t, int(self.cfg.time_kernel_days * 86400))
+        ends = np.minimum(ends, b)  # nothing after the user's last rating is read
+        c_ker, n_ker = tm.window_counts(cand, starts, ends)
+        adj = [A[rows].sum(axis=0).A1[cand] for A in self.adjacent]  # (C,) each
+        return [
+            (np.log((c_win + 1.0) / (n_win + 1.0)) - share_all) / 3.0, _z(np.log1p(c_win)),
+            (np.log((c_ker + 1.0) / (n_ker + 1.0)) - share_all) / 3.0, _z(np.log1p(c_ker)),
+            *[_z(a) for a in adj],
         ]  # fmt: skip
 
     def _residual(self, scalars, prof, cand) -> np.ndarray:
@@ -257,6 +387,14 @@ class HybridRanker:
 
     def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
         return self.full_scores(user_state)[np.asarray(item_idx)]
+
+
+def time_parts(ratings: pd.DataFrame, index: CatalogIndex, cfg: HybridConfig):
+    """The rating times and sequence-adjacency matrices the time inputs read (None if off)."""
+    if not cfg.time_features:
+        return None, None
+    adjacent = [adjacency(ratings, index, int(w), float(g)) for w, g in cfg.adjacency]
+    return RatingTimes.build(ratings, index), adjacent
 
 
 def last_times(ratings: pd.DataFrame) -> dict[int, float]:
@@ -437,8 +575,6 @@ def ease_arrays(ease: EASERanker) -> dict[str, np.ndarray]:
 
 def ease_from_arrays(z, index: CatalogIndex) -> EASERanker:
     """The inverse of ``ease_arrays`` (``z``: the loaded npz or a dict)."""
-    import scipy.sparse as sp
-
     names = z.files if hasattr(z, "files") else list(z)
     tail = {}
     if "ease_tail_items" in names:
@@ -477,16 +613,14 @@ def load_hybrid(ckpt_dir, catalog, item_emb: np.ndarray) -> tuple[HybridRanker, 
     """The served hybrid for ``catalog``; raises ``FileNotFoundError`` when none was built."""
     from pathlib import Path
 
-    import scipy.sparse as sp
-
     from mmrec.checkpoint import CheckpointError, load_checkpoint
 
     ckpt_dir = Path(ckpt_dir)
     state, config, meta = load_checkpoint(ckpt_dir / "hybrid.pt")
     if list(meta.get("movie_ids", [])) != catalog.movie_ids.tolist():
         raise CheckpointError(f"{ckpt_dir / 'hybrid.pt'} was built for another catalog")
-    # A checkpoint saved before the extra inputs existed was trained on the 14 original ones.
-    cfg = HybridConfig(**{"extra_features": False, **config})
+    # A checkpoint saved before the extra (time) inputs existed was trained without them.
+    cfg = HybridConfig(**{"extra_features": False, "time_features": False, **config})
     with np.load(ckpt_dir / "hybrid-bases.npz") as z:
         index = CatalogIndex.from_catalog(catalog)
         ease = ease_from_arrays(z, index)
@@ -495,8 +629,11 @@ def load_hybrid(ckpt_dir, catalog, item_emb: np.ndarray) -> tuple[HybridRanker, 
         knn = ItemKNNRanker(
             sp.csr_matrix((z["knn_data"], z["knn_indices"], z["knn_indptr"]), shape=(n, n)), index
         )
+    times, adjacent = time_parts(catalog.ratings, index, cfg)
     years = catalog.movies["year"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
     facts = ItemFacts.build(item_emb, index, years, catalog.ratings)
     f = Residual(n_scalar(cfg), facts.emb.shape[1], cfg.hidden)
     f.load_state_dict(state)
-    return HybridRanker(ease, ials, knn, facts, index, cfg, f=f, now=meta.get("now")), meta
+    hyb = HybridRanker(ease, ials, knn, facts, index, cfg, f=f, now=meta.get("now"), times=times,
+                       adjacent=adjacent)  # fmt: skip
+    return hyb, meta

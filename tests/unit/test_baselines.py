@@ -320,7 +320,7 @@ def test_hybrid_content_path_ranks_unrated_films_by_mapped_content():
 def test_hybrid_extra_inputs_read_the_most_recent_films_and_the_ratings():
     import dataclasses
 
-    from mmrec.rl.hybrid import N_BASE, N_EXTRA, HybridRanker, _z
+    from mmrec.rl.hybrid import N_BASE, N_EXTRA, N_TIME, HybridRanker, _z
 
     ratings, index, years, emb, cfg = _hybrid_world()
     cfg = dataclasses.replace(cfg, recent=4)
@@ -330,7 +330,7 @@ def test_hybrid_extra_inputs_read_the_most_recent_films_and_the_ratings():
     r = g.rating.to_numpy(np.float32)
     cand, base = hyb.candidates(rows)
     S, _ = hyb.features(3, rows, r, cand, base)
-    assert S.shape == (len(cand), N_BASE + N_EXTRA)
+    assert S.shape[1] == N_BASE + N_EXTRA + N_TIME + len(cfg.adjacency)
     # recency: EASE from the last 4 films only; shuffling the older films changes nothing
     want = _z(hyb.ease.history_scores(rows[-4:])[cand])
     np.testing.assert_allclose(S[:, N_BASE], want, atol=1e-5)
@@ -342,6 +342,80 @@ def test_hybrid_extra_inputs_read_the_most_recent_films_and_the_ratings():
     np.testing.assert_allclose(S3[:, N_BASE + 6], -S[:, N_BASE + 6], atol=1e-4)
     np.testing.assert_allclose(S[:, N_BASE + 3], base[cand], atol=1e-6)  # raw EASE
     legacy = HybridRanker.fit_bases(
-        ratings, emb, index, years, dataclasses.replace(cfg, extra_features=False)
+        ratings,
+        emb,
+        index,
+        years,
+        dataclasses.replace(cfg, extra_features=False, time_features=False),
     )
     assert legacy.features(3, rows, r, cand, base)[0].shape == (len(cand), N_BASE)
+
+
+def test_time_windows_and_sequence_neighbours_on_hand_made_times():
+    from mmrec.rl.hybrid import RatingTimes, adjacency, merged_windows
+
+    s, e = merged_windows(np.array([0, 5, 100, 104, 300]), 3)
+    assert s.tolist() == [-3, 97, 297] and e.tolist() == [8, 107, 303]
+    df = pd.DataFrame({"userId": [1, 1, 1, 2, 2], "movieId": [1, 2, 3, 1, 2], "rating": 4.0,
+                       "timestamp": [0, 10, 5000, 20, 30]})  # fmt: skip
+    index = tiny_index(4)
+    # sequence neighbours: user 1 rated 1 then 2 (then 3 after a pause), user 2 rated 1 then 2
+    A = adjacency(df, index, 1, 3600).toarray()
+    np.testing.assert_allclose([A[0, 1], A[1, 0]], 1.0, rtol=1e-6)  # 2 / sqrt(2 * 2)
+    assert A[1, 2] == 0 and A[0, 0] == 0
+    A2 = adjacency(df, index, 2, 1e9).toarray()  # no gap limit, two positions apart
+    np.testing.assert_allclose(
+        A2[[0, 1, 0], [1, 2, 2]], [2 / np.sqrt(9), 1 / np.sqrt(6), 1 / np.sqrt(6)]
+    )
+    tm = RatingTimes.build(df, index)
+    c, n = tm.window_counts(np.array([0, 1, 2, 3]), np.array([0]), np.array([20]))
+    assert c.tolist() == [2, 1, 0, 0] and n == 3  # movie 1 at 0 and 20, movie 2 at 10
+    c, n = tm.window_counts(np.array([0, 2]), np.array([0, 4000]), np.array([15, 6000]))
+    assert c.tolist() == [1, 1] and n == 3
+    assert tm.user[1].tolist() == [0, 10, 5000] and tm.latest == 5000
+
+
+def test_hybrid_time_inputs_read_the_users_active_window():
+    import dataclasses
+
+    from mmrec.rl.hybrid import N_BASE, N_EXTRA, N_TIME, HybridRanker, _z, adjacency
+
+    ratings, index, years, emb, cfg = _hybrid_world()
+    # user u rates its 12 films at 100 u + j seconds: users active 100 s apart
+    ratings["timestamp"] = 100 * ratings.userId + ratings.groupby("userId").cumcount()
+    cfg = dataclasses.replace(cfg, time_kernel_days=150 / 86400, adjacency=((2, 5.0),))
+    hyb = HybridRanker.fit_bases(ratings, emb, index, years, cfg)
+    u = 7
+    g = ratings[ratings.userId == u]
+    rows = index.positions_lenient(g.movieId.to_numpy())
+    cand, base = hyb.candidates(rows)
+    S, _ = hyb.features(u, rows, g.rating.to_numpy(np.float32), cand, base)
+    assert S.shape == (len(cand), N_BASE + N_EXTRA + N_TIME + 1)
+    T = S[:, N_BASE + N_EXTRA :]
+    mid = index.movie_ids[cand]
+    share = np.log((np.array([(ratings.movieId == m).sum() for m in mid]) + 1) / (len(ratings) + 1))
+    # kernel: 150 s around user 7's ratings (700..711), cut at their last one: users 6 and 7
+    inside = ratings[(ratings.timestamp >= 700 - 150) & (ratings.timestamp <= 711)]
+    c = np.array([(inside.movieId == m).sum() for m in mid])
+    np.testing.assert_allclose(
+        T[:, 2], (np.log((c + 1) / (len(inside) + 1)) - share) / 3, atol=1e-5
+    )
+    np.testing.assert_allclose(T[:, 3], _z(np.log1p(c)), atol=1e-5)
+    assert c.sum() > 0  # user 6 rated some of user 7's candidates
+    # the active window 700..711 holds only user 7's own films: no candidate in it
+    np.testing.assert_allclose(T[:, 0], (np.log(1 / 13) - share) / 3, atol=1e-5)
+    # sequence neighbours of the history, one input per (window, gap)
+    A = adjacency(ratings, index, 2, 5.0)
+    assert T.shape[1] == 5
+    np.testing.assert_allclose(T[:, 4], _z(A[rows].sum(axis=0).A1[cand]), atol=1e-5)
+    # a user the ratings never saw (the app's) is active at the latest training rating
+    new = hyb.features(10_000, rows, g.rating.to_numpy(np.float32), cand, base)[0]
+    last = ratings[ratings.timestamp >= ratings.timestamp.max() - 150]
+    c = np.array([(last.movieId == m).sum() for m in mid])
+    np.testing.assert_allclose(new[:, N_BASE + N_EXTRA + 3], _z(np.log1p(c)), atol=1e-5)
+    legacy = HybridRanker.fit_bases(
+        ratings, emb, index, years, dataclasses.replace(cfg, time_features=False)
+    )
+    assert legacy.features(u, rows, g.rating.to_numpy(np.float32), cand, base)[0].shape[1] == (
+        N_BASE + N_EXTRA
+    )
