@@ -69,6 +69,25 @@ def test_service_serves_the_hybrid_when_one_is_built(tiny_built, tmp_path):
     assert [p.q for p in picks] == pytest.approx(want[pos].tolist())  # ranked by the hybrid
     res = svc.rate(user, picks[0].movie_id, 5.0)  # rating still works and moves the list
     assert picks[0].movie_id not in {p.movie_id for p in res.picks}
+    from mmrec.checkpoint import load_checkpoint, save_checkpoint
+    from mmrec.rl.hybrid import N_BASE, N_EXTRA, N_TIME, Residual, load_hybrid
+
+    dim = svc.hybrid.facts.emb.shape[1]
+    assert svc.hybrid.f.inp.in_features == N_BASE + N_EXTRA + N_TIME + 3 + dim  # 3 adjacencies
+
+    # A hybrid.pt saved before the time inputs existed (no such config keys, f reading the 21
+    # earlier inputs) still loads, and ranks with those inputs only.
+    path = tmp_path / "ckpt" / "hybrid.pt"
+    _state, config, meta = load_checkpoint(path)
+    old = {
+        k: v
+        for k, v in config.items()
+        if k not in ("time_features", "time_kernel_days", "adjacency")
+    }
+    save_checkpoint(path, Residual(N_BASE + N_EXTRA, dim, old["hidden"]).state_dict(), old, meta)
+    legacy, _meta = load_hybrid(tmp_path / "ckpt", svc.catalog, svc.default_emb)
+    assert not legacy.cfg.time_features and legacy.times is None
+    assert len(legacy.full_scores(state)) == len(svc.catalog.movies)
 
 
 def test_results_page_flattens_the_ranking_protocols_into_one_table():
