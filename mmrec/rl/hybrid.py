@@ -17,6 +17,16 @@ training can only move it where the validation data says so. ``f`` reads, per (u
 - with ``extra_features`` (the default): recency (EASE and item-kNN from the user's last
   ``recent`` films, the closest of the last five), EASE weighted by the user's centred ratings,
   raw EASE, popularity standardised over the candidates, release year against the recent films.
+- with ``time_features`` (the default): when the user was active and what was rated next to
+  what, from the training ratings' timestamps: the candidate's share of everyone's ratings
+  inside the user's active window [first, last training rating] and within
+  ``time_kernel_days`` of any of their ratings (cut at the last), each against its share
+  overall ("popular while this user was active", what a live service knows as "popular now");
+  and sequence neighbours of the history (films rated within w positions and g seconds of each
+  other in one user's ratings, for each ``adjacency`` (w, g): a page of the site, a search, one
+  sitting). These exploit the time structure a random split keeps: its held-out films were
+  rated in the same sittings as the user's training films. A temporal split is immune to it
+  (nothing after the user's last training rating is read by the window inputs).
 
 Training is for what the user will interact with next, cross-fitted: the training ratings are
 cut into ``splits`` validation splits with the test's own rule (disjoint random folds, or
