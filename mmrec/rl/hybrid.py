@@ -640,6 +640,8 @@ def load_hybrid(ckpt_dir, catalog, item_emb: np.ndarray) -> tuple[HybridRanker, 
             sp.csr_matrix((z["knn_data"], z["knn_indices"], z["knn_indptr"]), shape=(n, n)), index
         )
     times, adjacent = time_parts(catalog.ratings, index, cfg)
+    if times is not None:  # the app's users are not the catalog's raters (ids overlap): each
+        times.user = {}  # is taken as active at the latest training rating
     years = catalog.movies["year"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
     facts = ItemFacts.build(item_emb, index, years, catalog.ratings)
     f = Residual(n_scalar(cfg), facts.emb.shape[1], cfg.hidden)

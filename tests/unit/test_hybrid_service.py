@@ -74,6 +74,8 @@ def test_service_serves_the_hybrid_when_one_is_built(tiny_built, tmp_path):
 
     dim = svc.hybrid.facts.emb.shape[1]
     assert svc.hybrid.f.inp.in_features == N_BASE + N_EXTRA + N_TIME + 3 + dim  # 3 adjacencies
+    # app user 1 is not the catalog's rater 1: no app user reads a rater's active window
+    assert svc.hybrid.times.user == {} and 1 in set(svc.catalog.ratings.userId)
 
     # A hybrid.pt saved before the time inputs existed (no such config keys, f reading the 21
     # earlier inputs) still loads, and ranks with those inputs only.
