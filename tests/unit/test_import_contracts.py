@@ -22,6 +22,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from source_ast import parse
+
 PACKAGE = Path(__file__).resolve().parents[2] / "mmrec"
 
 FORBIDDEN = {
@@ -49,7 +51,7 @@ def module_name(path: Path) -> str:
 def imports(path: Path, top_level_only: bool = False, package_only: bool = True) -> set[str]:
     """Every mmrec module ``path`` imports (``from a import b`` counts as a and a.b); with
     ``package_only=False`` every module, third-party ones included."""
-    tree = ast.parse(path.read_text(), str(path))
+    tree = parse(path.read_text(), str(path))
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     nodes = tree.body if top_level_only else ast.walk(tree)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import REPO, tiny_config
+from source_ast import parse
 
 ray = pytest.importorskip("ray", reason="ray is pinned in requirements.txt")
 # ~3 min on an idle 2-core machine; a starved one (load 20) needed more than the default 900 s
@@ -144,7 +145,7 @@ RAY_MODULES = {"mmrec/cluster.py", "mmrec/features/distributed.py", "mmrec/rl/di
 
 
 def _imports_ray(path: Path) -> bool:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "ray" for a in node.names):
             return True

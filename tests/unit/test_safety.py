@@ -19,6 +19,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from source_ast import parse
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "mmrec"
@@ -84,7 +85,7 @@ def scan_unpickling(sources) -> list[str]:
         "torch.serialization.load",
     }  # fmt: skip
     for rel, text in sources:
-        tree = ast.parse(text, rel)
+        tree = parse(text, rel)
         aliases = _aliases(tree)
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
@@ -116,7 +117,7 @@ def _constant_names(sources) -> set[str]:
     seen: dict[str, int] = {}
     constant: set[str] = set()
     for rel, text in dict(sources).items():  # a file listed twice is still one binding
-        for node in ast.walk(ast.parse(text, rel)):
+        for node in ast.walk(parse(text, rel)):
             targets = []
             if isinstance(node, ast.Assign):
                 targets = [t for t in node.targets if isinstance(t, ast.Name)]
@@ -137,7 +138,7 @@ def scan_raw_html(sources) -> list[str]:
     constants = _constant_names(sources)
     bad = []
     for rel, text in sources:
-        tree = ast.parse(text, rel)
+        tree = parse(text, rel)
         aliases = _aliases(tree)
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
