@@ -378,9 +378,7 @@ def _callback(name: str, on_event):
 def card_payload(p, slot: int, *, share=None, arrived=False, in_place_of=None, cfg=None) -> dict:
     """One card's JSON for the script: plain text (the script sets it as text, never HTML),
     the poster's and trailer excerpt's URLs, or why there is none."""
-    from pathlib import Path
-
-    from mmrec.ui.media_widgets import poster_alt, poster_thumbnail, trailer_excerpt
+    from mmrec.ui.media_widgets import poster_alt, poster_jpeg, trailer_clip
     from mmrec.ui.safetext import short
 
     card = {
@@ -398,37 +396,11 @@ def card_payload(p, slot: int, *, share=None, arrived=False, in_place_of=None, c
         "rank": int(p.rank),
         "score": f"{p.score:.3f}",
         "q": f"{p.q:.3f}",
-        "poster": None,
-        "poster_problem": None,
-        "trailer": None,
-        "trailer_problem": None,
     }
-    if p.poster:
-        data, problem = poster_thumbnail(str(p.poster), 40_000_000, 2 * int(cfg.ui.card_width))
-        if data is None:
-            card["poster_problem"] = f"poster unavailable ({problem or 'unreadable'})"
-        else:
-            card["poster"] = media_url(data, "image/jpeg", f"{KEY}.poster.{slot}")
-    else:
-        card["poster_problem"] = "no poster"
-    if p.audio:
-        try:
-            stat = Path(p.audio).stat()
-            ex = trailer_excerpt(
-                str(p.audio),
-                cfg.ui.trailer_seconds,
-                cfg.data.max_audio_bytes,
-                (stat.st_size, stat.st_mtime_ns),
-            )
-        except OSError:
-            card["trailer_problem"] = "trailer unavailable (file not found)"
-        else:
-            if ex.data is None:
-                card["trailer_problem"] = f"trailer unavailable ({ex.problem or 'unreadable'})"
-            else:
-                card["trailer"] = media_url(ex.data, ex.mime, f"{KEY}.trailer.{slot}")
-    else:
-        card["trailer_problem"] = "no trailer"
+    data, card["poster_problem"] = poster_jpeg(p.poster, 2 * int(cfg.ui.card_width))
+    card["poster"] = media_url(data, "image/jpeg", f"{KEY}.poster.{slot}") if data else None
+    ex, card["trailer_problem"] = trailer_clip(p.audio)
+    card["trailer"] = media_url(ex.data, ex.mime, f"{KEY}.trailer.{slot}") if ex else None
     return card
 
 

@@ -178,14 +178,12 @@ async def _run(url: str, users: int, rounds: int, log, server_pid: int | None = 
         browser_cpu = browser_cpu_seconds() - browser0
         wall = time.perf_counter() - wall0
         await browser.close()
-    ordered = sorted(times)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * len(ordered))) - 1)]
     return {
         "users": users,
         "rounds": rounds,
         "ratings": len(times),
         "p50_s": round(statistics.median(times), 3),
-        "p95_s": round(p95, 3),
+        "p95_s": round(p95(times), 3),
         "max_s": round(max(times), 3),
         "exceptions_on_pages": errors,
         # the server's CPU time per rating: what the server costs, whatever else runs
@@ -216,17 +214,22 @@ def measure(data_dir, ckpt_dir, users: int = 8, rounds: int = 5, log=print) -> d
     return result
 
 
+def p95(times: list[float]) -> float:
+    """The 95th percentile of the round trips (nearest rank)."""
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * len(ordered))) - 1)]
+
+
 def pooled(runs: list[dict]) -> dict:
     """Several runs as one result: p50 / p95 / max over all their ratings, CPU per rating
     averaged over the runs, and each run's own summary under ``runs``."""
     times = [t for r in runs for t in r["all_s"]]
-    ordered = sorted(times)
     keys = ("p50_s", "p95_s", "max_s", "server_cpu_s_per_rating", "browser_cpu_s_per_rating")
     out = dict(runs[-1])
     out.update(
         ratings=len(times),
         p50_s=round(statistics.median(times), 3),
-        p95_s=round(ordered[min(len(ordered) - 1, int(round(0.95 * len(ordered))) - 1)], 3),
+        p95_s=round(p95(times), 3),
         max_s=round(max(times), 3),
         exceptions_on_pages=sum(r["exceptions_on_pages"] for r in runs),
         server_cpu_s_per_rating=round(

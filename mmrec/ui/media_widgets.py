@@ -49,22 +49,40 @@ def trailer_excerpt(path: str, seconds: float, max_bytes: int, stamp: tuple = ()
     return excerpt(path, seconds, max_bytes)
 
 
-def show_trailer(path: str | None, start_time: int = 0, label: str = "Trailer") -> None:
-    """An audio player for at most ``ui.trailer_seconds`` of the trailer (never the whole file),
-    labelled ``label`` for screen readers, or a caption saying why there is none."""
+def trailer_clip(path: str | None):
+    """The excerpt of a film's trailer the pages play (at most ``ui.trailer_seconds``, never the
+    whole file): ``(excerpt, None)``, or ``(None, why there is none)`` in plain text."""
     if not path:
-        st.caption("no trailer")
-        return
+        return None, "no trailer"
     cfg = base_config()
     try:
         st_ = Path(path).stat()
-        stamp = (st_.st_size, st_.st_mtime_ns)
     except OSError:
-        st.caption("trailer unavailable (file not found)")
-        return
+        return None, "trailer unavailable (file not found)"
+    stamp = (st_.st_size, st_.st_mtime_ns)
     ex = trailer_excerpt(str(path), cfg.ui.trailer_seconds, cfg.data.max_audio_bytes, stamp)
     if ex.data is None:
-        st.caption(f"trailer unavailable ({md(ex.problem or 'unreadable')})")
+        return None, f"trailer unavailable ({ex.problem or 'unreadable'})"
+    return ex, None
+
+
+def poster_jpeg(path: str | None, pixels: int, max_pixels: int = 40_000_000):
+    """A film's poster as JPEG bytes ``pixels`` wide: ``(bytes, None)``, or ``(None, why there
+    is none)`` in plain text."""
+    if not path:
+        return None, "no poster"
+    data, problem = poster_thumbnail(str(path), max_pixels, int(pixels))
+    if data is None:
+        return None, f"poster unavailable ({problem or 'unreadable'})"
+    return data, None
+
+
+def show_trailer(path: str | None, start_time: int = 0, label: str = "Trailer") -> None:
+    """An audio player for at most ``ui.trailer_seconds`` of the trailer (never the whole file),
+    labelled ``label`` for screen readers, or a caption saying why there is none."""
+    ex, problem = trailer_clip(path)
+    if ex is None:
+        st.caption(md(problem))
         return
     st.audio(
         ex.data,
@@ -88,11 +106,8 @@ def show_poster(
 ) -> None:
     """Render a poster (``width`` pixels or "stretch"; ``pixels``: width of the JPEG sent),
     with ``alt`` as its alternative text, or a caption saying why there is none."""
-    if not path:
-        st.caption("no poster")
-        return
-    data, problem = poster_thumbnail(str(path), max_pixels, int(pixels or width))
+    data, problem = poster_jpeg(path, int(pixels or width), max_pixels)
     if data is None:
-        st.caption(f"poster unavailable ({md(problem or 'unreadable')})")
+        st.caption(md(problem))
         return
     st.image(data, width=width, output_format="JPEG", alt=alt)
