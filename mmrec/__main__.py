@@ -199,6 +199,35 @@ def cmd_setup(args) -> int:
     return 0
 
 
+def _dqn_overrides(spec: str, dqn) -> dict:
+    """``"gamma=0.5,dueling=true"`` -> ``{"gamma": 0.5, "dueling": True}``, each name a
+    ``DQNConfig`` field and each value of that field's type (else ``SystemExit`` naming it)."""
+    import dataclasses
+
+    fields = {f.name: type(getattr(dqn, f.name)) for f in dataclasses.fields(dqn)}
+    out = {}
+    for part in filter(None, (x.strip() for x in spec.split(","))):
+        name, sep, raw = part.partition("=")
+        name = name.strip()
+        if not sep or name not in fields:
+            raise SystemExit(f"--variant {spec!r}: {part!r} is not FIELD=VALUE of a DQN setting")
+        kind, raw = fields[name], raw.strip()
+        try:
+            if kind is bool:
+                if raw.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(raw)
+                out[name] = raw.lower() in ("true", "1")
+            else:
+                out[name] = kind(raw)
+        except ValueError:
+            raise SystemExit(
+                f"--variant {spec!r}: {name} needs a {kind.__name__}, got {raw!r}"
+            ) from None
+    if not out:
+        raise SystemExit(f"--variant {spec!r}: no FIELD=VALUE in it")
+    return out
+
+
 def cmd_evaluate(args) -> int:
     from mmrec import pipeline
 
@@ -236,6 +265,8 @@ def cmd_evaluate(args) -> int:
         )
     elif args.what == "policy":
         variants = {f"dqn γ={g:g}": {"gamma": g} for g in (args.gammas or []) if g != cfg.dqn.gamma}
+        for spec in args.variant or []:
+            variants[f"dqn {spec}"] = _dqn_overrides(spec, cfg.dqn)
         result = pipeline.evaluate_policy(
             cfg,
             seeds=seeds,
@@ -245,6 +276,7 @@ def cmd_evaluate(args) -> int:
             variants=variants,
             sb3=tuple(args.sb3 or ()),
             command="python -m mmrec " + " ".join(args.argv),  # with --config and every flag
+            validation=args.validation,
         )
     else:
         cfg.policy_eval.ranking_seeds = args.seeds  # protocol (A): random splits 0..N-1
@@ -402,6 +434,19 @@ def main(argv=None) -> int:
         nargs="+",
         help="policy: also train and evaluate a DQN per discount (rows 'dqn γ=G'; implies "
         "--retrain so every DQN row is trained the same way)",
+    )
+    p.add_argument(
+        "--variant",
+        action="append",
+        metavar="FIELD=VALUE[,FIELD=VALUE]",
+        help="policy: one more DQN row with these DQNConfig settings changed, trained per seed "
+        "like the DQN (e.g. --variant dueling=true,gamma=0.9); repeatable; implies --retrain",
+    )
+    p.add_argument(
+        "--validation",
+        action="store_true",
+        help="policy: never read the held-out users: train on part of the training users and "
+        "evaluate on the rest, to choose settings before the test run (implies --retrain)",
     )
     p.add_argument(
         "--sb3",

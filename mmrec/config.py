@@ -249,6 +249,7 @@ class DQNConfig:
     online_steps: int = 2  # gradient steps per live rating in the app
     online_epsilon: float = 0.05  # exploration the app reports for live recommendations
     item_runtime_genres: bool = True  # item tower also reads runtime + genre flags (False: old)
+    dueling: bool = False  # a state value V(s) beside the dot product (mmrec.rl.dqn.QNetwork)
 
 
 @dataclass

@@ -62,6 +62,7 @@ KEY_NEUTRAL: dict[str, dict[str, object]] = {
         "label_smoothing": 0.0,
         "input_dropout": lambda c: c.dropout,  # the branch inputs used `dropout` before
     },
+    "DQNConfig": {"dueling": False},  # issue 14: the state value V(s) added
     "EnvConfig": {  # issue 14: the user dynamics, all off = the static user of before
         "satiation": False,
         "novelty": False,
@@ -365,8 +366,10 @@ def evaluate_policy(
     variants: dict | None = None,
     sb3=(),
     command: str | None = None,
+    validation: bool = False,
 ) -> dict:
-    """``retrain``: train the DQN per seed (as every variant is) instead of the built one."""
+    """``retrain``: train the DQN per seed (as every variant is) instead of the built one.
+    ``validation``: evaluate on validation users carved out of the training users (retrains)."""
     from mmrec.eval.policy import evaluate_policy as run
 
     catalog, _model, _branches, _present, item_emb, agent, policy_meta = load_built(cfg)
@@ -378,12 +381,13 @@ def evaluate_policy(
         cfg,
         seeds=seeds,
         out_dir=Path(out_dir),
-        agent=None if retrain else agent,
+        agent=None if retrain or validation else agent,
         command=command or _command("policy", cfg),
         # the build's curves describe the built agent only
-        learning_curves=None if retrain else policy_meta.get("curves"),
+        learning_curves=None if retrain or validation else policy_meta.get("curves"),
         variants=variants,
         sb3=sb3,
+        validation=validation,
         progress=lambda done, total, what: log(f"[{done}/{total}] {what}"),
     )
 

@@ -139,6 +139,29 @@ def run_sessions(
     return out
 
 
+class UserSubset:
+    """A user model seen through some of its users: ``user_ids`` is the subset, everything else
+    is the model's. ``evaluate_policy(validation=True)`` evaluates on validation users carved
+    out of the training users with it, so the held-out users are never read while choosing
+    settings (the discount, the Q-network's head)."""
+
+    def __init__(self, model, user_ids):
+        self._model = model
+        self.user_ids = np.unique(np.asarray(user_ids, dtype=np.int64))
+
+    def __getattr__(self, name):
+        if name == "_model":  # copy/pickle probe the instance before __init__ ran
+            raise AttributeError(name)
+        return getattr(self._model, name)
+
+
+def validation_view(user_model, ecfg) -> UserSubset:
+    """The training users of ``split_users`` as a user model of their own: its own
+    ``split_users`` then splits them into (training, validation) users with the same rule."""
+    train, _held = split_users(user_model.user_ids, ecfg)
+    return UserSubset(user_model, train)
+
+
 def _held_out_users(user_model, cfg: Config, seed: int):
     """(user model to evaluate with, held-out user ids, note)."""
     _, held = split_users(user_model.user_ids, cfg.env)
@@ -200,6 +223,7 @@ def evaluate_policy(
     learning_curves: dict | None = None,
     variants: dict[str, dict] | None = None,
     sb3: tuple[str, ...] = (),
+    validation: bool = False,
 ) -> dict:
     """Evaluate the DQN (trained per seed unless ``agent`` is given) against every baseline.
 
@@ -208,18 +232,28 @@ def evaluate_policy(
     fields that differ (e.g. ``{"dqn γ=0": {"gamma": 0.0}}``), each trained per seed like the
     DQN (training seed = evaluation seed). ``sb3``: stable-baselines3 agents ("dqn", "ppo")
     trained per seed on the shortlist wrapper with the DQN's budget (``mmrec.rl.sb3_agents``).
+    ``validation``: never read the held-out users; train on part of the training users and
+    evaluate on the rest (``validation_view``), to choose settings before the test run. It
+    needs the DQN trained per seed (``agent`` None): a built agent saw the validation users.
     Writes ``out_dir/policy.json`` and ``out_dir/policy.md``; returns the json dict.
     """
+    if validation:
+        if agent is not None:
+            raise ValueError(
+                "a validation run trains its own DQN: the built one saw every training user"
+            )
+        user_model = validation_view(user_model, cfg.env)
     with few_threads(blas=True):
-        return _evaluate_policy(
+        result = _evaluate_policy(
             catalog, item_emb, user_model, cfg, seeds, Path(out_dir), agent, progress, command,
-            learning_curves, variants or {}, tuple(sb3),
+            learning_curves, variants or {}, tuple(sb3), validation,
         )  # fmt: skip
+    return result
 
 
 def _evaluate_policy(
     catalog, item_emb, user_model, cfg, seeds, out_dir, agent, progress, command, given_curves,
-    variants, sb3,
+    variants, sb3, validation=False,
 ):  # fmt: skip
     t0 = time.perf_counter()
     commit = git_commit()  # the code this run imports, not the head when the report is written
@@ -304,6 +338,9 @@ def _evaluate_policy(
             "episode_length": ecfg.episode_length,
             "watch_weight": ecfg.watch_weight,
             "start": "cold: onboarding genres only",
+            "split": "validation: users carved out of the training users (held-out users unread)"
+            if validation
+            else "test: the held-out users",
             "dqn": "trained per seed on train users"
             if agent is None
             else "given agent (not retrained)",
@@ -404,8 +441,11 @@ def _variant_lines(protocol: dict, config: dict) -> list[str]:
 
 def policy_markdown(result: dict) -> str:
     p = result["protocol"]
+    validation = str(p.get("split", "")).startswith("validation")
     lines = [
-        "# Policy evaluation (simulated held-out users)",
+        "# Policy evaluation (simulated "
+        + ("validation users: settings are chosen here" if validation else "held-out users")
+        + ")",
         "",
         f"Command: `{result['command']}`  ",
         *commit_line(result),

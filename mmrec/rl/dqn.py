@@ -1,6 +1,6 @@
 """Double DQN over a two-tower Q-network, in the order of CleanRL's ``dqn.py``.
 
-1. Q-network        ``Q(s, a) = <state_tower(s), item_tower(x_a)> + item_bias(x_a)``
+1. Q-network        ``Q(s, a) = V(s) + <state_tower(s), item_tower(x_a)> + item_bias(x_a)``
 2. replay buffer    transitions with the next state's seen items (for masked targets)
 3. target network   a lagging copy that evaluates the bootstrap target
 4. epsilon schedule a pure function of the step
@@ -75,11 +75,28 @@ def few_threads(n: int = 1, blas: bool = False):
 
 
 class QNetwork(nn.Module):
-    """Two towers meeting in a dot product, plus a per-item bias read from the item features."""
+    """Two towers meeting in a dot product, plus a per-item bias read from the item features
+    and, with ``dueling``, a state value ``V(s)`` shared by every item.
 
-    def __init__(self, state_dim: int, item_dim: int, hidden: int = 128, embed: int = 64):
+    Why the state value (Wang et al. 2016, "Dueling network architectures"): with ``gamma > 0``
+    most of a Q-value is the continuation value ``gamma * E[Q(s', a')]``, the same for every film
+    in a state. Without ``V(s)`` the dot product must carry that state-dependent constant, which
+    a dot product with item vectors can only do by giving every film a shared direction: it
+    competes with the differences between films that decide the pick. ``V(s)`` takes it over
+    (one more output of the state tower); the pick, an argmax over films, ignores it.
+    """
+
+    def __init__(
+        self,
+        state_dim: int,
+        item_dim: int,
+        hidden: int = 128,
+        embed: int = 64,
+        dueling: bool = False,
+    ):
         super().__init__()
         self.state_dim, self.item_dim, self.hidden, self.embed = state_dim, item_dim, hidden, embed
+        self.dueling = bool(dueling)
         # LayerNorm first: the state mixes unit-length embeddings, counts and genre flags of
         # very different scales, and keeps drifting as histories grow.
         self.state_tower = nn.Sequential(
@@ -88,7 +105,7 @@ class QNetwork(nn.Module):
             nn.ReLU(),
             nn.Linear(hidden, hidden),
             nn.ReLU(),
-            nn.Linear(hidden, embed),
+            nn.Linear(hidden, embed + int(self.dueling)),  # + V(s) as the last column
         )
         # One extra output column is the item bias: the share of value that is the same for
         # every user (broad appeal), learnt from content and popularity, never from an id.
@@ -96,9 +113,17 @@ class QNetwork(nn.Module):
             nn.Linear(item_dim, hidden), nn.ReLU(), nn.Linear(hidden, embed + 1)
         )
 
+    def head(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, S) -> (user vectors (B, E), state values (B,))``; the values are 0 without
+        ``dueling``."""
+        out = self.state_tower(s)
+        if self.dueling:
+            return out[:, :-1], out[:, -1]
+        return out, out.new_zeros(out.shape[0])
+
     def states(self, s: torch.Tensor) -> torch.Tensor:
-        """``(B, S) -> (B, E)``."""
-        return self.state_tower(s)
+        """``(B, S) -> (B, E)``: the user vector only (what ranks films)."""
+        return self.head(s)[0]
 
     def items(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(N, F) -> (item vectors (N, E), item bias (N,))``."""
@@ -108,12 +133,14 @@ class QNetwork(nn.Module):
     def forward(self, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Q for every (state, item) pair: ``s (B, S), x (N, F) -> (B, N)``."""
         vec, bias = self.items(x)  # (N, E), (N,)
-        return self.states(s) @ vec.T + bias  # (B, N)
+        u, v = self.head(s)  # (B, E), (B,)
+        return u @ vec.T + bias + v[:, None]  # (B, N)
 
     def q_sa(self, s: torch.Tensor, x_a: torch.Tensor) -> torch.Tensor:
         """Q of one item per state: ``s (B, S), x_a (B, F) -> (B,)``."""
         vec, bias = self.items(x_a)  # (B, E), (B,)
-        return (self.states(s) * vec).sum(-1) + bias  # (B,)
+        u, v = self.head(s)  # (B, E), (B,)
+        return (u * vec).sum(-1) + bias + v  # (B,)
 
 
 # ----------------------------------------------------------------------------- 2. replay buffer
@@ -280,9 +307,9 @@ class DQNAgent:
         self.set_items(item_emb, index)
         emb_dim = self.item_emb.shape[1]
         self.state_dim = self.encoder.state_dim(emb_dim, len(index.genres))
-        self.q_network = QNetwork(self.state_dim, self.item_x.shape[1], cfg.hidden, cfg.embed).to(
-            self.device
-        )
+        self.q_network = QNetwork(
+            self.state_dim, self.item_x.shape[1], cfg.hidden, cfg.embed, cfg.dueling
+        ).to(self.device)
         self.target_network = copy.deepcopy(self.q_network)
         self.target_network.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q_network.parameters(), lr=cfg.lr)
@@ -333,7 +360,8 @@ class DQNAgent:
         vec, bias = self._item_reps()
         with torch.no_grad():
             s = torch.as_tensor(states, dtype=torch.float32, device=self.device)
-            q = self.q_network.states(s) @ vec.T + bias  # (B, N)
+            u, v = self.q_network.head(s)  # (B, E), (B,)
+            q = u @ vec.T + bias + v[:, None]  # (B, N)
         return q.cpu().numpy()
 
     def score(self, user_state: UserState, item_idx: np.ndarray) -> np.ndarray:
@@ -387,6 +415,7 @@ class DQNAgent:
         # The online item tower over the catalog is the acting cache: current weights, and
         # computed once per gradient step whether acting or learning asks first.
         vec, bias = self._item_reps()  # (N, E), (N,)
+        # V(s') is the same for every film: the argmax needs only the user vector.
         next_q_online = self.q_network.states(next_states) @ vec.T + bias  # (B, N)
 
         def target_value(best: torch.Tensor) -> torch.Tensor:

@@ -184,7 +184,8 @@ def load_policy(
     try:
         # Policies built before issue 14 have no item_runtime_genres: their item tower reads
         # embedding + popularity + mean rating only; they keep loading with that layout.
-        dqn_fields = {"item_runtime_genres": False, **config["dqn"]}
+        # Policies built before the dueling head have no "dueling": they have no V(s) output.
+        dqn_fields = {"item_runtime_genres": False, "dueling": False, **config["dqn"]}
         dcfg, ecfg = DQNConfig(**dqn_fields), EnvConfig(**config["env"])
         saved_index = CatalogIndex(
             movie_ids=state["items.movie_ids"].numpy(),
