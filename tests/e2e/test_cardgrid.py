@@ -24,6 +24,30 @@ COUNT_MOVES = """() => {
     })).observe(document.querySelector('.mmrec-grid'), {childList: true});
 }"""
 
+# A star's computed colour and the page's background as [r, g, b] on 0..255 (Chromium writes a
+# color-mix() result as "color(srgb r g b)" on 0..1, a plain colour as "rgb(r, g, b)").
+STAR_AND_PAGE_COLOURS = """e => {
+    const rgb = s => s.startsWith('color(srgb')
+        ? s.slice(11, -1).split(' ').slice(0, 3).map(x => 255 * parseFloat(x))
+        : s.match(/[\\d.]+/g).slice(0, 3).map(Number);
+    const app = document.querySelector('.stApp') || document.body;
+    return [rgb(getComputedStyle(e).color), rgb(getComputedStyle(app).backgroundColor)];
+}"""
+
+
+def contrast(a, b) -> float:
+    """WCAG contrast ratio of two sRGB colours on 0..255."""
+
+    def lum(c):
+        lin = [
+            (x / 255) / 12.92 if x / 255 <= 0.04045 else ((x / 255 + 0.055) / 1.055) ** 2.4
+            for x in c
+        ]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
 
 def test_grid_component_text_events_and_arrival(tmp_path):
     require_browser()
@@ -57,6 +81,14 @@ def test_grid_component_text_events_and_arrival(tmp_path):
             and page.locator("script").filter(has_text="alert(2)").count() == 0
         )
         assert page.locator(B.card(2)).get_by_text("exploration").count() == 1
+        # a star under the pointer is drawn in gold mixed with the theme's text colour, legible
+        # on the page's background (WCAG 1.4.11: 3:1 for a control's state)
+        page.locator(B.star(1, 3)).hover()
+        fg, bg = page.locator(B.star(1, 3)).evaluate(STAR_AND_PAGE_COLOURS)
+        assert fg[0] > fg[2] + 60, fg  # still gold, not the plain text colour
+        assert contrast(fg, bg) >= 3.0, (fg, bg)
+        page.mouse.move(0, 0)
+
         # the stars are labelled buttons in a named group
         assert page.locator(B.star(1, 4)).get_attribute("aria-label") == "4 stars"
         assert page.locator(f"{B.card(1)} .mmrec-stars").get_attribute("aria-label") == (

@@ -38,13 +38,6 @@ def stored(db) -> dict[str, dict[int, float]]:
     return out
 
 
-def lit_stars(page, movie_id: int) -> int:
-    """How many of a card's stars are drawn selected (filled)."""
-    from mmrec.ui import browser as B
-
-    return page.locator(f"{B.card(movie_id)} .mmrec-stars button.on").count()
-
-
 # True once no arrival animation (the new cards' 0.9 s pointer guard, mmrec/ui/cardgrid.py) runs: a
 # first click on a card that just arrived is meant to be ignored, so the test waits as a person
 # would. A full-page screenshot resizes the viewport, which may remount (and re-guard) cards.
@@ -153,7 +146,7 @@ def test_two_browsers_and_reloads_keep_their_own_users(built, tmp_path):
     assert stored(db) == {"ann": {rated_a: 5.0}, "ben": {rated_b: 1.0}}
 
 
-def test_a_double_click_rates_one_film_and_the_new_card_is_unlit(built, tmp_path):
+def test_a_double_click_rates_one_film_and_the_new_card_stays_unrated(built, tmp_path):
     from mmrec.ui import browser as B
 
     db = tmp_path / "ratings.sqlite3"
@@ -181,7 +174,6 @@ def test_a_double_click_rates_one_film_and_the_new_card_is_unlit(built, tmp_path
             assert stored(db)["dee"].get(target) == 5.0
             assert newcomer not in stored(db)["dee"], "the second click rated the new card"
             assert len(stored(db)["dee"]) == round_ + 1
-            assert lit_stars(page, newcomer) == 0
             card = page.locator(B.card(newcomer))
             assert card.get_by_text("In the place of").count() == 1
         # the guard itself: a new card's stars ignore a click in its first moments ...
