@@ -350,6 +350,7 @@ def _evaluate_policy(
         },
         "policies": summary["policies"],
         "lifts": summary["lifts"],
+        "variant_lifts": summary["variant_lifts"],
         "learning_curves": {
             s: {
                 "binned": c["binned"],
@@ -393,22 +394,31 @@ def summarize(per_seed: dict[str, list[dict]], seeds) -> dict:
         row["coverage"] = {"mean": mean, "ci95": half, "per_seed": cov}
         row["eval_seconds"] = float(sum(r["seconds"] for r in runs))
         policies[name] = row
+
+    def lift(of: str, over: str) -> dict:
+        out = {}
+        for m in METRICS:
+            diffs = np.concatenate([d[m] - b[m] for d, b in zip(per_seed[of], per_seed[over])])
+            diff, half = mean_ci(diffs)
+            base = policies[over][m]["mean"]
+            out[m] = {
+                "diff": diff,
+                "diff_ci95": half,
+                "relative": diff / abs(base) if abs(base) > 1e-12 else float("nan"),
+            }
+        return out
+
     lifts = {}
     if "dqn" in per_seed:
-        for name, runs in per_seed.items():
-            if name == "dqn":
-                continue
-            lifts[name] = {}
-            for m in METRICS:
-                diffs = np.concatenate([d[m] - b[m] for d, b in zip(per_seed["dqn"], runs)])
-                diff, half = mean_ci(diffs)
-                base = policies[name][m]["mean"]
-                lifts[name][m] = {
-                    "diff": diff,
-                    "diff_ci95": half,
-                    "relative": diff / abs(base) if abs(base) > 1e-12 else float("nan"),
-                }
-    return {"policies": policies, "lifts": lifts}
+        lifts = {name: lift("dqn", name) for name in per_seed if name != "dqn"}
+    # Every other DQN row (a discount or head variant) paired with every row but itself: what
+    # choosing between the variants needs (the same sessions, so paired CIs).
+    variant_lifts = {
+        v: {name: lift(v, name) for name in per_seed if name != v}
+        for v in per_seed
+        if v.startswith("dqn ")
+    }
+    return {"policies": policies, "lifts": lifts, "variant_lifts": variant_lifts}
 
 
 def _fmt(x: dict, digits: int = 3) -> str:
@@ -477,6 +487,25 @@ def policy_markdown(result: dict) -> str:
             for m in METRICS
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    variant_lifts = result.get("variant_lifts") or {}
+    if variant_lifts:
+        lines += [
+            "",
+            "## Each DQN variant against the other DQN rows, greedy supervised and the oracle "
+            "(paired)",
+            "",
+            "| variant − row | episode reward | watch minutes / session | satisfaction |",
+            "|---|---|---|---|",
+        ]
+        for v, rows in variant_lifts.items():
+            for name, lift in rows.items():
+                if not (name.startswith("dqn") or name in ("supervised", ORACLE)):
+                    continue
+                cells = [
+                    f"{lift[m]['diff']:+.3f} ± {lift[m]['diff_ci95']:.3f}"
+                    for m in ("reward", "watch_minutes", "satisfaction")
+                ]
+                lines.append(f"| {v} − {name} | " + " | ".join(cells) + " |")
     if result["learning_curves"]:
         lines += ["", "## DQN learning curves (mean training episode reward, epsilon-greedy)", ""]
         for seed, c in result["learning_curves"].items():

@@ -115,7 +115,12 @@ def test_validation_run_never_touches_held_out_users(genre_world_factory, tmp_pa
     assert played and played <= set(v_val)
     assert res["protocol"]["split"].startswith("validation")
     assert res["protocol"]["n_train_users"] == len(v_train)
-    assert "validation users" in (tmp_path / "policy.md").read_text().splitlines()[0]
+    md = (tmp_path / "policy.md").read_text()
+    assert "validation users" in md.splitlines()[0]
+    # the variant is paired with the shipped DQN row and the baselines, in the json and the table
+    pair = res["variant_lifts"]["dqn dueling=true"]["dqn"]["reward"]
+    assert np.isfinite(pair["diff"]) and pair["diff_ci95"] >= 0
+    assert "| dqn dueling=true − dqn |" in md and "| dqn dueling=true − supervised |" in md
     with pytest.raises(ValueError, match="validation"):
         pol.evaluate_policy(catalog, emb, model, cfg, seeds=(0,), out_dir=tmp_path,
                             validation=True, agent=object())  # fmt: skip
