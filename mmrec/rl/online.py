@@ -422,7 +422,9 @@ class PersonalPolicy:
 
     # ----------------------------------------------------------------- scoring
     def q_values(self, state: UserState, emb: np.ndarray, personal: dict) -> np.ndarray:
-        """(N,) the DQN's Q for ``state`` (the prior part of the score): one mat-vec."""
+        """(N,) the DQN's Q for ``state`` (the prior part of the score): one mat-vec. A dueling
+        network's state value V(s) is left out: the same for every film, it changes no ranking
+        (the score standardises Q per user), and the explanations differentiate this same sum."""
         unit, vec, bias = self.item_reps(emb)
         u = self._state_vecs([state], unit)[0] + self._delta(personal, vec.shape[1])  # (E,)
         return vec @ u + bias  # (N,)
