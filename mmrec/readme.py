@@ -293,6 +293,31 @@ def policy_gamma_verdicts(name: str) -> str:
     return "\n".join(lines)
 
 
+def policy_variant_verdicts(name: str) -> str:
+    """A validation run's choice (issue 14): the shipped DQN and each variant against the other
+    DQN rows, greedy supervised and the oracle, on episode reward and watch minutes (paired;
+    each pair once)."""
+    r = load(name)
+    label = {"dqn": f"dqn (γ = {r['config']['dqn']['gamma']:g})"}
+    rows = {"dqn": r["lifts"], **r.get("variant_lifts", {})}
+    lines, done = [], set()
+    for row, lifts in rows.items():
+        for base, lift in lifts.items():
+            pair = frozenset((row, base))
+            if pair in done or not (
+                base.startswith("dqn") or base in ("supervised", "myopic oracle")
+            ):
+                continue
+            done.add(pair)
+            rew, watch = lift["reward"], lift["watch_minutes"]
+            lines.append(
+                f"- {label.get(row, row)} − {label.get(base, base)}: episode reward "
+                f"{rew['diff']:+.3f} ± {rew['diff_ci95']:.3f} (CI {_verdict(rew)}), watch minutes "
+                f"{watch['diff']:+.0f} ± {watch['diff_ci95']:.0f} (CI {_verdict(watch)})"
+            )
+    return "\n".join(lines)
+
+
 def _verdict(x: dict) -> str:
     return "includes 0" if abs(x["diff"]) <= x["diff_ci95"] else "excludes 0"
 
@@ -474,6 +499,13 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "policy-gamma-dynamics.source": _src("policy-gamma-dynamics/policy"),
     "policy-gamma-dynamics.policies": lambda: policy_table(0, "policy-gamma-dynamics/policy"),
     "policy-gamma-dynamics.verdicts": lambda: policy_gamma_verdicts("policy-gamma-dynamics/policy"),
+    "policy-validation-dynamics.source": _src("policy-validation-dynamics/policy"),
+    "policy-validation-dynamics.policies": lambda: policy_table(
+        0, "policy-validation-dynamics/policy"
+    ),
+    "policy-validation-dynamics.verdicts": lambda: policy_variant_verdicts(
+        "policy-validation-dynamics/policy"
+    ),
     "ranking.source": _src("ranking"),
     "ranking.warm": ranking_warm,
     "ranking.warm-margins": lambda: ranking_margins(("random", "temporal"), "hybrid_margin"),

@@ -452,6 +452,11 @@ def _variant_lines(protocol: dict, config: dict) -> list[str]:
 def policy_markdown(result: dict) -> str:
     p = result["protocol"]
     validation = str(p.get("split", "")).startswith("validation")
+    # _held_out_users names the users it plays "held-out"; in a validation run they are the
+    # validation users (the held-out ones are never read)
+    users = p["users"].replace("held-out users", "validation users") if validation else p["users"]
+    if validation:
+        users += f"; policies trained on the other {p['n_train_users']} training users"
     lines = [
         "# Policy evaluation (simulated "
         + ("validation users: settings are chosen here" if validation else "held-out users")
@@ -461,7 +466,7 @@ def policy_markdown(result: dict) -> str:
         *commit_line(result),
         f"Machine: {result['machine']['platform']}, {result['machine']['cpu_count']} CPUs, "
         f"torch {result['machine']['torch']}, device {result['machine']['device']}  ",
-        f"Protocol: {p['sessions_per_seed']} sessions per seed x seeds {p['seeds']} ({p['users']}); "
+        f"Protocol: {p['sessions_per_seed']} sessions per seed x seeds {p['seeds']} ({users}); "
         f"{p['n_items']} movies; {p['episode_length']} recommendations per session, {p['start']}; "
         f"reward = rating on -1..1 + {p['watch_weight']} x watch minutes / 120; DQN: {p['dqn']}.",
         *_variant_lines(p, result["config"]),
