@@ -225,6 +225,9 @@ class EnvConfig:
     return_slope: float = 3.0  # steepness of the return probability in satisfaction
     return_max: float = 0.9  # return probability of a thoroughly satisfied user
     return_gap_steps: float = 10.0  # satiation recovery between sessions, in steps of decay
+    # What the policy's state shows (mmrec.rl.state.StateEncoder), not how users behave:
+    recent_genres: bool = False  # also the genres of the films rated lately, decayed per step
+    recent_genres_decay: float = 0.8  # share of a film's genre weight kept per later film
 
 
 @dataclass

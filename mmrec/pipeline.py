@@ -69,6 +69,7 @@ KEY_NEUTRAL: dict[str, dict[str, object]] = {
         "session_exit": False,
         "runtime_watch": False,
         "returning": False,
+        "recent_genres": False,  # a state block added with issue 14's validation runs
     },
 }
 
@@ -104,6 +105,7 @@ _DYNAMIC_PARAMS: dict[str, tuple[str, ...]] = {
     "satisfaction_start": ("session_exit", "returning"),
     "runtime_slope": ("runtime_watch",),
     "max_sessions": ("returning",),
+    "recent_genres_decay": ("recent_genres",),
     "return_threshold": ("returning",),
     "return_slope": ("returning",),
     "return_max": ("returning",),

@@ -9,6 +9,12 @@ order) and the genres picked at onboarding. :class:`StateEncoder` turns it into 
     [ counts: log1p(n), share liked, mean rating centred, history empty flag          ]  4
     [ onboarding genre multi-hot                                                      ]  G
     [ rating-weighted genre preference from the history                               ]  G
+    [ recent genres: sum of decay^age * genres / n genres of each rated film (option)  ]  G
+
+The last block exists with ``EnvConfig.recent_genres`` only: how much of each genre the user
+was shown lately, whatever they thought of it (age 0 = the newest film; ``recent_genres_decay``
+per film). It is what a satiated or bored user would be reacting to (``mmrec.rl.dynamics``),
+which the last L ratings show for L films only.
 
 Item embeddings are L2-normalised once (:func:`normalize_embeddings`) so the encoding does not
 depend on the scale the fusion model happens to produce; every consumer uses the same rows.
@@ -193,7 +199,8 @@ class StateEncoder:
         self.cfg = cfg
 
     def state_dim(self, emb_dim: int, n_genres: int) -> int:
-        return self.cfg.history_len * (emb_dim + 2) + 2 * emb_dim + 4 + 2 * n_genres
+        recent = n_genres if self.cfg.recent_genres else 0
+        return self.cfg.history_len * (emb_dim + 2) + 2 * emb_dim + 4 + 2 * n_genres + recent
 
     def encode(self, state: UserState, item_emb: np.ndarray, index: CatalogIndex) -> np.ndarray:
         """Encode one state. ``item_emb`` must already be normalised ``(N, D)``."""
@@ -225,7 +232,12 @@ class StateEncoder:
             out[o + 2] = unit.mean()
             genre_rows = index.genre_matrix[rows]  # (n, G)
             weight = np.maximum(genre_rows.sum(axis=0), 1.0)  # (G,)
-            out[o + 4 + G :] = (unit[:, None] * genre_rows).sum(axis=0) / weight
+            out[o + 4 + G : o + 4 + 2 * G] = (unit[:, None] * genre_rows).sum(axis=0) / weight
+            if self.cfg.recent_genres:
+                age = np.arange(len(rows))[::-1]  # 0 for the newest film
+                share = genre_rows / np.maximum(genre_rows.sum(axis=1, keepdims=True), 1.0)
+                decay = float(self.cfg.recent_genres_decay) ** age  # (n,)
+                out[o + 4 + 2 * G :] = (decay[:, None] * share).sum(axis=0)
         else:
             out[L * (dim + 2) + 2 * dim + 3] = 1.0  # empty-history flag: the cold-start regime
         o = L * (dim + 2) + 2 * dim + 4

@@ -135,3 +135,26 @@ def test_variant_specs_parse_or_name_the_bad_part():
     for bad, part in (("gama=0.5", "gama"), ("dueling=maybe", "dueling"), ("gamma", "gamma")):
         with pytest.raises(SystemExit, match=part):
             _dqn_overrides(bad, dqn)
+
+
+def test_recent_genres_block_decays_with_age_and_is_optional():
+    """``EnvConfig.recent_genres`` appends, per genre, the decayed share of the films rated
+    lately (newest weight 1, then decay, decay², ...), liked or not; off, the state is as before."""
+    from mmrec.rl.state import CatalogIndex, StateEncoder, UserState
+
+    gm = np.array([[1, 0], [0, 1], [1, 1], [1, 0]], np.float32)  # films 1..4; film 3 is both
+    index = CatalogIndex(
+        movie_ids=np.arange(4) + 1, genres=["A", "B"], genre_matrix=gm,
+        runtime=np.full(4, 100.0, np.float32), popularity=np.zeros(4, np.float32),
+    )  # fmt: skip
+    emb = np.eye(4, dtype=np.float32)
+    state = UserState(7, [(1, 5.0), (2, 1.0), (3, 3.0)], ["B"])  # oldest first
+    plain_cfg = EnvConfig(history_len=2)
+    on_cfg = dataclasses.replace(plain_cfg, recent_genres=True, recent_genres_decay=0.5)
+    plain, on = StateEncoder(plain_cfg), StateEncoder(on_cfg)
+    a, b = plain.encode(state, emb, index), on.encode(state, emb, index)
+    assert len(b) == on.state_dim(4, 2) == plain.state_dim(4, 2) + 2
+    assert np.array_equal(b[:-2], a)  # everything else unchanged
+    # film 3 (age 0, half A half B) + 0.5 * film 2 (B) + 0.25 * film 1 (A)
+    assert np.allclose(b[-2:], [0.5 + 0.25, 0.5 + 0.5])
+    assert np.array_equal(on.encode(UserState(7), emb, index)[-2:], [0.0, 0.0])
