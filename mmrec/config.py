@@ -182,7 +182,12 @@ class FusionConfig:
     max_class_weight: float = 10.0  # cap on a genre's positive-class weight
     early_stopping: str = "map"  # validation metric: "map" (macro average precision) or "loss"
     branch_loss_weight: float = 0.0  # weight of training-only per-branch genre losses (fused)
-    label_smoothing: float = 0.0  # genre targets pulled towards 0.5 by this share (0 = off)
+    label_smoothing: float = 0.0  # genre targets pulled by this share (0 = off) towards ...
+    # ... "half": 0.5 for every genre; "prior": the genre's share of the training films. Towards
+    # 0.5, a genre with 2% positives gets more smoothed positive mass from its negatives
+    # (0.98 * ls / 2) than from its real positives, which buries what the weak poster features
+    # say about it (issue 18); towards the prior, the targets keep their mean and only soften.
+    label_smoothing_target: str = "half"
     cpu_threads: int = (
         1  # torch threads for CPU training: a small model, OpenMP sync made 2 threads 3x slower
     )

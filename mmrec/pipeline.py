@@ -60,6 +60,7 @@ KEY_NEUTRAL: dict[str, dict[str, object]] = {
     "FusionConfig": {
         "late_join": "mlp",  # issue 18: "mlp_skip" added
         "label_smoothing": 0.0,
+        "label_smoothing_target": "half",  # issue 18: "prior" added
         "input_dropout": lambda c: c.dropout,  # the branch inputs used `dropout` before
     },
     "DQNConfig": {"dueling": False},  # issue 14: the state value V(s) added

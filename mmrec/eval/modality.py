@@ -39,6 +39,7 @@ import numpy as np
 from mmrec.atomic import atomic_write_text
 from mmrec.config import FusionConfig
 from mmrec.eval.metrics import (
+    PREDICTION_CAP,
     eligible_genres,
     genre_thresholds,
     macro_average_precision,
@@ -302,7 +303,8 @@ def score_rows(
 ) -> tuple[dict, Pooled]:
     """Metrics of one model on the catalog rows ``scored`` (bool ``(N,)``), from its folds.
 
-    Per fold, per-genre thresholds (:func:`genre_thresholds`) are chosen on the fold's
+    Per fold, per-genre thresholds (:func:`genre_thresholds`, capped at
+    ``PREDICTION_CAP`` times a genre's validation positives) are chosen on the fold's
     validation movies that are in ``scored`` and applied to its test movies in ``scored``; the
     test predictions of all folds are pooled, so each scored movie counts once. Macro averages
     count the genres with at least ``min_positives`` positive movies among the scored ones.
@@ -487,9 +489,10 @@ def evaluate_modality(
         "fusion_config": dataclasses.asdict(cfg),
         "probe": {"l2_grid": list(L2_GRID), "max_iter": PROBE_MAX_ITER},
         "threshold_rule": "one threshold per genre and fold, maximising that genre's F1 on the "
-        "fold's validation movies of the scored set (grid 0.02..0.98; a genre with fewer than "
-        "5 validation positives gets the fold's micro-F1-best global threshold); each movie "
-        "also gets its most probable genre",
+        "fold's validation movies of the scored set (grid 0.02..0.98) among the thresholds that "
+        f"predict it for at most {PREDICTION_CAP:g} times as many validation movies as have it "
+        "(a genre with fewer than 5 validation positives gets the fold's micro-F1-best global "
+        "threshold); each movie also gets its most probable genre",
         "macro_rule": f"macro F1 / precision / recall / ROC-AUC / AP average the genres with at "
         f"least {min_positives} positive films among the row's scored films",
         "min_genre_positives": int(min_positives),

@@ -141,6 +141,7 @@ def _forward_losses(
     branch_heads: BranchHeads | None = None,
     branch_weight: float = 0.0,
     label_smoothing: float = 0.0,
+    smooth_to: torch.Tensor | float = 0.5,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     branches = model.encode_branches(batch["text"], batch["image"], batch["audio"])  # (B, H) x3
     embedding = model.fuse(*branches, present)  # (B, D)
@@ -151,11 +152,33 @@ def _forward_losses(
     # genre with 3% positives is learnt as "never" and macro F1 collapses.
     targets = batch["labels"]
     if label_smoothing > 0:
-        targets = targets * (1 - label_smoothing) + 0.5 * label_smoothing
+        targets = smoothed_targets(targets, label_smoothing, smooth_to)
     loss = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)
     if branch_heads is not None and branch_weight > 0:
         loss = loss + branch_weight * branch_heads(branches, present, targets, pos_weight)
     return loss, embedding
+
+
+def smoothed_targets(
+    labels: torch.Tensor, share: float, target: torch.Tensor | float = 0.5
+) -> torch.Tensor:
+    """Label smoothing of multi-label genre targets: ``labels (B, G)`` 0/1 ->
+    ``(1 - share) * labels + share * target``, with ``target`` 0.5 or ``(G,)`` per-genre
+    training base rates (:func:`smoothing_target`)."""
+    return labels * (1 - share) + share * target
+
+
+def smoothing_target(labels: np.ndarray, cfg: FusionConfig) -> torch.Tensor | float:
+    """What ``cfg.label_smoothing`` pulls the genre targets towards: 0.5 (``"half"``) or each
+    genre's share of the training films ``labels (n, G)`` (``"prior"``, a ``(G,)`` tensor)."""
+    if cfg.label_smoothing_target == "half":
+        return 0.5
+    if cfg.label_smoothing_target == "prior":
+        return torch.as_tensor(np.asarray(labels, dtype=np.float32).mean(0))
+    raise ValueError(
+        "FusionConfig.label_smoothing_target must be 'half' or 'prior', got "
+        f"{cfg.label_smoothing_target!r}"
+    )
 
 
 class BranchHeads(torch.nn.Module):
@@ -393,6 +416,9 @@ def _train_fusion(
     pos_weight = (
         None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
     )
+    target = smoothing_target(labels[train_idx], cfg)
+    if isinstance(target, torch.Tensor):
+        target = target.to(device)
     val = torch.as_tensor(val_idx, device=device)
     # Higher is better for both criteria: the loss enters negated.
     best_score, best_loss, best_state, best_epoch, stale = -float("inf"), float("nan"), None, -1, 0
@@ -419,6 +445,7 @@ def _train_fusion(
                 branch_heads,
                 cfg.branch_loss_weight,
                 cfg.label_smoothing,
+                target,
             )
             if objective is not None:
                 rating_loss = objective(b.cpu().numpy(), embedding)

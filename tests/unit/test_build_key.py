@@ -31,7 +31,9 @@ def test_a_setting_at_its_neutral_value_leaves_the_key_as_before_it_existed():
 
     fusion = FusionConfig()
     keyed = pipeline._key_dict(fusion)
-    assert not {"late_join", "label_smoothing", "input_dropout"} & set(keyed)
+    assert not {"late_join", "label_smoothing", "label_smoothing_target", "input_dropout"} & set(
+        keyed
+    )
     assert "dropout" in keyed and "class_weight_power" in keyed  # always keyed
     base = pipeline._cfg_key(fusion)
     for changed in (
@@ -41,6 +43,10 @@ def test_a_setting_at_its_neutral_value_leaves_the_key_as_before_it_existed():
         replace(fusion, dropout=0.5),  # and input_dropout (0.2) now differs from it
     ):
         assert pipeline._cfg_key(changed) != base, changed
+    smoothed = replace(fusion, label_smoothing=0.1)
+    assert pipeline._cfg_key(replace(smoothed, label_smoothing_target="prior")) != (
+        pipeline._cfg_key(smoothed)
+    )
     # input_dropout is neutral while it equals dropout, whatever that is
     both = replace(fusion, dropout=0.5, input_dropout=0.5)
     assert "input_dropout" not in pipeline._key_dict(both)

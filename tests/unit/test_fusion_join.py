@@ -103,6 +103,48 @@ def test_label_smoothing_enters_the_training_loss():
     assert smooth.history["train_loss"][0] != plain.history["train_loss"][0]
 
 
+def test_label_smoothing_towards_the_prior_keeps_each_genres_mean_target():
+    from mmrec.models.train import smoothed_targets, smoothing_target
+
+    # 50 films: genre 0 has 1 positive (2%), genre 1 has 25 (50%)
+    y = np.zeros((50, 2), np.float32)
+    y[0, 0] = 1
+    y[:25, 1] = 1
+    labels = torch.as_tensor(y)
+    prior = smoothing_target(y, dataclasses.replace(SMALL, label_smoothing_target="prior"))
+    np.testing.assert_allclose(prior.numpy(), [0.02, 0.5])
+    assert smoothing_target(y, SMALL) == 0.5  # the default: towards 0.5
+    towards_prior = smoothed_targets(labels, 0.1, prior)
+    towards_half = smoothed_targets(labels, 0.1, 0.5)
+    # by hand: a positive of genre 0 -> 0.9 + 0.1 * 0.02, a negative -> 0.1 * 0.02 (or 0.05)
+    assert float(towards_prior[0, 0]) == pytest.approx(0.902)
+    assert float(towards_prior[1, 0]) == pytest.approx(0.002)
+    assert float(towards_half[1, 0]) == pytest.approx(0.05)
+    # Towards the prior every genre keeps its base rate as its mean target; towards 0.5 the
+    # rare genre's 49 negatives carry 49 * 0.05 = 2.45 of smoothed positive mass against its
+    # one real positive's 0.95: the label's signal is buried (issue 18, the image-only row).
+    np.testing.assert_allclose(towards_prior.mean(0).numpy(), [0.02, 0.5], atol=1e-6)
+    assert float(towards_half.mean(0)[0]) == pytest.approx(0.068)
+    assert float(towards_half[1:, 0].sum()) > 2 * float(towards_half[0, 0])
+    with pytest.raises(ValueError, match="label_smoothing_target"):
+        smoothing_target(y, dataclasses.replace(SMALL, label_smoothing_target="uniform"))
+
+
+def test_prior_smoothing_trains_and_differs_from_half():
+    catalog, features = tiny_catalog(n=60)
+    cfg = dataclasses.replace(TRAIN_CFG, max_epochs=2, late_join="mlp_skip", label_smoothing=0.2)
+    half = train_fusion(features, catalog, cfg, seed=0, device="cpu")
+    prior = train_fusion(
+        features,
+        catalog,
+        dataclasses.replace(cfg, label_smoothing_target="prior"),
+        seed=0,
+        device="cpu",
+    )
+    assert prior.history["train_loss"][0] != half.history["train_loss"][0]
+    assert prior.cfg.label_smoothing_target == "prior"
+
+
 def test_skip_join_trains_on_the_tiny_catalog():
     """Every genre lives in one modality; the skip-joined model learns all three."""
     catalog, features = tiny_catalog()

@@ -60,21 +60,63 @@ def test_genre_thresholds_are_optimal_with_the_forced_top_genre():
     rng = np.random.default_rng(5)
     y = (rng.random((50, 4)) < 0.35).astype(int)
     p = np.round(np.clip(0.35 * y + rng.random(y.shape) * 0.65, 0, 1), 2)
-    th = genre_thresholds(y, p, min_positives=1)
     grid = np.round(np.arange(0.02, 0.981, 0.02), 2)
+    for cap in (None, 1.5, 1.0):
+        th = genre_thresholds(y, p, min_positives=1, max_predicted=cap)
 
-    def genre_f1(g, t):
-        trial = th.copy()
-        trial[g] = t
-        pred = threshold_predictions(p, trial)
-        tp = (pred[:, g] & y[:, g]).sum()
-        return 2 * tp / (pred[:, g].sum() + y[:, g].sum())
+        def genre_count_f1(g, t, th=th):
+            trial = th.copy()
+            trial[g] = t
+            pred = threshold_predictions(p, trial)
+            tp = (pred[:, g] & y[:, g]).sum()
+            return pred[:, g].sum(), 2 * tp / (pred[:, g].sum() + y[:, g].sum())
 
-    for g in range(4):
-        assert genre_f1(g, th[g]) == pytest.approx(max(genre_f1(g, t) for t in grid))
+        for g in range(4):
+            # among the grid values that predict genre g at most cap x its positives
+            allowed = [
+                t for t in grid if cap is None or genre_count_f1(g, t)[0] <= cap * y[:, g].sum()
+            ]
+            assert th[g] in allowed
+            best = max(genre_count_f1(g, t)[1] for t in allowed)
+            assert genre_count_f1(g, th[g])[1] == pytest.approx(best)
     # the forced cell: an item whose top genre sits below every threshold still gets it
     pred = threshold_predictions(np.array([[0.01, 0.015]]), np.array([0.5, 0.5]))
     assert pred.tolist() == [[0, 1]]
+
+
+def test_the_cap_stops_a_genre_without_signal_from_being_predicted_for_everyone():
+    # Genre 0 is readable (positives score 0.7-0.9). Genre 1 has no signal: its 5 positives
+    # score lowest. Its own F1 is best at the lowest threshold, predicting it for all 20
+    # items (F1 = 2*5 / (2*5 + 15) = 0.4 beats every cut, which lose positives): the old
+    # rule does that, and every negative becomes a false positive.
+    y = np.zeros((20, 2), dtype=int)
+    y[:8, 0] = 1
+    y[:5, 1] = 1
+    p = np.zeros((20, 2))
+    p[:, 0] = np.where(y[:, 0] == 1, 0.8, 0.2) + np.linspace(-0.1, 0.1, 20)
+    p[:, 1] = np.where(y[:, 1] == 1, 0.1, 0.3) + np.linspace(0.0, 0.05, 20)
+    old = genre_thresholds(y, p, min_positives=1, at_least_one=False, max_predicted=None)
+    new = genre_thresholds(y, p, min_positives=1, at_least_one=False)  # capped at 1.5x
+    assert old[1] <= 0.1  # at or below every score of genre 1
+    assert threshold_predictions(p, old, at_least_one=False)[:, 1].sum() == 20
+    assert threshold_predictions(p, new, at_least_one=False)[:, 1].sum() <= 1.5 * 5
+    # the readable genre keeps its cut (8 predictions for 8 positives, within the cap)
+    assert new[0] == old[0]
+    np.testing.assert_array_equal(threshold_predictions(p, new, False)[:, 0], y[:, 0])
+    # micro F1 over both genres: the capped rule's 8 correct cells and no false positives
+    # against the old rule's 13 correct cells and 15 false positives
+    micro = {
+        name: precision_recall_f1(y, threshold_predictions(p, th, False), "micro")[2]
+        for name, th in (("old", old), ("new", new))
+    }
+    assert micro["new"] > micro["old"]
+    # a genre whose forced top-genre cells alone exceed the cap gets the highest grid value
+    forced = genre_thresholds(
+        np.array([[1, 0], [0, 1], [0, 1], [0, 1]]),
+        np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.1]]),
+        min_positives=1,
+    )
+    assert forced[0] == pytest.approx(0.98)
 
 
 def test_genres_with_few_validation_positives_get_the_global_threshold():
