@@ -5,9 +5,9 @@ The development set is the non-test part of the table's seed-0 / fold-0 split (`
 the evaluable films, as ``evaluate_modality`` draws it); inside it, an inner 3-fold
 cross-validation (inner seed 7, 15% validation) trains each network and linear-probe row, and
 every threshold rule is scored on the pooled inner test films, each row on the films that have
-its modalities. Printed per rule: micro / macro F1 of each network row and its probe, their
-difference, fused minus text on the films with both, and the mean of micro and macro F1 over
-all rows (the criterion the cap was chosen by). Predictions are cached in ``--out``.
+its modalities. Printed per rule: micro / macro F1 (and the threshold-free macro AP) of each
+network row and its probe, their F1 differences, fused minus text on the films with both, and
+the mean of micro and macro F1 over all rows (the criterion the cap was chosen by). Predictions are cached in ``--out``.
 
 Usage::
 
@@ -107,11 +107,12 @@ def main() -> None:
             f1 = {}
             for kind in ("network", "probe"):
                 rep = _score(runs[name, kind], labels, own, rule)
-                f1[kind] = (100 * rep["f1_micro"], 100 * rep["f1_macro"])
-                means.append(sum(f1[kind]) / 2)
-            (a, b), (c, d) = f1["network"], f1["probe"]
+                f1[kind] = (100 * rep["f1_micro"], 100 * rep["f1_macro"], 100 * rep["ap_macro"])
+                means.append((f1[kind][0] + f1[kind][1]) / 2)
+            (a, b, ap), (c, d, ap_probe) = f1["network"], f1["probe"]
             parts.append(
-                f"{name} {a:.1f}/{b:.1f} probe {c:.1f}/{d:.1f} ({a - c:+.1f}/{b - d:+.1f})"
+                f"{name} {a:.1f}/{b:.1f} AP {ap:.1f}, probe {c:.1f}/{d:.1f} AP {ap_probe:.1f} "
+                f"({a - c:+.1f}/{b - d:+.1f})"
             )
         fused = _score(runs["fused", "network"], labels, every, rule)
         text = _score(runs["text", "network"], labels, every, rule)
@@ -126,11 +127,12 @@ def main() -> None:
             flush=True,
         )
     print(f"grid {GENRE_THRESHOLD_GRID[0]}..{GENRE_THRESHOLD_GRID[-1]}; micro/macro F1, percent")
+    print(f"development films {len(dev)}, inner folds 3; rows scored on their own films")
 
 
 def _score(folds, labels, scored, rule) -> dict:
     """The table's own scoring (pooled folds, macro rule) with threshold rule ``rule``."""
-    return score_rows(folds, labels, scored, MIN_GENRE_POSITIVES, thresholds=rule)[0]
+    return score_rows(folds, labels, scored, MIN_GENRE_POSITIVES, threshold_rule=rule)[0]
 
 
 if __name__ == "__main__":

@@ -300,7 +300,7 @@ def score_rows(
     labels: np.ndarray,
     scored: np.ndarray,
     min_positives: int = 1,
-    thresholds: Callable[[np.ndarray, np.ndarray], np.ndarray] = genre_thresholds,
+    threshold_rule: Callable[[np.ndarray, np.ndarray], np.ndarray] = genre_thresholds,
 ) -> tuple[dict, Pooled]:
     """Metrics of one model on the catalog rows ``scored`` (bool ``(N,)``), from its folds.
 
@@ -309,7 +309,7 @@ def score_rows(
     validation movies that are in ``scored`` and applied to its test movies in ``scored``; the
     test predictions of all folds are pooled, so each scored movie counts once. Macro averages
     count the genres with at least ``min_positives`` positive movies among the scored ones.
-    ``thresholds(labels (n, G), probs (n, G)) -> (G,)``: the rule (another one only in
+    ``threshold_rule(labels (n, G), probs (n, G)) -> (G,)``: the rule (another one only in
     ``tools/modality_dev.py``, which compares rules on development folds).
     """
     pred = np.zeros(labels.shape, dtype=np.int8)
@@ -319,7 +319,7 @@ def score_rows(
     for fold in folds:
         val = fold.val[scored[fold.val]]
         test = fold.test[scored[fold.test]]
-        th = thresholds(labels[val], fold.probs[val])
+        th = threshold_rule(labels[val], fold.probs[val])
         thresholds.append([round(float(t), 2) for t in th])
         pred[test] = threshold_predictions(fold.probs[test], th)
         scores[test] = fold.probs[test]
