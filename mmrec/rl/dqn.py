@@ -84,6 +84,8 @@ class QNetwork(nn.Module):
     a dot product with item vectors can only do by giving every film a shared direction: it
     competes with the differences between films that decide the pick. ``V(s)`` takes it over
     (one more output of the state tower); the pick, an argmax over films, ignores it.
+    Measured on validation users with every user dynamic on (``reports/policy-validation-dynamics``)
+    it changed nothing at ``gamma = 0.9``, so it is off by default.
     """
 
     def __init__(
