@@ -273,3 +273,31 @@ def test_probe_skips_items_without_the_modality_and_never_fits_on_validation():
     assert np.isfinite(probs).all()  # missing rows sit at the mean: the base rate
     # genre 0 is readable from the poster vector, genre 1 is not
     assert macro_average_precision(labels[val, :1], probs[val, :1]) > 0.8
+
+
+def test_score_rows_applies_the_given_threshold_rule_per_fold():
+    from mmrec.eval.modality import FoldOutput, score_rows
+
+    rng = np.random.default_rng(6)
+    y = (rng.random((40, 3)) < 0.4).astype(np.float32)
+    y[y.sum(1) == 0, 0] = 1
+    probs = np.clip(0.5 * y + 0.5 * rng.random(y.shape), 0, 1)
+    folds = [
+        FoldOutput(np.arange(0, 10), np.arange(20, 30), probs, {}),
+        FoldOutput(np.arange(10, 20), np.arange(30, 40), probs, {}),
+    ]
+    scored = np.ones(40, bool)
+    default, _ = score_rows(folds, y, scored)
+    by_hand = np.concatenate(
+        [
+            threshold_predictions(probs[f.test], genre_thresholds(y[f.val], probs[f.val]))
+            for f in folds
+        ]
+    )
+    assert default["f1_micro"] == pytest.approx(precision_recall_f1(y[20:], by_hand, "micro")[2])
+    # a rule that never clears a threshold: only each movie's top genre is predicted
+    top_only, _ = score_rows(folds, y, scored, threshold_rule=lambda yv, pv: np.full(3, 2.0))
+    forced = threshold_predictions(probs[20:], 2.0)
+    assert forced.sum() == 20
+    assert top_only["f1_micro"] == pytest.approx(precision_recall_f1(y[20:], forced, "micro")[2])
+    assert top_only["thresholds"] == [[2.0, 2.0, 2.0]] * 2
