@@ -191,8 +191,9 @@ def modality_real(subset: bool, masked: bool = False) -> str:
 
 
 def modality_demo_skip() -> str:
-    """The demo's network rows, seed 0 (same folds): shipped settings vs fusion-skip.toml."""
-    old, new = load("modality-demo-meanmax"), load("modality-demo-fusionskip")
+    """The demo's network rows, seed 0 (same folds, same threshold rule): shipped settings vs
+    fusion-skip.toml."""
+    old, new = load("modality-demo-cap"), load("modality-demo-fusionskip")
     before = {r["variant"]: r for r in old["rows"] if "na" not in r}
     keys = (("F1 (micro)", "f1_micro"), ("F1 (macro)", "f1_macro"), ("AP (macro)", "ap_macro"))
     head = ["Model (seed 0)"] + [f"{c}: {w}" for c, _ in keys for w in ("shipped", "skip")]
@@ -484,6 +485,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "modality-mmrec-real.subset": lambda: modality_real(subset=True),
     "modality-mmrec-real.masked": lambda: modality_real(subset=True, masked=True),
     "modality-mmrec-real.targets": modality_real_targets,
+    "modality-demo-cap.source": _src("modality-demo-cap"),
     "modality-demo-fusionskip.source": _src("modality-demo-fusionskip"),
     "modality-demo-fusionskip.table": modality_demo_skip,
     "policy.source": _src("policy"),
