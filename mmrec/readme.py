@@ -508,6 +508,10 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "policy-validation-dynamics.verdicts": lambda: policy_variant_verdicts(
         "policy-validation-dynamics/policy"
     ),
+    "policy-validation-recent.source": _src("policy-validation-recent/policy"),
+    "policy-validation-recent.verdicts": lambda: policy_variant_verdicts(
+        "policy-validation-recent/policy"
+    ),
     "ranking.source": _src("ranking"),
     "ranking.warm": ranking_warm,
     "ranking.warm-margins": lambda: ranking_margins(("random", "temporal"), "hybrid_margin"),
