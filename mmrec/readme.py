@@ -512,6 +512,11 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "policy-validation-recent.verdicts": lambda: policy_variant_verdicts(
         "policy-validation-recent/policy"
     ),
+    "policy-validation-120k.source": _src("policy-validation-120k/policy"),
+    "policy-validation-120k.policies": lambda: policy_table(0, "policy-validation-120k/policy"),
+    "policy-validation-120k.verdicts": lambda: policy_gamma_verdicts(
+        "policy-validation-120k/policy"
+    ),
     "ranking.source": _src("ranking"),
     "ranking.warm": ranking_warm,
     "ranking.warm-margins": lambda: ranking_margins(("random", "temporal"), "hybrid_margin"),
