@@ -60,8 +60,12 @@ CSS = """
   line-height: 1; color: color-mix(in srgb, currentColor 60%, transparent); border-radius: 4px;
   min-width: 1.9rem;
 }
-/* gold mixed with the theme's text colour: darker on the light theme (3.3:1 on white), lighter on
-   the dark one, where plain #f5c518 on white was 1.6:1 */
+/* A chosen star differs from an empty one by shape (filled ★ vs outline ☆), not by colour alone;
+   its gold is mixed with the theme's text colour: 3.3:1 on the light theme's white (plain
+   #f5c518 was 1.6:1), lighter on the dark theme. The buttons' names are their aria-labels. */
+.mmrec-stars button::before { content: "☆"; }
+.mmrec-stars:hover button::before, .mmrec-stars button.on::before { content: "★"; }
+.mmrec-stars button:hover ~ button::before { content: "☆"; }
 .mmrec-stars:hover button, .mmrec-stars button.on { color: color-mix(in srgb, #f5c518 60%, currentColor); }
 .mmrec-stars button:hover ~ button { color: color-mix(in srgb, currentColor 60%, transparent); }
 .mmrec-card button:focus-visible, .mmrec-card a:focus-visible, .mmrec-card summary:focus-visible {
@@ -153,7 +157,7 @@ function build(c, root) {
   const stars = el("div", "mmrec-stars");
   stars.setAttribute("role", "group");
   for (let s = 1; s <= 5; s++) {
-    const b = el("button", null, "★");
+    const b = el("button", null);  // the glyph is CSS (::before): ☆ empty, ★ chosen
     b.type = "button";
     b.dataset.stars = String(s);
     b.setAttribute("aria-label", s === 1 ? "1 star" : `${s} stars`);

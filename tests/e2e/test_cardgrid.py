@@ -87,7 +87,19 @@ def test_grid_component_text_events_and_arrival(tmp_path):
         fg, bg = page.locator(B.star(1, 3)).evaluate(STAR_AND_PAGE_COLOURS)
         assert fg[0] > fg[2] + 60, fg  # still gold, not the plain text colour
         assert contrast(fg, bg) >= 3.0, (fg, bg)
+        # chosen and empty stars differ by shape too, not by colour alone (WCAG 1.4.1)
+        glyphs = page.locator(f"{B.card(1)} .mmrec-stars button").evaluate_all(
+            "bs => bs.map(b => getComputedStyle(b, '::before').content)"
+        )
+        assert glyphs == ['"★"'] * 3 + ['"☆"'] * 2, glyphs
+        shot(page, "cardgrid-00-hover-three-stars")
         page.mouse.move(0, 0)
+        assert (
+            page.locator(f"{B.card(1)} .mmrec-stars button").evaluate_all(
+                "bs => bs.map(b => getComputedStyle(b, '::before').content)"
+            )
+            == ['"☆"'] * 5
+        )
 
         # the stars are labelled buttons in a named group
         assert page.locator(B.star(1, 4)).get_attribute("aria-label") == "4 stars"
