@@ -152,6 +152,10 @@ class UserSubset:
     def __getattr__(self, name):
         if name == "_model":  # copy/pickle probe the instance before __init__ ran
             raise AttributeError(name)
+        if name == "with_synthetic_users":
+            # A fitted model draws synthetic users from ALL its users' distribution, held-out
+            # ones included: a validation run cycles its own users with fresh noise instead.
+            raise AttributeError(name)
         return getattr(self._model, name)
 
 
@@ -275,7 +279,7 @@ def _evaluate_policy(
     done = 0
     for seed in seeds:
         model, users, note = _held_out_users(user_model, cfg, seed)
-        notes.append(note)
+        notes.append(note.replace("held-out users", "validation users") if validation else note)
         n_sessions = max(pcfg.min_episodes, len(users))
         if agent is None:
             seed_agent, seed_curves = train_policy(
@@ -338,7 +342,8 @@ def _evaluate_policy(
             "episode_length": ecfg.episode_length,
             "watch_weight": ecfg.watch_weight,
             "start": "cold: onboarding genres only",
-            "split": "validation: users carved out of the training users (held-out users unread)"
+            "split": "validation: users carved out of the training users (no policy or "
+            "baseline reads the held-out users; a simulator fitted to ratings was fitted on all)"
             if validation
             else "test: the held-out users",
             "dqn": "trained per seed on train users"

@@ -98,6 +98,15 @@ def test_validation_run_never_touches_held_out_users(genre_world_factory, tmp_pa
     view = pol.validation_view(model, cfg.env)
     v_train, v_val = split_users(view.user_ids, cfg.env)
     assert set(view.user_ids) == set(train)
+
+    class Fitted:  # a fitted model's synthetic users come from ALL its users' distribution
+        user_ids = model.user_ids
+
+        def with_synthetic_users(self, n, seed):
+            raise AssertionError("a validation run drew users from the held-out ones' population")
+
+    assert hasattr(Fitted(), "with_synthetic_users")
+    assert not hasattr(pol.validation_view(Fitted(), cfg.env), "with_synthetic_users")
     assert not (set(v_train) | set(v_val)) & set(held) and len(v_val) > 0
 
     played: set[int] = set()
@@ -114,6 +123,7 @@ def test_validation_run_never_touches_held_out_users(genre_world_factory, tmp_pa
     )  # fmt: skip
     assert played and played <= set(v_val)
     assert res["protocol"]["split"].startswith("validation")
+    assert "held-out" not in res["protocol"]["users"], res["protocol"]["users"]
     assert res["protocol"]["n_train_users"] == len(v_train)
     md = (tmp_path / "policy.md").read_text()
     assert "validation users" in md.splitlines()[0]
