@@ -69,7 +69,7 @@ METRICS = (
 METRIC_LABELS = {
     "reward": "episode reward",
     "satisfaction": "satisfaction (mean true rating)",
-    "watch_minutes": "watch minutes / session",
+    "watch_minutes": "watch minutes / episode",  # summed over all sessions of the episode
     "hit_rate": "hit rate (true >= 4)",
     "cold_start_reward": "cold-start reward (first 5)",
     "steps": "recommendations / episode",
@@ -504,7 +504,7 @@ def policy_markdown(result: dict) -> str:
             "## Each DQN variant against the other DQN rows, greedy supervised and the oracle "
             "(paired)",
             "",
-            "| variant − row | episode reward | watch minutes / session | satisfaction |",
+            "| variant − row | episode reward | watch minutes / episode | satisfaction |",
             "|---|---|---|---|",
         ]
         for v, rows in variant_lifts.items():
