@@ -517,6 +517,9 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "policy-validation-120k.verdicts": lambda: policy_gamma_verdicts(
         "policy-validation-120k/policy"
     ),
+    "policy-dynamics-120k.source": _src("policy-dynamics-120k/policy"),
+    "policy-dynamics-120k.policies": lambda: policy_table(0, "policy-dynamics-120k/policy"),
+    "policy-dynamics-120k.verdicts": lambda: policy_gamma_verdicts("policy-dynamics-120k/policy"),
     "ranking.source": _src("ranking"),
     "ranking.warm": ranking_warm,
     "ranking.warm-margins": lambda: ranking_margins(("random", "temporal"), "hybrid_margin"),
