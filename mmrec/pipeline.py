@@ -93,8 +93,8 @@ def _key_dict(obj) -> dict:
     return out
 
 
-# Each user-dynamics parameter of EnvConfig and the switches whose dynamics read it
-# (mmrec.rl.dynamics): with all of them off it cannot change training.
+# Each user-dynamics parameter of EnvConfig (mmrec.rl.dynamics) or state option
+# (mmrec.rl.state) and the switches that read it: with all of them off it cannot change training.
 _DYNAMIC_PARAMS: dict[str, tuple[str, ...]] = {
     "satiation_strength": ("satiation",),
     "satiation_decay": ("satiation",),

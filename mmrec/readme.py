@@ -295,27 +295,20 @@ def policy_gamma_verdicts(name: str) -> str:
 
 
 def policy_variant_verdicts(name: str) -> str:
-    """A validation run's choice (issue 14): the shipped DQN and each variant against the other
-    DQN rows, greedy supervised and the oracle, on episode reward and watch minutes (paired;
-    each pair once)."""
+    """A validation run's choice (issue 14): ``mmrec.eval.policy.variant_pairs`` on episode
+    reward and watch minutes."""
+    from mmrec.eval.policy import variant_pairs
+
     r = load(name)
     label = {"dqn": f"dqn (γ = {r['config']['dqn']['gamma']:g})"}
-    rows = {"dqn": r["lifts"], **r.get("variant_lifts", {})}
-    lines, done = [], set()
-    for row, lifts in rows.items():
-        for base, lift in lifts.items():
-            pair = frozenset((row, base))
-            if pair in done or not (
-                base.startswith("dqn") or base in ("supervised", "myopic oracle")
-            ):
-                continue
-            done.add(pair)
-            rew, watch = lift["reward"], lift["watch_minutes"]
-            lines.append(
-                f"- {label.get(row, row)} − {label.get(base, base)}: episode reward "
-                f"{rew['diff']:+.3f} ± {rew['diff_ci95']:.3f} (CI {_verdict(rew)}), watch minutes "
-                f"{watch['diff']:+.0f} ± {watch['diff_ci95']:.0f} (CI {_verdict(watch)})"
-            )
+    lines = []
+    for row, base, lift in variant_pairs(r):
+        rew, watch = lift["reward"], lift["watch_minutes"]
+        lines.append(
+            f"- {label.get(row, row)} − {label.get(base, base)}: episode reward "
+            f"{rew['diff']:+.3f} ± {rew['diff_ci95']:.3f} (CI {_verdict(rew)}), watch minutes "
+            f"{watch['diff']:+.0f} ± {watch['diff_ci95']:.0f} (CI {_verdict(watch)})"
+        )
     return "\n".join(lines)
 
 

@@ -248,11 +248,10 @@ def evaluate_policy(
             )
         user_model = validation_view(user_model, cfg.env)
     with few_threads(blas=True):
-        result = _evaluate_policy(
+        return _evaluate_policy(
             catalog, item_emb, user_model, cfg, seeds, Path(out_dir), agent, progress, command,
             learning_curves, variants or {}, tuple(sb3), validation,
         )  # fmt: skip
-    return result
 
 
 def _evaluate_policy(
@@ -454,6 +453,21 @@ def _variant_lines(protocol: dict, config: dict) -> list[str]:
     return lines
 
 
+def variant_pairs(result: dict) -> list[tuple[str, str, dict]]:
+    """``(row, base, paired lift)`` for choosing between DQN rows: the DQN ("dqn") and each
+    variant against the other DQN rows, greedy supervised and the oracle, each pair once."""
+    rows = {**result.get("variant_lifts", {}), "dqn": result["lifts"]}
+    out, done = [], set()
+    for row, lifts in rows.items():
+        for base, lift in lifts.items():
+            pair = frozenset((row, base))
+            if pair in done or not (base.startswith("dqn") or base in ("supervised", ORACLE)):
+                continue
+            done.add(pair)
+            out.append((row, base, lift))
+    return out
+
+
 def policy_markdown(result: dict) -> str:
     p = result["protocol"]
     validation = str(p.get("split", "")).startswith("validation")
@@ -497,25 +511,20 @@ def policy_markdown(result: dict) -> str:
             for m in METRICS
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    variant_lifts = result.get("variant_lifts") or {}
-    if variant_lifts:
+    if result.get("variant_lifts"):
         lines += [
             "",
-            "## Each DQN variant against the other DQN rows, greedy supervised and the oracle "
-            "(paired)",
+            "## Each DQN row against the other DQN rows, greedy supervised and the oracle (paired)",
             "",
-            "| variant − row | episode reward | watch minutes / episode | satisfaction |",
+            "| row − row | episode reward | watch minutes / episode | satisfaction |",
             "|---|---|---|---|",
         ]
-        for v, rows in variant_lifts.items():
-            for name, lift in rows.items():
-                if not (name.startswith("dqn") or name in ("supervised", ORACLE)):
-                    continue
-                cells = [
-                    f"{lift[m]['diff']:+.3f} ± {lift[m]['diff_ci95']:.3f}"
-                    for m in ("reward", "watch_minutes", "satisfaction")
-                ]
-                lines.append(f"| {v} − {name} | " + " | ".join(cells) + " |")
+        for row, base, lift in variant_pairs(result):
+            cells = [
+                f"{lift[m]['diff']:+.3f} ± {lift[m]['diff_ci95']:.3f}"
+                for m in ("reward", "watch_minutes", "satisfaction")
+            ]
+            lines.append(f"| {row} − {base} | " + " | ".join(cells) + " |")
     if result["learning_curves"]:
         lines += ["", "## DQN learning curves (mean training episode reward, epsilon-greedy)", ""]
         for seed, c in result["learning_curves"].items():
